@@ -1,0 +1,302 @@
+"""Grid alignment: open every input and read any window of it on the study grid.
+
+The first stage of the pipeline. An :class:`AlignedRaster` wraps one input file
+and answers ``read(window)`` with the values *on the study grid*: when the file's
+grid already matches (equivalent CRS, same cell size, origin on a cell corner) the
+window is read directly, which is exact and fast; otherwise GDAL's warper
+resamples it (nearest for categorical inputs, bilinear for continuous ones).
+
+Equivalent CRS that do not compare equal (the bundled land use carries CGCS2000
+GK zone 39 under a datum named "EGM2008_geoid", which pyproj does not match to
+EPSG:4527) are recognised by comparing their projection parameters.
+
+Mask convention: ``True`` means *inside the study area / has data*.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import rasterio
+from pyproj import CRS
+from rasterio.enums import Resampling
+from rasterio.features import rasterize
+from rasterio.vrt import WarpedVRT
+from rasterio.windows import Window
+
+from .errors import InputError, InputNotFoundError
+from .grid import Block, Grid
+
+_IGNORED_PROJ_KEYS = {"type", "no_defs", "wktext"}
+
+
+def _proj_params(crs: CRS) -> dict[str, object]:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        params = crs.to_dict()
+    return {k: v for k, v in params.items() if k not in _IGNORED_PROJ_KEYS}
+
+
+def crs_equivalent(a: CRS, b: CRS) -> bool:
+    """Whether two CRS describe the same coordinates, whatever their names.
+
+    Parameters
+    ----------
+    a, b : pyproj.CRS
+        The definitions to compare.
+
+    Returns
+    -------
+    bool
+        True when pyproj finds them equal, or when both have the same projection
+        method, parameters and ellipsoid (names and authority codes ignored).
+
+    Examples
+    --------
+    >>> gk39 = CRS.from_epsg(4527)
+    >>> renamed = CRS.from_wkt(gk39.to_wkt().replace("China_2000", "EGM2008_geoid"))
+    >>> crs_equivalent(gk39, renamed), crs_equivalent(gk39, CRS.from_epsg(4547))
+    (True, False)
+    """
+    if a == b or a.equals(b, ignore_axis_order=True):
+        return True
+    pa, pb = _proj_params(a), _proj_params(b)
+    if pa.keys() != pb.keys():
+        return False
+    for k, va in pa.items():
+        vb = pb[k]
+        if isinstance(va, float | int) and isinstance(vb, float | int):
+            if not math.isclose(va, vb, rel_tol=1e-12, abs_tol=1e-9):
+                return False
+        elif va != vb:
+            return False
+    return True
+
+
+def _open(path: Path, key: str) -> rasterio.DatasetReader:
+    if not path.exists():
+        raise InputNotFoundError(f"{key}: file not found: {path}")
+    try:
+        return rasterio.open(path)
+    except rasterio.RasterioIOError:
+        raise InputError(f"{key}: not a raster GDAL can read: {path}") from None
+
+
+def grid_of(path: Path, key: str) -> Grid:
+    """The grid of a raster file, as the study grid when this input is the reference.
+
+    Raises
+    ------
+    InputError
+        If the file is missing, unreadable, has no CRS or is not north-up.
+    """
+    with _open(path, key) as src:
+        if src.crs is None:
+            raise InputError(f"{key}: {path.name} has no CRS; expected a georeferenced raster")
+        crs = CRS.from_user_input(src.crs.to_wkt())
+        epsg = crs.to_epsg()
+        if epsg is not None:
+            crs = CRS.from_epsg(epsg)
+        try:
+            return Grid(crs, src.transform, (src.height, src.width))
+        except InputError as exc:
+            raise InputError(f"{key}: {path.name}: {str(exc).removeprefix('grid: ')}") from None
+
+
+@dataclass
+class AlignedRaster:
+    """One raster input, readable window by window on the study grid.
+
+    Parameters
+    ----------
+    key : str
+        Config key of the input (``inputs.dem``), used in error messages.
+    path : Path
+        The file.
+    grid : Grid
+        The study grid.
+    categorical : bool
+        Categorical inputs are resampled by nearest neighbour, others bilinearly.
+    nodata : float, optional
+        Overrides the file's nodata value.
+    band : int
+        Band to read (1-based).
+    misaligned : {"resample", "error"}
+        What to do when the file's grid differs from the study grid.
+    """
+
+    key: str
+    path: Path
+    grid: Grid
+    categorical: bool = False
+    nodata: float | None = None
+    band: int = 1
+    misaligned: str = "resample"
+    aligned: bool = field(init=False)
+    offset: tuple[int, int] = field(init=False, default=(0, 0))
+    src_shape: tuple[int, int] = field(init=False)
+    dtype: np.dtype = field(init=False)
+    note: str = field(init=False, default="")
+    _src: rasterio.DatasetReader | None = field(init=False, default=None, repr=False)
+    _vrt: WarpedVRT | None = field(init=False, default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        src = _open(self.path, self.key)
+        self._src = src
+        name = self.path.name
+        if src.crs is None:
+            raise InputError(f"{self.key}: {name} has no CRS; expected a georeferenced raster")
+        if self.band > src.count:
+            raise InputError(f"{self.key}.band: {name} has {src.count} band(s), got {self.band}")
+        self.dtype = np.dtype(src.dtypes[self.band - 1])
+        if self.nodata is None:
+            self.nodata = src.nodatavals[self.band - 1]
+        if self.nodata is None and self.dtype.kind == "f":
+            self.nodata = float("nan")
+        if self.nodata is not None and not (
+            math.isnan(self.nodata) or _fits(self.nodata, self.dtype)
+        ):
+            raise InputError(
+                f"{self.key}.nodata: {self.nodata} cannot occur in {name}'s {self.dtype} cells"
+            )
+        crs = CRS.from_user_input(src.crs.to_wkt())
+        self.src_shape = (src.height, src.width)
+        self.aligned, self.offset = _aligned(crs, src.transform, self.grid)
+        if not self.aligned:
+            if self.misaligned == "error":
+                raise InputError(
+                    f"{self.key}: {name} is not on the study grid (CRS {crs.name}, cell "
+                    f"{src.transform.a:g} m); expected CRS {self.grid.crs.name}, "
+                    f"cell {self.grid.res[0]:g} m (set grid.misaligned: resample)"
+                )
+            g = self.grid
+            method = Resampling.nearest if self.categorical else Resampling.bilinear
+            self._vrt = WarpedVRT(
+                src,
+                crs=g.crs.to_wkt(),
+                transform=g.transform,
+                width=g.width,
+                height=g.height,
+                resampling=method,
+                src_nodata=None if self.nodata is None else self.nodata,
+                nodata=None if self.nodata is None else self.nodata,
+            )
+            self.note = f"resampled ({method.name}) onto the study grid"
+        elif crs_equivalent(crs, self.grid.crs) and crs != self.grid.crs:
+            self.note = "CRS equivalent to the study grid's (definitions differ only in names)"
+
+    def close(self) -> None:
+        """Release the file handles."""
+        if self._vrt is not None:
+            self._vrt.close()
+        if self._src is not None:
+            self._src.close()
+
+    def read(self, window: Window) -> tuple[np.ndarray, np.ndarray]:
+        """Read a window of the study grid; cells outside the file are no-data.
+
+        Parameters
+        ----------
+        window : rasterio.windows.Window
+            In study-grid cells; may extend past the grid (halo reads).
+
+        Returns
+        -------
+        values : numpy.ndarray
+            The cell values in the file's dtype (float inputs as float32).
+        valid : numpy.ndarray of bool
+            True where the cell has data.
+        """
+        h, w = int(window.height), int(window.width)
+        r0, c0 = int(window.row_off), int(window.col_off)
+        dtype = np.float32 if self.dtype.kind == "f" else self.dtype
+        fill = 0 if self.nodata is None or math.isnan(self.nodata) else self.nodata
+        out = np.full((h, w), fill, dtype=dtype)
+        valid = np.zeros((h, w), dtype=bool)
+        if self.aligned:
+            dr, dc = self.offset
+            rows, cols = self.src_shape
+        else:
+            dr, dc = 0, 0
+            rows, cols = self.grid.shape
+        sr0, sc0 = max(r0 + dr, 0), max(c0 + dc, 0)
+        sr1, sc1 = min(r0 + dr + h, rows), min(c0 + dc + w, cols)
+        if sr1 <= sr0 or sc1 <= sc0:
+            return out, valid
+        ds = self._src if self.aligned else self._vrt
+        part = ds.read(self.band, window=Window(sc0, sr0, sc1 - sc0, sr1 - sr0))
+        dest = (slice(sr0 - r0 - dr, sr1 - r0 - dr), slice(sc0 - c0 - dc, sc1 - c0 - dc))
+        out[dest] = part
+        ok = np.ones(part.shape, dtype=bool)
+        if self.nodata is not None:
+            ok = ~np.isnan(part) if math.isnan(self.nodata) else part != self.nodata
+        if part.dtype.kind == "f":
+            ok &= np.isfinite(part)
+        valid[dest] = ok
+        return out, valid
+
+
+def _fits(value: float, dtype: np.dtype) -> bool:
+    if dtype.kind in "iu":
+        info = np.iinfo(dtype)
+        return float(value).is_integer() and info.min <= value <= info.max
+    return True
+
+
+def _aligned(crs: CRS, transform, grid: Grid) -> tuple[bool, tuple[int, int]]:
+    """Whether a file's grid is the study grid shifted by whole cells, and by how many."""
+    if not crs_equivalent(crs, grid.crs):
+        return False, (0, 0)
+    g = grid.transform
+    if transform.b or transform.d:
+        return False, (0, 0)
+    same_res = math.isclose(transform.a, g.a, rel_tol=1e-9) and math.isclose(
+        transform.e, g.e, rel_tol=1e-9)
+    if not same_res:
+        return False, (0, 0)
+    dc = (g.c - transform.c) / g.a
+    dr = (g.f - transform.f) / g.e
+    if abs(dc - round(dc)) > 1e-6 or abs(dr - round(dr)) > 1e-6:
+        return False, (0, 0)
+    return True, (round(dr), round(dc))
+
+
+def burn_polygons(path: Path, key: str, grid: Grid, block: Block | None = None,
+                  layer: str | None = None) -> np.ndarray:
+    """Rasterize a polygon file onto the grid (or one block of it): True inside.
+
+    Cells are burnt when their centre lies inside a polygon. The file is reprojected
+    to the grid's CRS first.
+
+    Raises
+    ------
+    InputError
+        If the file is missing, unreadable, has no CRS or holds no polygons.
+    """
+    import geopandas as gpd
+    import pyogrio
+
+    if not path.exists():
+        raise InputNotFoundError(f"{key}: file not found: {path}")
+    try:
+        df = gpd.read_file(path, layer=layer)
+    except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as exc:
+        raise InputError(f"{key}: cannot read {path.name}: {exc}") from None
+    if df.crs is None:
+        raise InputError(f"{key}: {path.name} has no CRS; expected a georeferenced layer")
+    kinds = set(df.geom_type.dropna())
+    if not kinds or not kinds <= {"Polygon", "MultiPolygon"}:
+        raise InputError(f"{key}: {path.name} expected polygons, got {sorted(kinds) or 'nothing'}")
+    df = df.to_crs(grid.crs)
+    geoms = df.geometry.make_valid()
+    transform, shape = grid.transform, grid.shape
+    if block is not None:
+        w = block.read_window
+        transform = transform * transform.translation(w.col_off, w.row_off)
+        shape = (int(w.height), int(w.width))
+    return rasterize(((g, 1) for g in geoms if not g.is_empty), out_shape=shape,
+                     transform=transform, fill=0, dtype="uint8").astype(bool)

@@ -1,0 +1,125 @@
+"""Command line: ``sanqu delineate [CONFIG] -o OUT``.
+
+A thin layer: it parses options, calls :func:`sanqu.pipeline.delineate` and
+prints. A user error (any :class:`~sanqu.errors.SanquError`) becomes one line on
+stderr and exit code 1, without a traceback; anything else is a bug and keeps it.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import click
+
+from . import __version__
+from .config import default_config_path, load_config
+from .errors import SanquError
+from .pipeline import RunResult, delineate
+
+log = logging.getLogger("sanqu")
+
+verbosity = [
+    click.option("-v", "--verbose", count=True, help="More output (repeat for debug)."),
+    click.option("-q", "--quiet", count=True, help="Less output: no progress, no summary."),
+]
+
+
+def _options(fn):  # type: ignore[no-untyped-def]
+    for opt in reversed(verbosity):
+        fn = opt(fn)
+    return fn
+
+
+def _setup_logging(verbose: int, quiet: int) -> int:
+    level = max(0, 1 + verbose - quiet)  # 0 quiet, 1 normal, 2 verbose, 3 debug
+    if not log.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        log.addHandler(handler)
+    log.setLevel({0: logging.ERROR, 1: logging.WARNING, 2: logging.INFO}.get(level, logging.DEBUG))
+    return level
+
+
+class _Bar:
+    """Progress display on stderr: one bar per stage while blocks advance."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self.stage = ""
+        self.bar = None
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        if not self.enabled:
+            return
+        if stage != self.stage:
+            self.close()
+            self.stage = stage
+            if total > 1:
+                self.bar = click.progressbar(length=total, label=f"{stage:<10}", file=sys.stderr)
+                self.bar.__enter__()
+            else:
+                click.echo(f"{stage} …", err=True)
+        if self.bar is not None:
+            self.bar.update(done - self.bar.pos)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(None, None, None)
+            self.bar = None
+
+
+def summary(result: RunResult) -> str:
+    """The area table as aligned text."""
+    lines = [f"{'layer':<12} {'name':<12} {'area (ha)':>12} {'share %':>8} {'polygons':>9}"]
+    for row in result.areas:
+        lines.append(
+            f"{row['layer']:<12} {row['name']:<{12 - _wide(str(row['name']))}} "
+            f"{row['area_ha']:>12,.2f} {row['share_pct']:>8.2f} {row['polygons']!s:>9}"
+        )
+    return "\n".join(lines)
+
+
+def _wide(text: str) -> int:
+    """Extra terminal columns taken by wide (CJK) characters."""
+    return sum(1 for ch in text if ord(ch) > 0x2E80)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", prog_name="sanqu")
+def main() -> None:
+    """Delineate the three zones and three lines (三区三线) from raster evaluations."""
+
+
+@main.command("delineate")
+@click.argument("config", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("-o", "--output", "out", required=True, type=click.Path(path_type=Path),
+              help="Output folder (created; must be empty unless --overwrite).")
+@click.option("--overwrite", is_flag=True, help="Replace the output folder if it holds files.")
+@_options
+def delineate_cmd(config: Path | None, out: Path, overwrite: bool, verbose: int,
+                  quiet: int) -> None:
+    """Run the whole pipeline on CONFIG (default: the bundled Dianbu sample)."""
+    level = _setup_logging(verbose, quiet)
+    bar = _Bar(enabled=level >= 1 and sys.stderr.isatty())
+    try:
+        cfg = load_config(config if config is not None else default_config_path())
+        log.info("config: %s", cfg.source)
+        result = delineate(cfg, out, overwrite=overwrite, progress=bar)
+    except SanquError as exc:
+        bar.close()
+        click.echo(f"sanqu: error: {exc}", err=True)
+        sys.exit(1)
+    bar.close()
+    for note in result.notes:
+        log.info("note: %s", note)
+    for key, value in result.report.items():
+        log.info("%s: %.2f", key, value)
+    if level >= 1:
+        click.echo(f"{cfg.name}: outputs in {result.out}/")
+        click.echo(summary(result))
+    if level >= 2:
+        total = sum(result.seconds.values())
+        stages = ", ".join(f"{k} {v:.2f}s" for k, v in result.seconds.items())
+        click.echo(f"time: {total:.2f}s ({stages})", err=True)

@@ -1,0 +1,684 @@
+"""Run configuration: load one YAML file into frozen, validated objects.
+
+A config names the inputs, the derived factors, the evaluation rules, the
+allocation and line rules, the areas/quotas and the outputs. It is validated
+once on load; every error names the key, the value and what was expected::
+
+    configs/x.yaml: evaluation.agri_suitability.steps.base.table: expected 5 rows, got 4
+
+Paths in the file are relative to the file's own folder.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from .errors import ConfigError
+
+#: Names of the three evaluation results, in the order ecology, agriculture, urban.
+RESULTS = ("eco_importance", "agri_suitability", "urban_suitability")
+
+#: Names of the three spaces (zones) with their raster codes.
+SPACES = {"ecological": 1, "agricultural": 2, "urban": 3}
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# ---------------------------------------------------------------- inputs and grid
+
+
+class InputSpec(_Model):
+    """A raster input: its file, how it is resampled and an optional nodata override."""
+
+    path: Path
+    kind: Literal["continuous", "categorical"] = "continuous"
+    nodata: float | None = None
+    band: Annotated[int, Field(ge=1)] = 1
+
+
+class VectorInputSpec(_Model):
+    """A polygon input (protected areas, study boundary) burnt onto the grid."""
+
+    path: Path
+    layer: str | None = None
+
+
+class GridSpec(_Model):
+    """Which input defines the study grid, and how other grids are aligned onto it."""
+
+    reference: str
+    block_size: Annotated[int, Field(ge=64, le=16384)] = 1024
+    misaligned: Literal["resample", "error"] = "resample"
+
+
+class StudyAreaSpec(_Model):
+    """Where the study area is: cells valid in every listed input, optionally clipped."""
+
+    name: str = "study area"
+    valid_inputs: list[str] = Field(min_length=1)
+    boundary: VectorInputSpec | None = None
+
+
+class LandUseSpec(_Model):
+    """Land-use input and the grouping of its codes into classes used by the rules."""
+
+    input: str
+    classes: dict[str, list[int]] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _codes_unique(self) -> LandUseSpec:
+        seen: dict[int, str] = {}
+        for name, codes in self.classes.items():
+            for code in codes:
+                if code in seen:
+                    raise ValueError(
+                        f"classes.{name}: code {code} is already in class {seen[code]!r}; "
+                        "expected each land-use code in one class"
+                    )
+                seen[code] = name
+        return self
+
+    def code_to_class(self) -> dict[int, str]:
+        """Map each land-use code to its class name."""
+        return {code: name for name, codes in self.classes.items() for code in codes}
+
+
+# ---------------------------------------------------------------- factors
+
+
+class SlopeFactor(_Model):
+    """Slope in degrees by Horn's method, from an elevation input."""
+
+    kind: Literal["slope"]
+    input: str
+
+
+class ReliefFactor(_Model):
+    """Local relief (max - min elevation) in a square window of cells.
+
+    ``window: auto`` follows methodology.md §2.1: cell < 30 m → 15, 30-50 m → 12,
+    50-100 m → 9, ≥ 100 m → 3.
+    """
+
+    kind: Literal["relief"]
+    input: str
+    window: Literal["auto"] | Annotated[int, Field(ge=1, le=101)] = "auto"
+
+
+class DistanceFactor(_Model):
+    """Euclidean distance (m) to the nearest cell of some land-use classes, capped."""
+
+    kind: Literal["distance"]
+    classes: list[str] = Field(min_length=1)
+    max_distance: Annotated[float, Field(gt=0)]
+
+
+Factor = Annotated[SlopeFactor | ReliefFactor | DistanceFactor, Field(discriminator="kind")]
+
+
+# ---------------------------------------------------------------- evaluation
+
+
+class Condition(_Model):
+    """A cell test on one layer: comparisons (combined by AND) or set membership.
+
+    ``in`` takes codes of the layer, or land-use class names when the layer is the
+    land-use input.
+    """
+
+    layer: str
+    gt: float | None = None
+    ge: float | None = None
+    lt: float | None = None
+    le: float | None = None
+    in_: list[int | str] | None = Field(default=None, alias="in")
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @model_validator(mode="after")
+    def _has_test(self) -> Condition:
+        if all(v is None for v in (self.gt, self.ge, self.lt, self.le, self.in_)):
+            raise ValueError("expected at least one of gt, ge, lt, le, in")
+        return self
+
+
+class ReclassStep(_Model):
+    """Grade a continuous layer by a break table.
+
+    With ``closed: right`` the classes are (-inf, b1], (b1, b2], ..., (bn, inf);
+    with ``closed: left`` they are (-inf, b1), [b1, b2), ..., [bn, inf).
+    ``grades`` gives one grade per class in ascending value order.
+    """
+
+    op: Literal["reclass"]
+    layer: str
+    breaks: list[float] = Field(min_length=1)
+    grades: list[int] | None = None
+    closed: Literal["right", "left"] = "right"
+
+    @model_validator(mode="after")
+    def _check(self) -> ReclassStep:
+        if any(a >= b for a, b in zip(self.breaks, self.breaks[1:], strict=False)):
+            raise ValueError(f"breaks: expected strictly increasing values, got {self.breaks}")
+        if self.grades is not None and len(self.grades) != len(self.breaks) + 1:
+            raise ValueError(
+                f"grades: expected {len(self.breaks) + 1} grades for {len(self.breaks)} breaks, "
+                f"got {len(self.grades)}"
+            )
+        return self
+
+
+class LookupStep(_Model):
+    """Grade a categorical layer by a table of code (or land-use class) → grade."""
+
+    op: Literal["lookup"]
+    layer: str
+    table: dict[int | str, int] = Field(min_length=1)
+
+
+class MatrixStep(_Model):
+    """Look a grade up in a decision matrix, rows and columns indexed by grades 1..n."""
+
+    op: Literal["matrix"]
+    rows: str
+    cols: str
+    table: list[list[int]] = Field(min_length=1)
+
+    @field_validator("table")
+    @classmethod
+    def _rectangular(cls, table: list[list[int]]) -> list[list[int]]:
+        widths = {len(r) for r in table}
+        if len(widths) != 1:
+            raise ValueError(f"expected rows of equal length, got lengths {sorted(widths)}")
+        return table
+
+
+class WeightedSumStep(_Model):
+    """Weighted sum of grade layers, rounded to the nearest grade (halves go to the worse).
+
+    Give ``weights`` (summing to 1) or an ``ahp`` pairwise matrix over ``layers``.
+    """
+
+    op: Literal["weighted_sum"]
+    weights: dict[str, float] | None = None
+    layers: list[str] | None = None
+    ahp: list[list[float]] | None = None
+    accept_inconsistent: bool = False
+
+    @field_validator("ahp", mode="before")
+    @classmethod
+    def _fractions(cls, ahp: Any) -> Any:
+        """Accept Saaty judgements written as fractions, e.g. ``1/3``."""
+        if not isinstance(ahp, list):
+            return ahp
+        return [[_fraction(v) for v in row] if isinstance(row, list) else row for row in ahp]
+
+    @model_validator(mode="after")
+    def _weights_or_ahp(self) -> WeightedSumStep:
+        if (self.weights is None) == (self.ahp is None):
+            raise ValueError("expected exactly one of weights or ahp")
+        if self.weights is not None:
+            total = sum(self.weights.values())
+            if any(w < 0 for w in self.weights.values()):
+                raise ValueError(f"weights: expected non-negative weights, got {self.weights}")
+            if not math.isclose(total, 1.0, abs_tol=1e-6):
+                raise ValueError(f"weights: must sum to 1, got {round(total, 6)}")
+        else:
+            n = len(self.layers or [])
+            if n < 2 or len(self.ahp) != n or any(len(row) != n for row in self.ahp):
+                raise ValueError(f"ahp: expected a {n} x {n} matrix, one row per name in layers")
+        return self
+
+
+def _fraction(value: Any) -> Any:
+    if isinstance(value, str) and "/" in value:
+        num, _, den = value.partition("/")
+        try:
+            return float(num) / float(den)
+        except (ValueError, ZeroDivisionError):
+            return value
+    return value
+
+
+class CombineStep(_Model):
+    """Limiting factor (``worst``: the worst grade wins) or ``best`` of several layers."""
+
+    op: Literal["worst", "best"]
+    layers: list[str] = Field(min_length=1)
+
+
+class DowngradeStep(_Model):
+    """Where ``when`` holds, worsen ``input`` by ``by`` grades (negative improves) or set it.
+
+    Grades stay within 1..``scale``. ``only_grades`` restricts the change to cells
+    whose current grade is listed. Steps chain: each applies to the previous result.
+    """
+
+    op: Literal["downgrade"]
+    input: str | None = None
+    when: Condition
+    by: int | None = None
+    to: int | None = None
+    only_grades: list[int] | None = None
+
+    @model_validator(mode="after")
+    def _by_or_to(self) -> DowngradeStep:
+        if (self.by is None) == (self.to is None):
+            raise ValueError("expected exactly one of by or to")
+        return self
+
+
+class ConstrainStep(_Model):
+    """Hard constraint: where ``when`` holds, the grade is ``grade`` whatever else holds."""
+
+    op: Literal["constrain"]
+    input: str | None = None
+    when: Condition
+    grade: int = 5
+
+
+class CollapseStep(_Model):
+    """Collapse a five-grade layer to levels: ``levels[i]`` lists the grades of level i+1."""
+
+    op: Literal["collapse"]
+    input: str | None = None
+    levels: list[list[int]] = Field(default=[[1, 2], [3, 4], [5]])
+
+
+Step = Annotated[
+    ReclassStep
+    | LookupStep
+    | MatrixStep
+    | WeightedSumStep
+    | CombineStep
+    | DowngradeStep
+    | ConstrainStep
+    | CollapseStep,
+    Field(discriminator="op"),
+]
+
+
+class EvaluationSpec(_Model):
+    """Ordered named steps; the last step's result is the evaluation result."""
+
+    scale: Annotated[int, Field(ge=2, le=9)] = 5
+    steps: dict[str, Step] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _ends_in_collapse(self) -> EvaluationSpec:
+        last = list(self.steps.values())[-1]
+        if not isinstance(last, CollapseStep):
+            raise ValueError("steps: expected the last step to be a collapse to three levels")
+        if len(last.levels) != 3:
+            raise ValueError(
+                f"steps: expected the collapse to give 3 levels, got {len(last.levels)}")
+        return self
+
+
+# ---------------------------------------------------------------- allocation and lines
+
+
+class RedLineSpec(_Model):
+    """Ecological protection red line: 极重要 land (and protected areas), cleaned."""
+
+    from_levels: list[int] = [1]
+    protected_areas: VectorInputSpec | None = None
+    exclude_classes: list[str] = []
+    cultivated_conflict: Literal["keep", "cut"] = "cut"
+    min_area_ha: Annotated[float, Field(ge=0)] = 1.0
+    fill_holes_below_ha: Annotated[float, Field(ge=0)] = 1.0
+
+
+class FarmlandSpec(_Model):
+    """Permanent basic farmland: cultivated land, flat enough, suitable, outside the red line."""
+
+    cultivated_classes: list[str] = Field(min_length=1)
+    slope_factor: str = "slope"
+    max_slope: Annotated[float, Field(gt=0, le=90)] = 25.0
+    suitability_levels: list[int] = [1, 2]
+    min_area_ha: Annotated[float, Field(ge=0)] = 1.0
+    quota_ha: Annotated[float, Field(ge=0)] | None = None
+
+
+class UgbSpec(_Model):
+    """Urban development boundary: built-up seed grown into suitable land up to a cap."""
+
+    seed_classes: list[str] = Field(min_length=1)
+    grow_levels: list[int] = [1, 2]
+    expansion_factor: Annotated[float, Field(ge=1)] | None = 1.3
+    cap_ha: Annotated[float, Field(gt=0)] | None = None
+    min_area_ha: Annotated[float, Field(ge=0)] = 5.0
+    fill_holes_below_ha: Annotated[float, Field(ge=0)] = 1.0
+
+    @model_validator(mode="after")
+    def _cap(self) -> UgbSpec:
+        if self.expansion_factor is None and self.cap_ha is None:
+            raise ValueError("expected expansion_factor or cap_ha (or both; the smaller wins)")
+        return self
+
+
+class LinesSpec(_Model):
+    """The three control lines."""
+
+    red_line: RedLineSpec
+    farmland: FarmlandSpec
+    ugb: UgbSpec
+
+
+class AllocationSpec(_Model):
+    """Rules for the three spaces outside the lines (methodology.md §3)."""
+
+    ecological_classes: list[str] = []
+    min_patch_ha: Annotated[float, Field(ge=0)] = 1.0
+    tie_order: list[Literal["ecological", "agricultural", "urban"]] = [
+        "ecological",
+        "agricultural",
+        "urban",
+    ]
+
+    @field_validator("tie_order")
+    @classmethod
+    def _all_three(cls, order: list[str]) -> list[str]:
+        if sorted(order) != sorted(SPACES):
+            raise ValueError(f"expected each of {sorted(SPACES)} once, got {order}")
+        return order
+
+
+class OutputSpec(_Model):
+    """What to write and how."""
+
+    gpkg_name: str = "sanqu.gpkg"
+    shapefile_encoding: Literal["UTF-8", "GBK"] = "UTF-8"
+    compress: Literal["DEFLATE", "LZW", "ZSTD"] = "DEFLATE"
+
+
+class Config(_Model):
+    """A whole sanqu run, validated. Build it with :func:`load_config`."""
+
+    name: str
+    grid: GridSpec
+    study_area: StudyAreaSpec
+    inputs: dict[str, InputSpec] = Field(min_length=1)
+    landuse: LandUseSpec
+    factors: dict[str, Factor] = {}
+    evaluation: dict[str, EvaluationSpec]
+    allocation: AllocationSpec = AllocationSpec()
+    lines: LinesSpec
+    outputs: OutputSpec = OutputSpec()
+    source: Path | None = Field(default=None, exclude=True)
+
+    @field_validator("evaluation")
+    @classmethod
+    def _three_results(cls, ev: dict[str, EvaluationSpec]) -> dict[str, EvaluationSpec]:
+        if sorted(ev) != sorted(RESULTS):
+            raise ValueError(f"expected exactly the keys {list(RESULTS)}, got {list(ev)}")
+        return ev
+
+
+# ---------------------------------------------------------------- loading and cross-checks
+
+
+def _loc(loc: tuple[Any, ...]) -> str:
+    return ".".join(str(p) for p in loc if not str(p).startswith(("function-", "tagged-")))
+
+
+def _describe(err: dict[str, Any]) -> str:
+    msg = err["msg"].removeprefix("Value error, ")
+    where = _loc(err["loc"])
+    value = err.get("input")
+    if err["type"] == "missing":
+        return f"{where}: required key is missing"
+    if err["type"] == "extra_forbidden":
+        return f"{where}: unknown key"
+    if err["type"] == "union_tag_invalid":
+        return f"{where}: {msg}"
+    shown = value if not isinstance(value, dict) else "{...}"
+    if err["type"].startswith("value_error"):
+        return f"{where}: {msg}"
+    return f"{where}: {msg}, got {shown!r}"
+
+
+def config_from_dict(data: Any, source: Path | None = None) -> Config:
+    """Validate a parsed YAML document into a :class:`Config`.
+
+    Parameters
+    ----------
+    data : dict
+        The parsed document.
+    source : Path, optional
+        The file it came from; relative paths are resolved against its folder.
+
+    Raises
+    ------
+    ConfigError
+        On the first invalid key, naming the key, the value and what was expected.
+    """
+    label = str(source) if source else "config"
+    if not isinstance(data, dict):
+        raise ConfigError(f"{label}: expected a mapping of keys at the top level")
+    try:
+        cfg = Config.model_validate({**data, "source": source})
+    except ValidationError as exc:
+        raise ConfigError(f"{label}: {_describe(exc.errors()[0])}") from None
+    base = source.parent if source else Path.cwd()
+    cfg = _resolve_paths(cfg, base)
+    try:
+        _cross_check(cfg)
+    except ConfigError as exc:
+        raise ConfigError(f"{label}: {exc}") from None
+    return cfg
+
+
+def load_config(path: str | Path) -> Config:
+    """Read and validate a YAML config file.
+
+    Raises
+    ------
+    ConfigError
+        If the file is missing, is not YAML, or holds an invalid value.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: config file not found")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise ConfigError(f"{path}: not valid YAML{where}") from None
+    return config_from_dict(data, path.resolve())
+
+
+def _resolve_paths(cfg: Config, base: Path) -> Config:
+    def fix(p: Path) -> Path:
+        return p if p.is_absolute() else (base / p).resolve()
+
+    inputs = {k: v.model_copy(update={"path": fix(v.path)}) for k, v in cfg.inputs.items()}
+    update: dict[str, Any] = {"inputs": inputs}
+    if cfg.study_area.boundary:
+        b = cfg.study_area.boundary
+        update["study_area"] = cfg.study_area.model_copy(
+            update={"boundary": b.model_copy(update={"path": fix(b.path)})}
+        )
+    pa = cfg.lines.red_line.protected_areas
+    if pa:
+        red = cfg.lines.red_line.model_copy(
+            update={"protected_areas": pa.model_copy(update={"path": fix(pa.path)})}
+        )
+        update["lines"] = cfg.lines.model_copy(update={"red_line": red})
+    return cfg.model_copy(update=update)
+
+
+def relief_window(window: str | int, cell_size: float) -> int:
+    """Relief window in cells; ``auto`` scales with cell size (methodology.md §2.1).
+
+    Examples
+    --------
+    >>> [relief_window("auto", c) for c in (10, 30, 49.9, 50, 100)]
+    [15, 12, 12, 9, 3]
+    """
+    if window != "auto":
+        return int(window)
+    if cell_size < 30:
+        return 15
+    if cell_size < 50:
+        return 12
+    if cell_size < 100:
+        return 9
+    return 3
+
+
+def _cross_check(cfg: Config) -> None:
+    """Check references between sections: names exist, classes are known, grades fit."""
+    if cfg.grid.reference not in cfg.inputs:
+        raise ConfigError(f"grid.reference: {cfg.grid.reference!r} is not a key of inputs")
+    for name in cfg.study_area.valid_inputs:
+        if name not in cfg.inputs:
+            raise ConfigError(f"study_area.valid_inputs: {name!r} is not a key of inputs")
+    if cfg.landuse.input not in cfg.inputs:
+        raise ConfigError(f"landuse.input: {cfg.landuse.input!r} is not a key of inputs")
+    if cfg.inputs[cfg.landuse.input].kind != "categorical":
+        raise ConfigError(f"inputs.{cfg.landuse.input}.kind: land use must be 'categorical'")
+    classes = set(cfg.landuse.classes)
+
+    def known_classes(key: str, names: list[str]) -> None:
+        for n in names:
+            if n not in classes:
+                raise ConfigError(
+                    f"{key}: unknown land-use class {n!r}; expected one of {sorted(classes)}"
+                )
+
+    for fname, f in cfg.factors.items():
+        if fname in cfg.inputs:
+            raise ConfigError(f"factors.{fname}: name is already used by an input")
+        if isinstance(f, SlopeFactor | ReliefFactor):
+            if f.input not in cfg.inputs:
+                raise ConfigError(f"factors.{fname}.input: {f.input!r} is not a key of inputs")
+            if cfg.inputs[f.input].kind != "continuous":
+                raise ConfigError(f"factors.{fname}.input: {f.input!r} must be continuous")
+        else:
+            known_classes(f"factors.{fname}.classes", f.classes)
+    layers = set(cfg.inputs) | set(cfg.factors)
+    for rname, ev in cfg.evaluation.items():
+        _check_steps(f"evaluation.{rname}", ev, layers, cfg)
+    lines = cfg.lines
+    known_classes("lines.red_line.exclude_classes", lines.red_line.exclude_classes)
+    known_classes("lines.farmland.cultivated_classes", lines.farmland.cultivated_classes)
+    known_classes("lines.ugb.seed_classes", lines.ugb.seed_classes)
+    known_classes("allocation.ecological_classes", cfg.allocation.ecological_classes)
+    if lines.farmland.slope_factor not in cfg.factors or not isinstance(
+        cfg.factors[lines.farmland.slope_factor], SlopeFactor
+    ):
+        raise ConfigError(
+            f"lines.farmland.slope_factor: {lines.farmland.slope_factor!r} is not a slope factor"
+        )
+    for key, levels in (
+        ("lines.red_line.from_levels", lines.red_line.from_levels),
+        ("lines.farmland.suitability_levels", lines.farmland.suitability_levels),
+        ("lines.ugb.grow_levels", lines.ugb.grow_levels),
+    ):
+        bad = [v for v in levels if v not in (1, 2, 3)]
+        if bad:
+            raise ConfigError(f"{key}: expected levels among 1, 2, 3, got {bad}")
+
+
+def _check_steps(key: str, ev: EvaluationSpec, layers: set[str], cfg: Config) -> None:
+    known = set(layers)
+    previous: str | None = None
+    scale = ev.scale
+
+    def need(k: str, name: str | None) -> None:
+        if name is None:
+            if previous is None:
+                raise ConfigError(f"{k}: the first step has no previous result to use")
+            return
+        if name not in known:
+            raise ConfigError(f"{k}: {name!r} is not an input, factor or earlier step")
+
+    def grade_ok(k: str, values: list[int]) -> None:
+        bad = [v for v in values if not 1 <= v <= scale]
+        if bad:
+            raise ConfigError(f"{k}: expected grades 1..{scale}, got {bad}")
+
+    for sname, step in ev.steps.items():
+        k = f"{key}.steps.{sname}"
+        if sname in layers:
+            raise ConfigError(f"{k}: step name is already used by an input or factor")
+        if isinstance(step, ReclassStep):
+            need(f"{k}.layer", step.layer)
+            grades = step.grades or list(range(1, len(step.breaks) + 2))
+            grade_ok(f"{k}.grades", grades)
+        elif isinstance(step, LookupStep):
+            need(f"{k}.layer", step.layer)
+            grade_ok(f"{k}.table", list(step.table.values()))
+            names = [n for n in step.table if isinstance(n, str)]
+            if names and step.layer != cfg.landuse.input:
+                raise ConfigError(f"{k}.table: class names are allowed only for the land-use layer")
+            unknown = [n for n in names if n not in cfg.landuse.classes]
+            if unknown:
+                raise ConfigError(f"{k}.table: unknown land-use class {unknown[0]!r}")
+        elif isinstance(step, MatrixStep):
+            need(f"{k}.rows", step.rows)
+            need(f"{k}.cols", step.cols)
+            if len(step.table) != scale or len(step.table[0]) != scale:
+                raise ConfigError(
+                    f"{k}.table: expected a {scale} x {scale} matrix, "
+                    f"got {len(step.table)} x {len(step.table[0])}"
+                )
+            grade_ok(f"{k}.table", [v for row in step.table for v in row])
+        elif isinstance(step, WeightedSumStep):
+            for n in step.weights or step.layers or []:
+                need(f"{k}.weights", n)
+        elif isinstance(step, CombineStep):
+            for n in step.layers:
+                need(f"{k}.layers", n)
+        elif isinstance(step, DowngradeStep | ConstrainStep):
+            need(f"{k}.input", step.input)
+            need(f"{k}.when.layer", step.when.layer)
+            if isinstance(step, DowngradeStep):
+                if step.to is not None:
+                    grade_ok(f"{k}.to", [step.to])
+                grade_ok(f"{k}.only_grades", step.only_grades or [])
+            else:
+                grade_ok(f"{k}.grade", [step.grade])
+        elif isinstance(step, CollapseStep):
+            need(f"{k}.input", step.input)
+            flat = sorted(v for level in step.levels for v in level)
+            if flat != list(range(1, scale + 1)):
+                raise ConfigError(
+                    f"{k}.levels: expected each grade 1..{scale} in exactly one level, "
+                    f"got {step.levels}"
+                )
+        known.add(sname)
+        previous = sname
+
+
+def default_config_path() -> Path:
+    """The bundled default config, ``configs/dianbu.yaml`` of the source checkout.
+
+    Raises
+    ------
+    ConfigError
+        If sanqu was installed without its checkout (no bundled sample beside it).
+    """
+    path = Path(__file__).resolve().parents[2] / "configs" / "dianbu.yaml"
+    if not path.is_file():
+        raise ConfigError(
+            "CONFIG: none given and the bundled configs/dianbu.yaml was not found beside the "
+            "sanqu sources (install from a clone with `pip install -e .`, or pass a CONFIG path)"
+        )
+    return path

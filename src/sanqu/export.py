@@ -1,0 +1,132 @@
+"""Export: GeoTIFFs, GeoPackage, shapefiles, the area table and the run manifest.
+
+I/O at the edge of the pipeline. Rasters are tiled, compressed GeoTIFFs with a
+colour table and nodata 0; they carry no timestamps, so the same inputs give
+byte-identical files. Vector layers get ``id``, ``code``, ``name`` (Chinese) and
+``area_ha``; shapefiles are written with an explicit encoding and a ``.cpg``.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+from importlib import metadata
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pyogrio
+import rasterio
+from rasterio.windows import Window
+
+from .grid import Grid
+
+#: Colour tables (value → RGBA) of the raster outputs.
+ZONE_COLOURS = {1: (56, 168, 0, 255), 2: (255, 211, 127, 255), 3: (230, 76, 0, 255)}
+LEVEL_COLOURS = {
+    "eco_importance": {1: (0, 100, 0, 255), 2: (120, 190, 80, 255), 3: (225, 240, 200, 255)},
+    "agri_suitability": {1: (168, 112, 0, 255), 2: (230, 200, 100, 255), 3: (240, 240, 220, 255)},
+    "urban_suitability": {1: (190, 30, 30, 255), 2: (245, 150, 120, 255), 3: (245, 235, 230, 255)},
+}
+
+#: Output vector layers: key → (Chinese name, code written to the ``code`` field).
+SPACE_LAYERS = {"eco_space": "生态空间", "agri_space": "农业空间", "urban_space": "城镇空间"}
+LINE_LAYERS = {"red_line": "生态保护红线", "farmland": "永久基本农田", "ugb": "城镇开发边界"}
+
+
+class RasterWriter:
+    """A single-band uint8 GeoTIFF written window by window.
+
+    Parameters
+    ----------
+    path : Path
+        Output file.
+    grid : Grid
+        Grid of the raster.
+    colours : dict, optional
+        Colour table value → RGBA.
+    compress : str
+        GDAL compression method.
+    """
+
+    def __init__(self, path: Path, grid: Grid, colours: dict[int, tuple[int, ...]] | None = None,
+                 compress: str = "DEFLATE") -> None:
+        tiled = grid.width >= 256 and grid.height >= 256
+        profile = grid.profile(dtype="uint8", nodata=0, compress=compress, tiled=tiled)
+        if tiled:
+            profile.update(blockxsize=256, blockysize=256)
+        self._ds = rasterio.open(path, "w", **profile)
+        if colours:
+            self._ds.write_colormap(1, {0: (0, 0, 0, 0), **colours})
+
+    def write(self, data: np.ndarray, window: Window | None = None) -> None:
+        """Write a window (the whole raster when ``window`` is None)."""
+        self._ds.write(data.astype(np.uint8, copy=False), 1, window=window)
+
+    def close(self) -> None:
+        """Finish the file."""
+        self._ds.close()
+
+
+def write_raster(path: Path, data: np.ndarray, grid: Grid,
+                 colours: dict[int, tuple[int, ...]] | None = None,
+                 compress: str = "DEFLATE") -> None:
+    """Write a whole uint8 raster as a tiled, compressed GeoTIFF."""
+    w = RasterWriter(path, grid, colours, compress)
+    try:
+        w.write(data)
+    finally:
+        w.close()
+
+
+def write_vectors(out: Path, layers: dict[str, gpd.GeoDataFrame], gpkg_name: str,
+                  shapefiles: list[str], encoding: str) -> None:
+    """Write every layer to one GeoPackage and the named ones also as shapefiles.
+
+    Shapefiles get field names of at most 10 characters (``id``, ``code``, ``name``,
+    ``area_ha``), polygons promoted to multipart, and a ``.cpg`` naming ``encoding``.
+    """
+    gpkg = out / gpkg_name
+    for name, df in layers.items():
+        pyogrio.write_dataframe(df, gpkg, layer=name, driver="GPKG", promote_to_multi=True)
+    for name in shapefiles:
+        pyogrio.write_dataframe(layers[name], out / f"{name}.shp", driver="ESRI Shapefile",
+                                encoding=encoding, promote_to_multi=True)
+
+
+def write_area_table(path: Path, rows: list[dict[str, object]]) -> None:
+    """Write the area table as UTF-8 CSV (with BOM so spreadsheet tools read the Chinese)."""
+    with path.open("w", encoding="utf-8-sig", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def sha256(path: Path) -> str:
+    """Hex SHA-256 of a file."""
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def package_versions() -> dict[str, str]:
+    """Versions of sanqu and the libraries whose behaviour shapes the results."""
+    names = ["sanqu", "numpy", "scipy", "rasterio", "pyproj", "shapely", "geopandas", "pyogrio",
+             "pydantic", "click", "pyyaml"]
+    out = {}
+    for n in names:
+        try:
+            out[n] = metadata.version(n)
+        except metadata.PackageNotFoundError:
+            out[n] = "not installed"
+    out["gdal"] = rasterio.__gdal_version__
+    return out
+
+
+def write_manifest(path: Path, manifest: dict[str, object]) -> None:
+    """Write the run manifest as pretty JSON, keys in a stable order."""
+    path.write_text(json.dumps(manifest, indent=2, ensure_ascii=False, default=str) + "\n",
+                    encoding="utf-8")

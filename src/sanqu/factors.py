@@ -1,0 +1,162 @@
+"""Derived factors: slope, local relief, distance to land-use classes.
+
+Per-cell stage. Every function takes numpy arrays of one block *including its
+halo* and returns an array of the same shape; the caller crops the core. The
+halo each factor needs is given by :func:`halo_cells`.
+
+Cells outside the valid mask are ignored as neighbours: a missing neighbour of
+the slope kernel takes the centre cell's value, and relief and distance see only
+valid cells.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy import ndimage
+
+from .config import DistanceFactor, ReliefFactor, SlopeFactor, relief_window
+
+
+def slope_degrees(dem: np.ndarray, valid: np.ndarray, res: tuple[float, float]) -> np.ndarray:
+    """Slope in degrees by Horn's (1981) method, as ``gdaldem slope`` computes it.
+
+    Parameters
+    ----------
+    dem : numpy.ndarray
+        Elevations (m).
+    valid : numpy.ndarray of bool
+        True where ``dem`` has data. A missing neighbour takes the centre's value;
+        the outer ring of the array is treated as missing.
+    res : tuple of float
+        Cell size ``(x, y)`` in metres.
+
+    Returns
+    -------
+    numpy.ndarray of float32
+        Slope in degrees; 0 where ``valid`` is False.
+
+    Examples
+    --------
+    A plane rising 1 m per 1 m cell eastwards has a slope of 45°:
+
+    >>> z = np.tile(np.arange(4, dtype=np.float32), (4, 1))
+    >>> float(slope_degrees(z, np.ones_like(z, bool), (1.0, 1.0))[1, 1])
+    45.0
+    """
+    z = dem.astype(np.float32, copy=False)
+    pad = np.pad(z, 1, mode="edge")
+    ok = np.pad(valid, 1, constant_values=False)
+    centre = pad[1:-1, 1:-1]
+    rows, cols = z.shape
+
+    def nb(dr: int, dc: int) -> np.ndarray:
+        sl = (slice(1 + dr, 1 + dr + rows), slice(1 + dc, 1 + dc + cols))
+        return np.where(ok[sl], pad[sl], centre)
+
+    a, b, c = nb(-1, -1), nb(-1, 0), nb(-1, 1)
+    d, f = nb(0, -1), nb(0, 1)
+    g, h, i = nb(1, -1), nb(1, 0), nb(1, 1)
+    dzdx = ((c + 2 * f + i) - (a + 2 * d + g)) / np.float32(8 * res[0])
+    dzdy = ((g + 2 * h + i) - (a + 2 * b + c)) / np.float32(8 * res[1])
+    slope = np.degrees(np.arctan(np.hypot(dzdx, dzdy)))
+    return np.where(valid, slope, np.float32(0)).astype(np.float32)
+
+
+def local_relief(dem: np.ndarray, valid: np.ndarray, window: int) -> np.ndarray:
+    """Local relief: max minus min elevation of the valid cells in a square window.
+
+    Parameters
+    ----------
+    dem : numpy.ndarray
+        Elevations (m).
+    valid : numpy.ndarray of bool
+        True where ``dem`` has data.
+    window : int
+        Window side in cells (an even side extends one more cell up and left).
+
+    Returns
+    -------
+    numpy.ndarray of float32
+        Relief in metres; 0 where ``valid`` is False.
+
+    Examples
+    --------
+    >>> z = np.array([[0, 0, 0], [0, 5, 0], [0, 0, 9]], dtype=np.float32)
+    >>> ok = np.ones_like(z, bool)
+    >>> local_relief(z, ok, 3)[1, 1].item(), local_relief(z, ok, 1)[1, 1].item()
+    (9.0, 0.0)
+    """
+    z = dem.astype(np.float32, copy=False)
+    hi = ndimage.maximum_filter(np.where(valid, z, -np.inf), size=window, mode="constant",
+                                cval=-np.inf)
+    lo = ndimage.minimum_filter(np.where(valid, z, np.inf), size=window, mode="constant",
+                                cval=np.inf)
+    return np.where(valid, hi - lo, np.float32(0)).astype(np.float32)
+
+
+def distance_to(target: np.ndarray, res: tuple[float, float], max_distance: float) -> np.ndarray:
+    """Euclidean distance (m) from each cell centre to the nearest target cell, capped.
+
+    Exact for every cell whose distance is at most ``max_distance`` provided the
+    array holds all cells within that distance (the block halo); larger distances
+    are reported as ``max_distance``.
+
+    Examples
+    --------
+    >>> t = np.zeros((1, 5), bool); t[0, 0] = True
+    >>> distance_to(t, (30.0, 30.0), 100.0).tolist()
+    [[0.0, 30.0, 60.0, 90.0, 100.0]]
+    """
+    if not target.any():
+        return np.full(target.shape, max_distance, dtype=np.float32)
+    dist = ndimage.distance_transform_edt(~target, sampling=(res[1], res[0]))
+    return np.minimum(dist, max_distance).astype(np.float32)
+
+
+def halo_cells(spec: SlopeFactor | ReliefFactor | DistanceFactor, res: tuple[float, float]) -> int:
+    """Cells of halo a factor needs around a block to be exact in the block's core.
+
+    Examples
+    --------
+    >>> from sanqu.config import DistanceFactor
+    >>> halo_cells(DistanceFactor(kind="distance", classes=["water"], max_distance=100), (30, 30))
+    4
+    """
+    if isinstance(spec, SlopeFactor):
+        return 1
+    if isinstance(spec, ReliefFactor):
+        return relief_window(spec.window, min(res)) // 2 + 1
+    return math.ceil(spec.max_distance / min(res)) + 1
+
+
+def compute_factor(
+    spec: SlopeFactor | ReliefFactor | DistanceFactor,
+    layers: dict[str, np.ndarray],
+    valid: dict[str, np.ndarray],
+    classes: dict[str, np.ndarray],
+    res: tuple[float, float],
+) -> np.ndarray:
+    """Compute one factor on a haloed block.
+
+    Parameters
+    ----------
+    spec : factor spec
+        From the config.
+    layers, valid : dict of numpy.ndarray
+        Input values and validity masks by input name.
+    classes : dict of numpy.ndarray of bool
+        Land-use class masks by class name.
+    res : tuple of float
+        Cell size.
+    """
+    if isinstance(spec, SlopeFactor):
+        return slope_degrees(layers[spec.input], valid[spec.input], res)
+    if isinstance(spec, ReliefFactor):
+        return local_relief(layers[spec.input], valid[spec.input],
+                            relief_window(spec.window, min(res)))
+    target = np.zeros(next(iter(classes.values())).shape, dtype=bool)
+    for name in spec.classes:
+        target |= classes[name]
+    return distance_to(target, res, spec.max_distance)

@@ -1,0 +1,138 @@
+"""Patch operations on whole-area class rasters: minimum areas, holes, slivers.
+
+Whole-area stage: these functions take the full grid (bool or uint8 arrays, a
+byte a cell) because connected patches do not respect block edges. Patches are
+4-connected (cells sharing an edge), matching the polygons GDAL's polygonizer
+draws, so a raster patch is exactly one output polygon.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage
+
+#: 4-connectivity structuring element.
+FOUR = ndimage.generate_binary_structure(2, 1)
+
+
+def label(mask: np.ndarray) -> tuple[np.ndarray, int]:
+    """Label the 4-connected patches of a boolean raster (1..n, 0 = background)."""
+    return ndimage.label(mask, structure=FOUR)
+
+
+def remove_small_patches(mask: np.ndarray, min_cells: int) -> np.ndarray:
+    """Drop the 4-connected patches of ``mask`` smaller than ``min_cells`` cells.
+
+    Examples
+    --------
+    >>> m = np.array([[1, 1, 0, 1], [1, 0, 0, 0]], bool)
+    >>> remove_small_patches(m, 2).astype(int).tolist()
+    [[1, 1, 0, 0], [1, 0, 0, 0]]
+    """
+    if min_cells <= 1 or not mask.any():
+        return mask.copy()
+    labels, n = label(mask)
+    sizes = np.bincount(labels.ravel(), minlength=n + 1)
+    keep = sizes >= min_cells
+    keep[0] = False
+    return keep[labels]
+
+
+def fill_holes(mask: np.ndarray, max_cells: int, allowed: np.ndarray | None = None,
+               budget: int | None = None) -> np.ndarray:
+    """Fill holes of ``mask`` of at most ``max_cells`` cells.
+
+    A hole is a 4-connected patch of non-mask cells that does not touch the
+    raster's edge. It is filled only if every cell of it is ``allowed``. With a
+    ``budget``, the smallest holes are filled first and filling stops before the
+    total added cells would exceed it.
+
+    Examples
+    --------
+    >>> m = np.ones((4, 4), bool); m[1, 1] = False; m[1:3, 2] = False
+    >>> fill_holes(m, 1).astype(int).tolist()[1]
+    [1, 1, 0, 1]
+    """
+    if max_cells < 1 or not mask.any():
+        return mask.copy()
+    labels, n = label(~mask)
+    if n == 0:
+        return mask.copy()
+    sizes = np.bincount(labels.ravel(), minlength=n + 1)
+    ok = sizes <= max_cells
+    ok[0] = False
+    edge = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
+    ok[edge] = False
+    if allowed is not None:
+        blocked = np.unique(labels[~allowed & (labels > 0)])
+        ok[blocked] = False
+    if budget is not None:
+        ids = np.flatnonzero(ok)
+        order = ids[np.lexsort((ids, sizes[ids]))]
+        within = np.cumsum(sizes[order]) <= budget
+        ok[:] = False
+        ok[order[within]] = True
+    return mask | ok[labels]
+
+
+def sieve_classes(classes: np.ndarray, min_cells: int, locked: np.ndarray | None = None,
+                  max_rounds: int = 20) -> np.ndarray:
+    """Merge small patches of a class raster into the neighbour with the longest shared border.
+
+    Parameters
+    ----------
+    classes : numpy.ndarray of uint8
+        Class codes 1..254; 0 is outside the study area and never changes.
+    min_cells : int
+        Patches with fewer cells are merged.
+    locked : numpy.ndarray of bool, optional
+        Patches holding any locked cell are never merged (e.g. the control lines).
+    max_rounds : int
+        Merging repeats until nothing changes or this many rounds.
+
+    Returns
+    -------
+    numpy.ndarray of uint8
+        The sieved classes. Ties between neighbours go to the lower class code;
+        a small patch with no neighbour class stays.
+
+    Examples
+    --------
+    >>> c = np.array([[1, 1, 1], [1, 2, 3], [3, 3, 3]], np.uint8)
+    >>> sieve_classes(c, 2).tolist()
+    [[1, 1, 1], [1, 1, 3], [3, 3, 3]]
+    """
+    out = classes.copy()
+    if min_cells <= 1:
+        return out
+    ncls = int(out.max()) + 1
+    for _ in range(max_rounds):
+        labels = np.zeros(out.shape, dtype=np.int32)
+        offset = 0
+        for cls in np.unique(out[out > 0]):
+            lab, n = label(out == cls)
+            labels[lab > 0] = lab[lab > 0] + offset
+            offset += n
+        sizes = np.bincount(labels.ravel(), minlength=offset + 1)
+        small = sizes < min_cells
+        small[0] = False
+        if locked is not None:
+            small[np.unique(labels[locked & (labels > 0)])] = False
+        if not small.any():
+            break
+        counts = np.zeros((offset + 1) * ncls, dtype=np.int64)
+        for a, b in ((labels[:, :-1], labels[:, 1:]), (labels[:-1, :], labels[1:, :])):
+            ca = out[:, :-1] if a.shape[1] != labels.shape[1] else out[:-1, :]
+            cb = out[:, 1:] if a.shape[1] != labels.shape[1] else out[1:, :]
+            for lab, cls_other in ((a, cb), (b, ca)):
+                sel = small[lab] & (cls_other > 0) & (a != b)
+                counts += np.bincount(lab[sel].astype(np.int64) * ncls + cls_other[sel],
+                                      minlength=counts.size)
+        counts = counts.reshape(offset + 1, ncls)
+        target = np.argmax(counts, axis=1).astype(np.uint8)
+        move = small & (counts.max(axis=1) > 0)
+        if not move.any():
+            break
+        cells = move[labels]
+        out[cells] = target[labels[cells]]
+    return out

@@ -1,0 +1,240 @@
+"""The whole run, stage by stage: ``sanqu delineate`` as a Python function.
+
+Stages, in order, with the module doing each:
+
+1. ``align``     – :mod:`sanqu.align`     open inputs on one study grid
+2. ``read``, ``factors``, ``evaluate`` – :mod:`sanqu.study` per block (bounded memory)
+3. ``lines``     – :mod:`sanqu.lines`     red line, farmland, growth boundary
+4. ``allocate``  – :mod:`sanqu.allocate`  the three spaces
+5. ``vectorize`` – :mod:`sanqu.vectorize` polygons per patch
+6. ``export``    – :mod:`sanqu.export`    files, area table, manifest
+
+Outputs are written into a temporary folder beside ``out`` and moved into place
+only when every stage succeeded, so a failed run leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+
+from . import __version__
+from .allocate import RULES, Allocation, allocate
+from .config import SPACES, Config
+from .errors import OutputError
+from .evaluate import LEVEL_LABELS
+from .export import (
+    LEVEL_COLOURS,
+    LINE_LAYERS,
+    SPACE_LAYERS,
+    ZONE_COLOURS,
+    RasterWriter,
+    package_versions,
+    sha256,
+    write_area_table,
+    write_manifest,
+    write_raster,
+    write_vectors,
+)
+from .grid import Block
+from .lines import Lines, draw_lines
+from .study import BlockResult, Study, Timer
+from .surfaces import Surfaces
+from .vectorize import polygonize
+
+#: Callback told ``(stage, done, total)`` as work advances.
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass
+class RunResult:
+    """What a run produced.
+
+    Attributes
+    ----------
+    out : Path
+        Output folder.
+    areas : list of dict
+        The rows of ``areas.csv``.
+    report : dict
+        Figures recorded by the line rules (conflicts, caps, quotas).
+    notes : list of str
+        Remarks on the inputs (resampling, CRS equivalence).
+    seconds : dict
+        Wall-clock seconds per stage.
+    cells : int
+        Cells in the study grid.
+    """
+
+    out: Path
+    areas: list[dict[str, object]]
+    report: dict[str, float]
+    notes: list[str]
+    seconds: dict[str, float] = field(default_factory=dict)
+    cells: int = 0
+
+
+def _prepare_out(out: Path, overwrite: bool) -> Path:
+    if out.exists() and not out.is_dir():
+        raise OutputError(f"-o {out}: exists and is not a folder")
+    if out.exists() and any(out.iterdir()) and not overwrite:
+        raise OutputError(f"-o {out}: folder is not empty (use --overwrite to replace it)")
+    parent = out.resolve().parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        return Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=parent))
+    except OSError as exc:
+        raise OutputError(f"-o {out}: cannot create the output folder ({exc.strerror})") from None
+
+
+def _commit_out(tmp: Path, out: Path) -> None:
+    if out.exists():
+        shutil.rmtree(out)
+    os.replace(tmp, out)
+
+
+def area_rows(s: Surfaces, lines: Lines, alloc: Allocation,
+              vectors: dict[str, gpd.GeoDataFrame]) -> list[dict[str, object]]:
+    """Area per space and line, from raster cells and from the polygons, in hectares."""
+    study_cells = int(np.count_nonzero(s.mask))
+    rasters = {
+        "study_area": s.mask,
+        **{k: alloc.zones == code for k, code in zip(SPACE_LAYERS, SPACES.values(), strict=True)},
+        **lines.as_dict(),
+    }
+    names = {"study_area": "研究区", **SPACE_LAYERS, **LINE_LAYERS}
+    rows = []
+    for key, arr in rasters.items():
+        cells = int(np.count_nonzero(arr))
+        vec = vectors.get(key)
+        rows.append({
+            "layer": key,
+            "name": names[key],
+            "cells": cells,
+            "area_ha": round(s.hectares(cells), 4),
+            "vector_area_ha": round(float(vec["area_ha"].sum()), 4) if vec is not None else "",
+            "polygons": len(vec) if vec is not None else "",
+            "share_pct": round(100.0 * cells / study_cells, 3),
+        })
+    return rows
+
+
+def delineate(cfg: Config, out: str | Path, *, overwrite: bool = False,
+              progress: Progress | None = None) -> RunResult:
+    """Run the whole pipeline and write every output into ``out``.
+
+    Parameters
+    ----------
+    cfg : Config
+        A validated configuration (see :func:`sanqu.config.load_config`).
+    out : str or Path
+        Output folder; must be empty or absent unless ``overwrite``.
+    overwrite : bool
+        Replace an existing non-empty ``out``.
+    progress : callable, optional
+        Receives ``(stage, done, total)``.
+
+    Returns
+    -------
+    RunResult
+
+    Raises
+    ------
+    SanquError
+        On bad inputs or impossible rules; ``out`` is then left untouched.
+    """
+    out = Path(out)
+    tmp = _prepare_out(out, overwrite)
+    try:
+        result = _run(cfg, tmp, progress or (lambda *_: None))
+        _commit_out(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    result.out = out
+    return result
+
+
+def _run(cfg: Config, tmp: Path, progress: Progress) -> RunResult:
+    timer = Timer()
+    with timer("align"):
+        study = Study(cfg)
+    with study:
+        grid = study.grid
+        total = grid.block_count(cfg.grid.block_size)
+        writers = {name: RasterWriter(tmp / f"{name}.tif", grid, LEVEL_COLOURS[name],
+                                      cfg.outputs.compress) for name in LEVEL_COLOURS}
+
+        def write_block(block: Block, res: BlockResult) -> None:
+            with timer("write"):
+                for name, w in writers.items():
+                    w.write(res.results[name], block.window)
+
+        try:
+            surf = study.surfaces(timer=timer, on_block=write_block,
+                                  progress=lambda i: progress("evaluate", i, total))
+        finally:
+            for w in writers.values():
+                w.close()
+        notes = study.notes
+    progress("lines", 0, 1)
+    with timer("lines"):
+        lines = draw_lines(surf, cfg.lines.red_line, cfg.lines.farmland, cfg.lines.ugb)
+    progress("allocate", 0, 1)
+    with timer("allocate"):
+        alloc = allocate(surf, lines, cfg.allocation, cfg.lines.farmland.cultivated_classes)
+    progress("vectorize", 0, 1)
+    with timer("vectorize"):
+        vectors = vectorize_all(surf, lines, alloc)
+    progress("export", 0, 1)
+    with timer("export"):
+        write_raster(tmp / "zones.tif", alloc.zones, grid, ZONE_COLOURS, cfg.outputs.compress)
+        write_raster(tmp / "allocation_rule.tif", alloc.rule, grid, None, cfg.outputs.compress)
+        write_vectors(tmp, vectors, cfg.outputs.gpkg_name, list(LINE_LAYERS),
+                      cfg.outputs.shapefile_encoding)
+        areas = area_rows(surf, lines, alloc, vectors)
+        write_area_table(tmp / "areas.csv", areas)
+        write_manifest(tmp / "manifest.json", _manifest(cfg, study, lines, notes))
+    return RunResult(tmp, areas, lines.report, notes, dict(timer.seconds), grid.size)
+
+
+def vectorize_all(s: Surfaces, lines: Lines, alloc: Allocation) -> dict[str, gpd.GeoDataFrame]:
+    """Polygons of the three spaces and the three lines, by output layer name."""
+    out: dict[str, gpd.GeoDataFrame] = {}
+    for (key, name), code in zip(SPACE_LAYERS.items(), SPACES.values(), strict=True):
+        out[key] = polygonize(alloc.zones == code, s.grid, names={1: name})
+        out[key]["code"] = code
+    for key, arr in lines.as_dict().items():
+        out[key] = polygonize(arr, s.grid, names={1: LINE_LAYERS[key]})
+    return out
+
+
+def _manifest(cfg: Config, study: Study, lines: Lines, notes: list[str]) -> dict[str, object]:
+    inputs = {}
+    for name, spec in cfg.inputs.items():
+        inputs[name] = {"path": str(spec.path), "sha256": sha256(spec.path)}
+    g = study.grid
+    return {
+        "sanqu": __version__,
+        "config_file": str(cfg.source) if cfg.source else None,
+        "config": cfg.model_dump(mode="json", by_alias=True),
+        "inputs": inputs,
+        "grid": {"crs": g.crs.to_string(), "transform": list(g.transform)[:6],
+                 "shape": list(g.shape)},
+        "evaluation": {
+            name: {"levels": list(LEVEL_LABELS[name]), "ahp_consistency": ev.consistency,
+                   "weights": ev.weights}
+            for name, ev in study.evaluations.items()
+        },
+        "allocation_rules": RULES,
+        "line_report": lines.report,
+        "notes": notes,
+        "versions": package_versions(),
+    }

@@ -1,0 +1,240 @@
+"""The per-cell stages of a run: read inputs, derive factors, evaluate, block by block.
+
+A :class:`Study` opens the inputs of a config on the study grid and computes,
+for any :class:`~sanqu.grid.Block`, the study mask, the land-use classes, the
+factors and the three evaluation results. Each block is read with the halo the
+factors need, so results do not depend on the block size. Only the compact
+results are kept whole-area (:class:`~sanqu.surfaces.Surfaces`); factors live
+one block at a time, so memory stays bounded however large the area.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .align import AlignedRaster, burn_polygons, grid_of
+from .config import RESULTS, Config
+from .errors import ConfigError, InputError
+from .evaluate import Evaluation, build_evaluations
+from .factors import compute_factor, halo_cells
+from .grid import Block, Grid
+from .surfaces import Surfaces
+
+
+@dataclass
+class Timer:
+    """Accumulates wall-clock seconds per stage name."""
+
+    seconds: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+
+    @contextmanager
+    def __call__(self, stage: str) -> Iterator[None]:
+        """Time the enclosed code and add it to ``stage``."""
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[stage] += time.perf_counter() - t0
+
+
+@dataclass
+class BlockResult:
+    """Everything computed for one block (core cells only).
+
+    Attributes
+    ----------
+    mask : numpy.ndarray of bool
+        Study area.
+    layers : dict of numpy.ndarray
+        Inputs and factors by name.
+    landclass : numpy.ndarray of uint8
+        Land-use class index (1-based, config order), 0 outside.
+    results : dict of numpy.ndarray
+        The three evaluation levels by result name.
+    steps : dict of dict of numpy.ndarray
+        Intermediate grades per result and step (only when asked for).
+    """
+
+    mask: np.ndarray
+    layers: dict[str, np.ndarray]
+    landclass: np.ndarray
+    results: dict[str, np.ndarray]
+    steps: dict[str, dict[str, np.ndarray]]
+
+
+class Study:
+    """Inputs of a config opened on the study grid, ready to compute blocks.
+
+    Parameters
+    ----------
+    cfg : Config
+        The validated run configuration.
+
+    Raises
+    ------
+    InputError
+        If an input is missing, unreadable or cannot be aligned.
+    ConfigError
+        If an AHP matrix is too inconsistent.
+    """
+
+    def __init__(self, cfg: Config) -> None:
+        self.cfg = cfg
+        ref = cfg.grid.reference
+        self.grid: Grid = grid_of(cfg.inputs[ref].path, f"inputs.{ref}")
+        self.rasters: dict[str, AlignedRaster] = {}
+        try:
+            for name, spec in cfg.inputs.items():
+                self.rasters[name] = AlignedRaster(
+                    f"inputs.{name}", spec.path, self.grid, categorical=spec.kind == "categorical",
+                    nodata=spec.nodata, band=spec.band, misaligned=cfg.grid.misaligned)
+            self.evaluations: dict[str, Evaluation] = build_evaluations(cfg)
+        except Exception:
+            self.close()
+            raise
+        self.class_names = tuple(cfg.landuse.classes)
+        lut_size = max(c for codes in cfg.landuse.classes.values() for c in codes) + 1
+        self._class_lut = np.zeros(max(lut_size, 1), dtype=np.uint8)
+        self._known = np.zeros(max(lut_size, 1), dtype=bool)
+        for i, codes in enumerate(cfg.landuse.classes.values(), start=1):
+            self._class_lut[codes] = i
+            self._known[codes] = True
+        res = self.grid.res
+        self.halo = max([halo_cells(f, res) for f in cfg.factors.values()], default=0)
+
+    def __enter__(self) -> Study:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close every input file."""
+        for r in self.rasters.values():
+            r.close()
+
+    @property
+    def notes(self) -> list[str]:
+        """What alignment did to each input (resampling, CRS equivalence)."""
+        return [f"inputs.{k}: {r.note}" for k, r in self.rasters.items() if r.note]
+
+    def blocks(self, size: int | None = None) -> Iterator[Block]:
+        """The grid's blocks with the halo this config's factors need."""
+        return self.grid.blocks(size or self.cfg.grid.block_size, self.halo)
+
+    def whole(self) -> Block:
+        """One block covering the whole grid (for small areas and notebooks)."""
+        return Block(0, 0, self.grid.height, self.grid.width, self.halo)
+
+    def _classes(self, codes: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        key = f"inputs.{self.cfg.landuse.input}"
+        inside = codes[mask].astype(np.int64)
+        big = inside >= self._known.size
+        unknown = big | ~self._known[np.where(big, 0, inside)]
+        if unknown.any():
+            bad = np.unique(inside[unknown])
+            raise ConfigError(
+                f"landuse.classes: code {int(bad[0])} occurs in {key} but belongs to no class "
+                f"(unclassified codes: {bad.tolist()[:10]})")
+        idx = codes.astype(np.int64).clip(0, self._known.size - 1)
+        return np.where(mask, self._class_lut[idx], 0).astype(np.uint8)
+
+    def compute(self, block: Block, *, keep: bool = False,
+                timer: Timer | None = None) -> BlockResult:
+        """Compute mask, factors and evaluations for one block.
+
+        Parameters
+        ----------
+        block : Block
+            The block; its halo must be at least :attr:`halo`.
+        keep : bool
+            Also return every intermediate evaluation grade.
+        timer : Timer, optional
+            Receives seconds for the stages ``read``, ``factors``, ``evaluate``.
+        """
+        timer = timer or Timer()
+        cfg = self.cfg
+        win = block.read_window
+        with timer("read"):
+            values: dict[str, np.ndarray] = {}
+            valid: dict[str, np.ndarray] = {}
+            for name, r in self.rasters.items():
+                values[name], valid[name] = r.read(win)
+            mask = np.ones(values[cfg.grid.reference].shape, dtype=bool)
+            for name in cfg.study_area.valid_inputs:
+                mask &= valid[name]
+            if cfg.study_area.boundary is not None:
+                b = cfg.study_area.boundary
+                mask &= burn_polygons(b.path, "study_area.boundary", self.grid, block, b.layer)
+        with timer("factors"):
+            lu = cfg.landuse.input
+            landclass = self._classes(values[lu], mask & valid[lu])
+            class_masks = {n: landclass == i for i, n in enumerate(self.class_names, start=1)}
+            layers = dict(values)
+            res = self.grid.res
+            for fname, spec in cfg.factors.items():
+                layers[fname] = compute_factor(spec, values, valid, class_masks, res)
+            core = block.core
+            layers = {k: v[core] for k, v in layers.items()}
+            mask = mask[core]
+            landclass = landclass[core]
+        with timer("evaluate"):
+            results: dict[str, np.ndarray] = {}
+            steps: dict[str, dict[str, np.ndarray]] = {}
+            for rname in RESULTS:
+                results[rname], steps[rname] = self.evaluations[rname].run(layers, mask, keep)
+        return BlockResult(mask, layers, landclass, results, steps)
+
+    def surfaces(self, *, timer: Timer | None = None,
+                 on_block: Callable[[Block, BlockResult], None] | None = None,
+                 progress: Callable[[int], None] | None = None) -> Surfaces:
+        """Run every block and gather the compact whole-area rasters.
+
+        Parameters
+        ----------
+        timer : Timer, optional
+            Receives per-stage seconds.
+        on_block : callable, optional
+            Called with each block and its result (e.g. to write GeoTIFF windows).
+        progress : callable, optional
+            Called with the number of blocks finished after each block.
+
+        Raises
+        ------
+        InputError
+            If the study area is empty.
+        """
+        cfg = self.cfg
+        s = Surfaces.empty(self.grid, self.class_names)
+        red = cfg.lines.red_line
+        farm = cfg.lines.farmland
+        slope_name = farm.slope_factor
+        for i, block in enumerate(self.blocks(), start=1):
+            res = self.compute(block, timer=timer)
+            with (timer or Timer())("read"):
+                sl = block.slices
+                s.mask[sl] = res.mask
+                s.landclass[sl] = res.landclass
+                s.eco[sl] = res.results["eco_importance"]
+                s.agri[sl] = res.results["agri_suitability"]
+                s.urban[sl] = res.results["urban_suitability"]
+                s.steep[sl] = res.mask & (res.layers[slope_name] > farm.max_slope)
+                if red.protected_areas is not None:
+                    pa = burn_polygons(red.protected_areas.path, "lines.red_line.protected_areas",
+                                       self.grid, block, red.protected_areas.layer)
+                    s.protected[sl] = pa[block.core] & res.mask
+            if on_block is not None:
+                on_block(block, res)
+            if progress is not None:
+                progress(i)
+        if not s.mask.any():
+            raise InputError(
+                "study_area.valid_inputs: no cell has data in all of "
+                f"{cfg.study_area.valid_inputs}")
+        return s
