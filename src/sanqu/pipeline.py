@@ -127,7 +127,7 @@ def area_rows(s: Surfaces, lines: Lines, alloc: Allocation,
 
 
 def delineate(cfg: Config, out: str | Path, *, overwrite: bool = False,
-              progress: Progress | None = None) -> RunResult:
+              progress: Progress | None = None, timer: Timer | None = None) -> RunResult:
     """Run the whole pipeline and write every output into ``out``.
 
     Parameters
@@ -140,6 +140,8 @@ def delineate(cfg: Config, out: str | Path, *, overwrite: bool = False,
         Replace an existing non-empty ``out``.
     progress : callable, optional
         Receives ``(stage, done, total)``.
+    timer : Timer, optional
+        Receives seconds per stage (a fresh one is used when not given).
 
     Returns
     -------
@@ -153,7 +155,7 @@ def delineate(cfg: Config, out: str | Path, *, overwrite: bool = False,
     out = Path(out)
     tmp = _prepare_out(out, overwrite)
     try:
-        result = _run(cfg, tmp, progress or (lambda *_: None))
+        result = _run(cfg, tmp, progress or (lambda *_: None), timer or Timer())
         _commit_out(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -162,8 +164,7 @@ def delineate(cfg: Config, out: str | Path, *, overwrite: bool = False,
     return result
 
 
-def _run(cfg: Config, tmp: Path, progress: Progress) -> RunResult:
-    timer = Timer()
+def _run(cfg: Config, tmp: Path, progress: Progress, timer: Timer) -> RunResult:
     with timer("align"):
         study = Study(cfg)
     with study:

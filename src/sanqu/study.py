@@ -29,18 +29,32 @@ from .surfaces import Surfaces
 
 @dataclass
 class Timer:
-    """Accumulates wall-clock seconds per stage name."""
+    """Accumulates wall-clock seconds per stage name.
+
+    Attributes
+    ----------
+    seconds : dict
+        Seconds per stage, in the order stages were first entered.
+    on_stage : callable, optional
+        Told the stage name on entering a stage and ``None`` on leaving it (a
+        benchmark uses it to attribute memory to stages).
+    """
 
     seconds: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+    on_stage: Callable[[str | None], None] | None = None
 
     @contextmanager
     def __call__(self, stage: str) -> Iterator[None]:
         """Time the enclosed code and add it to ``stage``."""
+        if self.on_stage is not None:
+            self.on_stage(stage)
         t0 = time.perf_counter()
         try:
             yield
         finally:
             self.seconds[stage] += time.perf_counter() - t0
+            if self.on_stage is not None:
+                self.on_stage(None)
 
 
 @dataclass
@@ -217,7 +231,7 @@ class Study:
         slope_name = farm.slope_factor
         for i, block in enumerate(self.blocks(), start=1):
             res = self.compute(block, timer=timer)
-            with (timer or Timer())("read"):
+            with (timer or Timer())("evaluate"):
                 sl = block.slices
                 s.mask[sl] = res.mask
                 s.landclass[sl] = res.landclass
