@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import rasterio
+from affine import Affine
 from pyproj import CRS
 from rasterio.enums import Resampling
 from rasterio.features import rasterize
@@ -77,6 +78,26 @@ def crs_equivalent(a: CRS, b: CRS) -> bool:
     return True
 
 
+def identify_crs(crs: CRS) -> CRS:
+    """The EPSG definition of ``crs`` when one is equivalent to it, else ``crs`` itself.
+
+    GeoTIFFs written by older tools carry WKT1 that pyproj matches to EPSG only at
+    low confidence; the match is accepted only if :func:`crs_equivalent` agrees.
+
+    Examples
+    --------
+    >>> wkt = CRS.from_epsg(4527).to_wkt("WKT1_GDAL").replace("China_2000", "EGM2008_geoid")
+    >>> identify_crs(CRS.from_wkt(wkt)).to_epsg()
+    4527
+    """
+    code = crs.to_epsg(min_confidence=20)
+    if code is not None:
+        candidate = CRS.from_epsg(code)
+        if crs_equivalent(candidate, crs):
+            return candidate
+    return crs
+
+
 def _open(path: Path, key: str) -> rasterio.DatasetReader:
     if not path.exists():
         raise InputNotFoundError(f"{key}: file not found: {path}")
@@ -97,10 +118,7 @@ def grid_of(path: Path, key: str) -> Grid:
     with _open(path, key) as src:
         if src.crs is None:
             raise InputError(f"{key}: {path.name} has no CRS; expected a georeferenced raster")
-        crs = CRS.from_user_input(src.crs.to_wkt())
-        epsg = crs.to_epsg()
-        if epsg is not None:
-            crs = CRS.from_epsg(epsg)
+        crs = identify_crs(CRS.from_user_input(src.crs.to_wkt()))
         try:
             return Grid(crs, src.transform, (src.height, src.width))
         except InputError as exc:
@@ -296,7 +314,7 @@ def burn_polygons(path: Path, key: str, grid: Grid, block: Block | None = None,
     transform, shape = grid.transform, grid.shape
     if block is not None:
         w = block.read_window
-        transform = transform * transform.translation(w.col_off, w.row_off)
+        transform = transform @ Affine.translation(w.col_off, w.row_off)
         shape = (int(w.height), int(w.width))
     return rasterize(((g, 1) for g in geoms if not g.is_empty), out_shape=shape,
                      transform=transform, fill=0, dtype="uint8").astype(bool)

@@ -433,7 +433,15 @@ class Config(_Model):
 
 
 def _loc(loc: tuple[Any, ...]) -> str:
-    return ".".join(str(p) for p in loc if not str(p).startswith(("function-", "tagged-")))
+    """Dotted key of an error location, without pydantic's union-tag elements."""
+    parts = []
+    for i, p in enumerate(loc):
+        if str(p).startswith(("function-", "tagged-")):
+            continue
+        if i >= 2 and loc[i - 2] in ("steps", "factors"):
+            continue  # the discriminator (op / kind) pydantic inserts after the entry name
+        parts.append(str(p))
+    return ".".join(parts)
 
 
 def _describe(err: dict[str, Any]) -> str:
@@ -575,6 +583,9 @@ def _cross_check(cfg: Config) -> None:
     layers = set(cfg.inputs) | set(cfg.factors)
     for rname, ev in cfg.evaluation.items():
         _check_steps(f"evaluation.{rname}", ev, layers, cfg)
+    from .evaluate import build_evaluations  # AHP weights and consistency, checked on load
+
+    build_evaluations(cfg)
     lines = cfg.lines
     known_classes("lines.red_line.exclude_classes", lines.red_line.exclude_classes)
     known_classes("lines.farmland.cultivated_classes", lines.farmland.cultivated_classes)

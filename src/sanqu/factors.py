@@ -127,8 +127,8 @@ def halo_cells(spec: SlopeFactor | ReliefFactor | DistanceFactor, res: tuple[flo
     if isinstance(spec, SlopeFactor):
         return 1
     if isinstance(spec, ReliefFactor):
-        return relief_window(spec.window, min(res)) // 2 + 1
-    return math.ceil(spec.max_distance / min(res)) + 1
+        return relief_window(spec.window, min(res)) // 2
+    return math.ceil(spec.max_distance / min(res))
 
 
 def compute_factor(

@@ -132,7 +132,7 @@ class Grid:
         >>> g.rowcol(45, 250)
         (1, 1)
         """
-        col, row = ~self.transform * (x, y)
+        col, row = ~self.transform @ (x, y)
         return math.floor(row), math.floor(col)
 
     def blocks(self, size: int, halo: int = 0) -> Iterator[Block]:

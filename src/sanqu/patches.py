@@ -49,9 +49,9 @@ def fill_holes(mask: np.ndarray, max_cells: int, allowed: np.ndarray | None = No
 
     Examples
     --------
-    >>> m = np.ones((4, 4), bool); m[1, 1] = False; m[1:3, 2] = False
-    >>> fill_holes(m, 1).astype(int).tolist()[1]
-    [1, 1, 0, 1]
+    >>> m = np.ones((5, 5), bool); m[1, 1] = False; m[3, 2:4] = False
+    >>> fill_holes(m, 1).astype(int).tolist()[1::2]
+    [[1, 1, 1, 1, 1], [1, 1, 0, 0, 1]]
     """
     if max_cells < 1 or not mask.any():
         return mask.copy()

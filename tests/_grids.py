@@ -1,0 +1,40 @@
+"""Small hand-built study grids for the whole-area stage tests."""
+
+import numpy as np
+from affine import Affine
+from pyproj import CRS
+
+from sanqu.grid import Grid
+from sanqu.surfaces import Surfaces
+
+#: Land-use classes of the hand-built grids, by letter.
+CLASSES = ("cultivated", "urban_built_up", "forest", "water")
+LETTERS = {"c": 1, "u": 2, "f": 3, "w": 4, ".": 0}
+
+
+def grid(rows: int, cols: int, cell: float = 100.0) -> Grid:
+    """A grid of 100 m cells (1 ha each) in CGCS2000 GK zone 39."""
+    return Grid(CRS.from_epsg(4527), Affine(cell, 0, 39_500_000, 0, -cell, 3_500_000),
+                (rows, cols))
+
+
+def parse(text: str) -> np.ndarray:
+    """Rows of characters (or digits) into an array."""
+    rows = [r.split() if " " in r.strip() else list(r.strip()) for r in text.strip().splitlines()]
+    return np.array([[LETTERS[c] if c in LETTERS else int(c) for c in row] for row in rows],
+                    dtype=np.uint8)
+
+
+def surfaces(landuse: str, eco: str | None = None, agri: str | None = None,
+             urban: str | None = None, steep: str | None = None) -> Surfaces:
+    """Surfaces from character maps; '.' is outside the study area, levels default to 3."""
+    lc = parse(landuse)
+    s = Surfaces.empty(grid(*lc.shape), CLASSES)
+    s.mask[:] = lc > 0
+    s.landclass[:] = lc
+    for name, text in (("eco", eco), ("agri", agri), ("urban", urban)):
+        arr = getattr(s, name)
+        arr[:] = np.where(s.mask, parse(text) if text else 3, 0)
+    if steep:
+        s.steep[:] = parse(steep) == 1
+    return s

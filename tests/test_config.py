@@ -1,0 +1,173 @@
+"""Config validation: every bad value is one message naming the key and what was expected."""
+
+import copy
+
+import pytest
+import yaml
+
+from sanqu import default_config_path, load_config
+from sanqu.config import config_from_dict, relief_window
+from sanqu.errors import ConfigError
+
+BASE = yaml.safe_load(default_config_path().read_text(encoding="utf-8"))
+
+
+def check(edit, pattern):
+    data = copy.deepcopy(BASE)
+    edit(data)
+    with pytest.raises(ConfigError, match=pattern) as info:
+        config_from_dict(data, default_config_path())
+    assert "\n" not in str(info.value)
+    return str(info.value)
+
+
+def steps(data, result):
+    return data["evaluation"][result]["steps"]
+
+
+def test_bundled_config_loads():
+    cfg = load_config(default_config_path())
+    assert cfg.inputs["dem"].path.is_file()
+    assert cfg.lines.ugb.expansion_factor == 1.3
+
+
+def test_missing_key():
+    check(lambda d: d.pop("lines"), r"dianbu\.yaml: lines: required key is missing")
+
+
+def test_unknown_key():
+    check(lambda d: d["grid"].update(blocksize=5), r"grid\.blocksize: unknown key")
+
+
+def test_wrong_type_names_value():
+    msg = check(lambda d: d["grid"].update(block_size="big"), r"grid\.block_size: ")
+    assert "'big'" in msg
+
+
+def test_block_size_range():
+    check(lambda d: d["grid"].update(block_size=8), r"grid\.block_size: .*greater than or equal")
+
+
+def test_matrix_of_wrong_size():
+    def edit(d):
+        steps(d, "agri_suitability")["base"]["table"] = [[1, 2, 3, 4, 5]] * 4
+    check(edit, r"evaluation\.agri_suitability\.steps\.base\.table: expected a 5 x 5 matrix, "
+                r"got 4 x 5")
+
+
+def test_ragged_matrix():
+    def edit(d):
+        steps(d, "agri_suitability")["base"]["table"][1] = [1, 2]
+    check(edit, r"evaluation\.agri_suitability\.steps\.base\.table: expected rows of equal")
+
+
+def test_breaks_overlap():
+    def edit(d):
+        steps(d, "agri_suitability")["land"]["breaks"] = [2, 6, 6, 25]
+    check(edit, r"steps\.land: breaks: expected strictly increasing values, got \[2\.0, 6\.0")
+
+
+def test_grades_count():
+    def edit(d):
+        steps(d, "agri_suitability")["land"]["grades"] = [1, 2, 3]
+    check(edit, r"steps\.land: grades: expected 5 grades for 4 breaks, got 3")
+
+
+def test_weights_must_sum_to_one():
+    def edit(d):
+        s = steps(d, "urban_suitability")
+        s["combined"] = {"op": "weighted_sum",
+                         "weights": {"land": 0.5, "location": 0.3, "water_access": 0.15}}
+    check(edit, r"steps\.combined: weights: must sum to 1, got 0\.95")
+
+
+def test_ahp_consistency_ratio_too_high():
+    def edit(d):
+        steps(d, "urban_suitability")["combined"]["ahp"] = [
+            [1, 9, "1/9"], ["1/9", 1, 9], [9, "1/9", 1]]
+    msg = check(edit, r"evaluation\.urban_suitability\.steps\.combined\.ahp: consistency ratio")
+    assert "below 0.10" in msg
+
+
+def test_ahp_inconsistency_accepted_explicitly():
+    data = copy.deepcopy(BASE)
+    combined = steps(data, "urban_suitability")["combined"]
+    combined["ahp"] = [[1, 9, "1/9"], ["1/9", 1, 9], [9, "1/9", 1]]
+    combined["accept_inconsistent"] = True
+    config_from_dict(data, default_config_path())
+
+
+def test_unknown_landuse_class_in_table():
+    def edit(d):
+        steps(d, "eco_importance")["service"]["table"]["orchard"] = 2
+    check(edit, r"steps\.service\.table: unknown land-use class 'orchard'")
+
+
+def test_unknown_step_reference():
+    def edit(d):
+        steps(d, "agri_suitability")["base"]["rows"] = "soil_grade"
+    check(edit, r"steps\.base\.rows: 'soil_grade' is not an input, factor or earlier step")
+
+
+def test_unknown_op():
+    def edit(d):
+        steps(d, "agri_suitability")["base"]["op"] = "magic"
+    check(edit, r"evaluation\.agri_suitability\.steps\.base: .*'magic'")
+
+
+def test_last_step_must_collapse():
+    def edit(d):
+        steps(d, "agri_suitability").pop("level")
+    check(edit, r"evaluation\.agri_suitability: steps: expected the last step to be a collapse")
+
+
+def test_grades_outside_scale():
+    def edit(d):
+        steps(d, "agri_suitability")["not_farmable"]["grade"] = 7
+    check(edit, r"steps\.not_farmable\.grade: expected grades 1\.\.5, got \[7\]")
+
+
+def test_landuse_code_in_two_classes():
+    check(lambda d: d["landuse"]["classes"]["water"].append(1),
+          r"landuse: classes\.water: code 1 is already in class 'cultivated'")
+
+
+def test_unknown_class_in_lines():
+    check(lambda d: d["lines"]["ugb"].update(seed_classes=["towns"]),
+          r"lines\.ugb\.seed_classes: unknown land-use class 'towns'")
+
+
+def test_ugb_needs_a_cap():
+    check(lambda d: d["lines"]["ugb"].update(expansion_factor=None),
+          r"lines\.ugb: expected expansion_factor or cap_ha")
+
+
+def test_expansion_factor_below_one():
+    check(lambda d: d["lines"]["ugb"].update(expansion_factor=0.8),
+          r"lines\.ugb\.expansion_factor: .*greater than or equal to 1")
+
+
+def test_grid_reference_must_be_input():
+    check(lambda d: d["grid"].update(reference="elevation"),
+          r"grid\.reference: 'elevation' is not a key of inputs")
+
+
+def test_missing_and_invalid_yaml_files(tmp_path):
+    with pytest.raises(ConfigError, match=r"nope\.yaml: config file not found"):
+        load_config(tmp_path / "nope.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("grid: [unclosed\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"bad\.yaml: not valid YAML at line"):
+        load_config(bad)
+
+
+def test_paths_resolve_against_the_config_folder():
+    cfg = load_config(default_config_path())
+    assert cfg.inputs["landuse"].path == default_config_path().parent.parent / (
+        "data/dianbu/landuse_30m.tif")
+
+
+def test_relief_window_by_cell_size():
+    assert [relief_window("auto", c) for c in (5, 29.9, 30, 50, 99, 100, 250)] == [
+        15, 15, 12, 9, 9, 3, 3]
+    assert relief_window(7, 30) == 7

@@ -1,0 +1,154 @@
+"""Golden and property tests of the evaluation operators (sanqu.rules)."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from sanqu import rules
+from sanqu.errors import ConfigError
+
+AGRI = [[1, 1, 1, 2, 5], [1, 1, 2, 3, 5], [2, 2, 3, 4, 5], [3, 4, 4, 5, 5], [5, 5, 5, 5, 5]]
+URBAN = [[1, 1, 1, 2, 3], [1, 1, 2, 2, 3], [2, 2, 3, 3, 4], [3, 4, 4, 5, 5], [5, 5, 5, 5, 5]]
+
+
+def test_farmland_slope_classes_on_and_between_breaks():
+    # §2.1 agriculture: <=2 -> 1, 2-6 -> 2, 6-15 -> 3, 15-25 -> 4, >25 -> 5 (right-closed)
+    slope = np.array([0.0, 2.0, 2.0001, 6.0, 6.5, 15.0, 24.9, 25.0, 25.0001, 80.0])
+    assert rules.reclass(slope, [2, 6, 15, 25]).tolist() == [1, 1, 2, 2, 3, 3, 4, 4, 5, 5]
+
+
+def test_urban_slope_classes():
+    slope = np.array([3.0, 3.1, 8.0, 8.1, 15.0, 25.0, 25.1])
+    assert rules.reclass(slope, [3, 8, 15, 25]).tolist() == [1, 2, 2, 3, 3, 4, 5]
+
+
+def test_precipitation_left_closed_descending_grades():
+    # §2.2: >=1200 -> 1; 800-1200 -> 2; 400-800 -> 3; 200-400 -> 4; <200 -> 5
+    p = np.array([1500, 1200, 1199.9, 800, 400, 399, 200, 199.9, 0])
+    got = rules.reclass(p, [200, 400, 800, 1200], [5, 4, 3, 2, 1], closed="left")
+    assert got.tolist() == [1, 1, 2, 2, 3, 4, 4, 5, 5]
+
+
+@pytest.mark.parametrize("table", [AGRI, URBAN])
+def test_matrix_every_cell(table):
+    rows, cols = np.meshgrid(np.arange(1, 6), np.arange(1, 6), indexing="ij")
+    assert rules.matrix(rows, cols, table).tolist() == table
+
+
+def test_matrix_zero_outside():
+    assert rules.matrix(np.array([0, 3]), np.array([2, 0]), AGRI).tolist() == [0, 0]
+
+
+def test_lookup_unknown_code_names_key():
+    with pytest.raises(ConfigError, match=r"evaluation\.x\.table: code 7 occurs"):
+        rules.lookup(np.array([1, 7]), {1: 2}, key="evaluation.x.table")
+
+
+def test_lookup_ignores_codes_outside_mask():
+    out = rules.lookup(np.array([1, 7]), {1: 2}, np.array([True, False]))
+    assert out.tolist() == [2, 0]
+
+
+def test_two_corrections_drop_two_grades():
+    g = np.array([1, 2, 4, 5], np.uint8)
+    hit = np.ones(4, bool)
+    once = rules.downgrade(g, hit, by=1)
+    twice = rules.downgrade(once, hit, by=1)
+    assert once.tolist() == [2, 3, 5, 5]
+    assert twice.tolist() == [3, 4, 5, 5]
+
+
+def test_set_to_grade_and_upgrade_only_some_grades():
+    g = np.array([1, 2, 3, 4, 5], np.uint8)
+    # §2.5 location: best location upgrades grades 2-4 by one
+    up = rules.downgrade(g, np.ones(5, bool), by=-1, only_grades=[2, 3, 4])
+    assert up.tolist() == [1, 1, 2, 3, 5]
+    # soil environment grade 5 -> result 5
+    assert rules.downgrade(g, np.array([1, 0, 1, 0, 0], bool), to=5).tolist() == [5, 2, 5, 4, 5]
+
+
+def test_collapse_to_three_levels():
+    assert rules.collapse(np.arange(6), [[1, 2], [3, 4], [5]]).tolist() == [0, 1, 1, 2, 2, 3]
+
+
+def test_worst_and_best():
+    a, b = np.array([1, 5, 3]), np.array([2, 1, 3])
+    assert rules.worst([a, b]).tolist() == [2, 5, 3]
+    assert rules.best([a, b]).tolist() == [1, 1, 3]
+
+
+def test_ahp_published_example():
+    # Saaty-style 3x3 example: weights 0.637, 0.258, 0.105; lambda_max 3.039; CR 0.033
+    w, cr = rules.ahp_weights([[1, 3, 5], [1 / 3, 1, 3], [1 / 5, 1 / 3, 1]])
+    assert np.round(w, 3).tolist() == [0.637, 0.258, 0.105]
+    assert cr == pytest.approx(0.0332, abs=5e-4)
+
+
+def test_ahp_inconsistent_matrix_has_high_cr():
+    # a > b (9), b > c (9), but c > a (9): circular judgements
+    _, cr = rules.ahp_weights([[1, 9, 1 / 9], [1 / 9, 1, 9], [9, 1 / 9, 1]])
+    assert cr > 0.10
+
+
+def test_ahp_rejects_non_reciprocal():
+    with pytest.raises(ConfigError, match="reciprocal"):
+        rules.ahp_weights([[1, 2], [2, 1]])
+
+
+def test_to_grade_rounds_halves_to_worse():
+    assert rules.to_grade(np.array([1.5, 2.49, 4.5]), 5).tolist() == [2, 2, 5]
+
+
+def test_condition_edges():
+    x = np.array([99.9, 100, 200, 200.1])
+    assert rules.condition(x, ge=100, le=200).tolist() == [False, True, True, False]
+    assert rules.condition(x, gt=100, lt=200).tolist() == [False, False, False, False]
+    assert rules.condition(np.array([1, 2, 3]), isin=[1, 3]).tolist() == [True, False, True]
+
+
+grades = hnp.arrays(np.uint8, st.integers(1, 20), elements=st.integers(1, 5))
+
+
+@st.composite
+def layers_and_weights(draw):
+    n = draw(st.integers(1, 5))
+    size = draw(st.integers(1, 20))
+    layers = [draw(hnp.arrays(np.uint8, size, elements=st.integers(1, 5))) for _ in range(n)]
+    raw = draw(st.lists(st.floats(0.01, 1.0), min_size=n, max_size=n))
+    weights = [r / sum(raw) for r in raw]
+    return layers, weights
+
+
+@settings(max_examples=100, deadline=None)
+@given(layers_and_weights())
+def test_weighted_sum_stays_within_input_range(lw):
+    layers, weights = lw
+    s = rules.weighted_sum(layers, weights)
+    lo = np.minimum.reduce(layers).astype(np.float32)
+    hi = np.maximum.reduce(layers).astype(np.float32)
+    assert (s >= lo - 1e-4).all() and (s <= hi + 1e-4).all()
+    g = rules.to_grade(s, 5)
+    assert (g >= lo).all() and (g <= hi).all()
+
+
+@settings(max_examples=100, deadline=None)
+@given(layers_and_weights(), st.randoms(use_true_random=False))
+def test_permuting_layers_with_weights_changes_nothing(lw, rnd):
+    layers, weights = lw
+    order = list(range(len(layers)))
+    rnd.shuffle(order)
+    a = rules.weighted_sum(layers, weights)
+    b = rules.weighted_sum([layers[i] for i in order], [weights[i] for i in order])
+    np.testing.assert_allclose(a, b, atol=1e-5)
+
+
+@settings(max_examples=100, deadline=None)
+@given(grades, st.integers(0, 4), st.data())
+def test_downgrade_never_improves(g, by, data):
+    hit = data.draw(hnp.arrays(bool, g.shape))
+    out = rules.downgrade(g, hit, by=by)
+    assert (out >= g).all()
+    assert (out[~hit] == g[~hit]).all()
+    assert out.max() <= 5
