@@ -34,10 +34,12 @@ def _options(fn):  # type: ignore[no-untyped-def]
 
 def _setup_logging(verbose: int, quiet: int) -> int:
     level = max(0, 1 + verbose - quiet)  # 0 quiet, 1 normal, 2 verbose, 3 debug
-    if not log.handlers:
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("%(message)s"))
-        log.addHandler(handler)
+    for old in list(log.handlers):  # each invocation logs to the stderr it was given
+        log.removeHandler(old)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    log.addHandler(handler)
+    log.propagate = False
     log.setLevel({0: logging.ERROR, 1: logging.WARNING, 2: logging.INFO}.get(level, logging.DEBUG))
     return level
 

@@ -12,6 +12,7 @@ Paths in the file are relative to the file's own folder.
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -58,11 +59,16 @@ class VectorInputSpec(_Model):
 
 
 class GridSpec(_Model):
-    """Which input defines the study grid, and how other grids are aligned onto it."""
+    """Which input defines the study grid, and how other grids are aligned onto it.
+
+    ``threads`` caps the worker threads of the per-cell stages (default: one per core);
+    results do not depend on it, nor on ``block_size``.
+    """
 
     reference: str
-    block_size: Annotated[int, Field(ge=64, le=16384)] = 1024
+    block_size: Annotated[int, Field(ge=64, le=16384)] = 2048
     misaligned: Literal["resample", "error"] = "resample"
+    threads: Annotated[int, Field(ge=1, le=64)] | None = None
 
 
 class StudyAreaSpec(_Model):
@@ -456,6 +462,9 @@ def _describe(err: dict[str, Any]) -> str:
         return f"{where}: {msg}"
     shown = value if not isinstance(value, dict) else "{...}"
     if err["type"].startswith("value_error"):
+        field = re.match(r"([A-Za-z_][\w.]*): ", msg)
+        if field:  # a model validator naming one of its own fields: make it part of the key
+            return f"{where}.{field.group(1)}: {msg[field.end():]}"
         return f"{where}: {msg}"
     return f"{where}: {msg}, got {shown!r}"
 

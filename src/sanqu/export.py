@@ -52,10 +52,8 @@ class RasterWriter:
 
     def __init__(self, path: Path, grid: Grid, colours: dict[int, tuple[int, ...]] | None = None,
                  compress: str = "DEFLATE") -> None:
-        tiled = grid.width >= 256 and grid.height >= 256
-        profile = grid.profile(dtype="uint8", nodata=0, compress=compress, tiled=tiled)
-        if tiled:
-            profile.update(blockxsize=256, blockysize=256)
+        profile = grid.profile(dtype="uint8", nodata=0, compress=compress, tiled=True,
+                               blockxsize=256, blockysize=256)
         self._ds = rasterio.open(path, "w", **profile)
         if colours:
             self._ds.write_colormap(1, {0: (0, 0, 0, 0), **colours})

@@ -45,23 +45,36 @@ def slope_degrees(dem: np.ndarray, valid: np.ndarray, res: tuple[float, float]) 
     >>> float(slope_degrees(z, np.ones_like(z, bool), (1.0, 1.0))[1, 1])
     45.0
     """
-    z = dem.astype(np.float32, copy=False)
-    pad = np.pad(z, 1, mode="edge")
-    ok = np.pad(valid, 1, constant_values=False)
-    centre = pad[1:-1, 1:-1]
-    rows, cols = z.shape
+    z = np.where(valid, dem, np.float32(np.nan)).astype(np.float32, copy=False)
+    p = np.pad(z, 1, constant_values=np.nan)
+    # Horn's kernel as two separable passes: a NaN anywhere in the 3x3 window gives NaN
+    v = p[:-2] + 2 * p[1:-1] + p[2:]
+    h = p[:, :-2] + 2 * p[:, 1:-1] + p[:, 2:]
+    slope = _horn(v[:, 2:] - v[:, :-2], h[2:] - h[:-2], res)
+    edge = valid & np.isnan(slope)
+    if edge.any():  # cells next to no-data: a missing neighbour takes the centre's value
+        r, c = np.nonzero(edge)
+        centre = z[r, c]
 
-    def nb(dr: int, dc: int) -> np.ndarray:
-        sl = (slice(1 + dr, 1 + dr + rows), slice(1 + dc, 1 + dc + cols))
-        return np.where(ok[sl], pad[sl], centre)
+        def nb(dr: int, dc: int) -> np.ndarray:
+            val = p[r + 1 + dr, c + 1 + dc]
+            return np.where(np.isnan(val), centre, val)
 
-    a, b, c = nb(-1, -1), nb(-1, 0), nb(-1, 1)
-    d, f = nb(0, -1), nb(0, 1)
-    g, h, i = nb(1, -1), nb(1, 0), nb(1, 1)
-    dzdx = ((c + 2 * f + i) - (a + 2 * d + g)) / np.float32(8 * res[0])
-    dzdy = ((g + 2 * h + i) - (a + 2 * b + c)) / np.float32(8 * res[1])
-    slope = np.degrees(np.arctan(np.hypot(dzdx, dzdy)))
-    return np.where(valid, slope, np.float32(0)).astype(np.float32)
+        a, b, cc = nb(-1, -1), nb(-1, 0), nb(-1, 1)
+        d, f = nb(0, -1), nb(0, 1)
+        g, hh, i = nb(1, -1), nb(1, 0), nb(1, 1)
+        slope[r, c] = _horn((cc + 2 * f + i) - (a + 2 * d + g),
+                            (g + 2 * hh + i) - (a + 2 * b + cc), res)
+    slope[~valid] = 0
+    return slope
+
+
+def _horn(dx8: np.ndarray, dy8: np.ndarray, res: tuple[float, float]) -> np.ndarray:
+    """Slope in degrees from Horn's weighted differences (8 x cell size x gradient)."""
+    dx8 *= np.float32(1 / (8 * res[0]))
+    dy8 *= np.float32(1 / (8 * res[1]))
+    g = np.hypot(dx8, dy8)
+    return np.degrees(np.arctan(g, out=g), out=g)
 
 
 def local_relief(dem: np.ndarray, valid: np.ndarray, window: int) -> np.ndarray:

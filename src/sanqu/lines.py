@@ -154,7 +154,7 @@ def ugb(s: Surfaces, spec: UgbSpec, red: np.ndarray, farm: np.ndarray,
     region = fill_holes(region, s.cells(spec.fill_holes_below_ha), allowed=free,
                         budget=cap - used)
     report["ugb_ha"] = s.hectares(np.count_nonzero(region))
-    report["ugb_cap_used_pct"] = 100.0 * np.count_nonzero(region) / cap if cap else 0.0
+    report["ugb_cap_used_pct"] = float(100.0 * np.count_nonzero(region) / cap) if cap else 0.0
     return region
 
 

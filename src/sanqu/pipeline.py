@@ -89,9 +89,13 @@ def _prepare_out(out: Path, overwrite: bool) -> Path:
     parent = out.resolve().parent
     try:
         parent.mkdir(parents=True, exist_ok=True)
-        return Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=parent))
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=parent))
     except OSError as exc:
         raise OutputError(f"-o {out}: cannot create the output folder ({exc.strerror})") from None
+    umask = os.umask(0)
+    os.umask(umask)
+    tmp.chmod(0o777 & ~umask)  # mkdtemp makes 0700; OUT should follow the umask like mkdir
+    return tmp
 
 
 def _commit_out(tmp: Path, out: Path) -> None:
@@ -153,12 +157,13 @@ def delineate(cfg: Config, out: str | Path, *, overwrite: bool = False,
         On bad inputs or impossible rules; ``out`` is then left untouched.
     """
     out = Path(out)
+    new_root = next((p for p in reversed(out.resolve().parents) if not p.exists()), None)
     tmp = _prepare_out(out, overwrite)
     try:
         result = _run(cfg, tmp, progress or (lambda *_: None), timer or Timer())
         _commit_out(tmp, out)
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(new_root or tmp, ignore_errors=True)  # parents made for OUT go too
         raise
     result.out = out
     return result

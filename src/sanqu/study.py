@@ -10,9 +10,11 @@ one block at a time, so memory stays bounded however large the area.
 
 from __future__ import annotations
 
+import os
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -66,7 +68,8 @@ class BlockResult:
     mask : numpy.ndarray of bool
         Study area.
     layers : dict of numpy.ndarray
-        Inputs and factors by name.
+        Inputs and factors by name, computed on the whole block: cells outside
+        ``mask`` hold the inputs' no-data values and unmasked factor values.
     landclass : numpy.ndarray of uint8
         Land-use class index (1-based, config order), 0 outside.
     results : dict of numpy.ndarray
@@ -121,6 +124,8 @@ class Study:
             self._known[codes] = True
         res = self.grid.res
         self.halo = max([halo_cells(f, res) for f in cfg.factors.values()], default=0)
+        self._pool = ThreadPoolExecutor(cfg.grid.threads or os.cpu_count() or 1,
+                                        thread_name_prefix="sanqu")
 
     def __enter__(self) -> Study:
         return self
@@ -129,7 +134,10 @@ class Study:
         self.close()
 
     def close(self) -> None:
-        """Close every input file."""
+        """Close every input file and stop the worker threads."""
+        pool = getattr(self, "_pool", None)
+        if pool is not None:
+            pool.shutdown()
         for r in self.rasters.values():
             r.close()
 
@@ -175,11 +183,12 @@ class Study:
         timer = timer or Timer()
         cfg = self.cfg
         win = block.read_window
-        with timer("read"):
-            values: dict[str, np.ndarray] = {}
-            valid: dict[str, np.ndarray] = {}
-            for name, r in self.rasters.items():
-                values[name], valid[name] = r.read(win)
+        pool = self._pool
+        with timer("read"):  # one thread per input: a file is never read by two at once
+            reads = dict(zip(self.rasters, pool.map(lambda r: r.read(win),
+                                                    self.rasters.values()), strict=True))
+            values = {k: v[0] for k, v in reads.items()}
+            valid = {k: v[1] for k, v in reads.items()}
             mask = np.ones(values[cfg.grid.reference].shape, dtype=bool)
             for name in cfg.study_area.valid_inputs:
                 mask &= valid[name]
@@ -192,17 +201,18 @@ class Study:
             class_masks = {n: landclass == i for i, n in enumerate(self.class_names, start=1)}
             layers = dict(values)
             res = self.grid.res
-            for fname, spec in cfg.factors.items():
-                layers[fname] = compute_factor(spec, values, valid, class_masks, res)
+            layers.update(zip(cfg.factors, pool.map(
+                lambda spec: compute_factor(spec, values, valid, class_masks, res),
+                cfg.factors.values()), strict=True))
             core = block.core
             layers = {k: v[core] for k, v in layers.items()}
             mask = mask[core]
             landclass = landclass[core]
         with timer("evaluate"):
-            results: dict[str, np.ndarray] = {}
-            steps: dict[str, dict[str, np.ndarray]] = {}
-            for rname in RESULTS:
-                results[rname], steps[rname] = self.evaluations[rname].run(layers, mask, keep)
+            runs = dict(zip(RESULTS, pool.map(
+                lambda r: self.evaluations[r].run(layers, mask, keep), RESULTS), strict=True))
+            results = {k: v[0] for k, v in runs.items()}
+            steps = {k: v[1] for k, v in runs.items()}
         return BlockResult(mask, layers, landclass, results, steps)
 
     def surfaces(self, *, timer: Timer | None = None,
