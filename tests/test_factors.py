@@ -90,3 +90,23 @@ def test_study_mask_is_dem_and_landuse(dianbu):
         res = study.compute(study.whole())
     # 48 150 DEM cells, 98 of which have no land use (data/dianbu/SOURCE.md)
     assert int(res.mask.sum()) == 48150 - 98
+
+
+def test_slope_matches_gdaldem_horn(tmp_path, require_tool, dianbu):
+    import subprocess
+
+    import rasterio
+
+    gdaldem = require_tool("gdaldem")
+    dem = dianbu.inputs["dem"].path
+    out = tmp_path / "slope.tif"
+    subprocess.run([gdaldem, "slope", "-alg", "Horn", "-q", str(dem), str(out)], check=True)
+    with rasterio.open(out) as ds:
+        ref = ds.read(1, masked=True)
+    with Study(dianbu) as study:
+        ours = study.compute(study.whole()).layers["slope"]
+    # gdaldem leaves the outer ring and every cell next to no-data empty: compare the rest
+    inside = ~np.ma.getmaskarray(ref)
+    assert inside.sum() > 40_000
+    diff = np.abs(ours[inside] - ref.data[inside])
+    assert diff.max() < 1e-4, f"max difference {diff.max():.2e} degrees"

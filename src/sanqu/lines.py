@@ -11,11 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import ndimage
 
 from .config import FarmlandSpec, RedLineSpec, UgbSpec
 from .errors import QuotaError
-from .patches import FOUR, fill_holes, remove_small_patches
+from .patches import fill_holes, remove_small_patches
 from .surfaces import Surfaces
 
 
@@ -99,21 +98,32 @@ def grow_region(seed: np.ndarray, phases: list[np.ndarray], cap_cells: int) -> n
     [[1, 1, 1, 0, 0, 0]]
     """
     region = seed.copy()
-    count = int(np.count_nonzero(region))
+    flat = region.ravel()
+    width = region.shape[1]
+    count = int(np.count_nonzero(flat))
     for allowed in phases:
-        while count < cap_cells:
-            ring = ndimage.binary_dilation(region, structure=FOUR) & allowed & ~region
-            n = int(np.count_nonzero(ring))
-            if n == 0:
-                break
-            if count + n > cap_cells:
-                idx = np.flatnonzero(ring)[: cap_cells - count]
-                region.flat[idx] = True
-                count = cap_cells
-                break
-            region |= ring
-            count += n
+        ok = allowed.ravel()
+        frontier = np.flatnonzero(flat)  # a new phase may open cells next to any region cell
+        while count < cap_cells and frontier.size:
+            ring = _neighbours(frontier, width, flat.size)
+            ring = np.unique(ring[ok[ring] & ~flat[ring]])  # sorted: row-major order
+            if count + ring.size > cap_cells:
+                ring = ring[: cap_cells - count]
+            flat[ring] = True
+            count += ring.size
+            frontier = ring
     return region
+
+
+def _neighbours(cells: np.ndarray, width: int, size: int) -> np.ndarray:
+    """Flat indices of the 4-neighbours of flat ``cells`` in a raster ``width`` wide."""
+    col = cells % width
+    return np.concatenate([
+        cells[cells >= width] - width,
+        cells[cells < size - width] + width,
+        cells[col > 0] - 1,
+        cells[col < width - 1] + 1,
+    ])
 
 
 def ugb(s: Surfaces, spec: UgbSpec, red: np.ndarray, farm: np.ndarray,
