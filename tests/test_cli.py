@@ -1,0 +1,399 @@
+"""The ``sanqu`` command: options, the summary, and one clean line per user error."""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner, Result
+
+import sanqu
+from sanqu.cli import main
+
+LAYERS = ("study_area", "eco_space", "agri_space", "urban_space", "red_line", "farmland", "ugb")
+
+Edit = Callable[[dict[str, Any]], object]
+
+
+@pytest.fixture(autouse=True)
+def _fresh_logger() -> Iterator[None]:
+    """Drop the handler the CLI binds to the (per-invocation) CliRunner stderr."""
+    log = logging.getLogger("sanqu")
+    saved = list(log.handlers)
+    yield
+    for h in list(log.handlers):
+        if h not in saved:
+            log.removeHandler(h)
+
+
+def invoke(*args: str | os.PathLike[str]) -> Result:
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def sanqu_script() -> str:
+    found = shutil.which("sanqu")
+    if found is None:
+        candidate = Path(sys.prefix) / "bin" / "sanqu"
+        assert candidate.is_file(), f"the sanqu console script is not installed in {sys.prefix}"
+        found = str(candidate)
+    return found
+
+
+def leftovers(folder: Path) -> list[str]:
+    """Names of hidden ``.OUT.*.partial`` folders left in ``folder``."""
+    return sorted(p.name for p in folder.iterdir() if p.name.endswith(".partial"))
+
+
+def assert_user_error(result: Result, out: Path, *needles: str) -> str:
+    """Exit 1, one ``sanqu: error:`` line naming every needle, no OUT, no partial folder."""
+    assert result.exit_code == 1, (result.exit_code, result.output, result.exception)
+    assert isinstance(result.exception, SystemExit), result.exception
+    assert result.stdout == ""
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    line = lines[0]
+    assert line.startswith("sanqu: error: "), line
+    assert "Traceback" not in result.stderr
+    for needle in needles:
+        assert needle in line, f"{needle!r} not named in: {line}"
+    assert not out.exists(), f"{out} was created by a failed run"
+    assert leftovers(out.parent) == []
+    return line
+
+
+# ---------------------------------------------------------------- normal runs
+
+
+def test_version() -> None:
+    result = invoke("--version")
+    assert result.exit_code == 0
+    assert result.stdout.strip() == f"sanqu, version {sanqu.__version__}"
+
+
+def test_help_lists_delineate() -> None:
+    result = invoke("--help")
+    assert result.exit_code == 0
+    assert "delineate" in result.stdout
+
+
+def test_delineate_default_sample_prints_area_table(tmp_path: Path) -> None:
+    out = tmp_path / "OUT"
+    result = invoke("delineate", "-o", out)
+    assert result.exit_code == 0, result.output
+    assert "Traceback" not in result.output
+    stdout = result.stdout
+    assert f"outputs in {out}/" in stdout
+    table = stdout.splitlines()[1:]
+    assert table[0].split() == ["layer", "name", "area", "(ha)", "share", "%", "polygons"]
+    assert [row.split()[0] for row in table[1:]] == list(LAYERS)
+    assert "生态保护红线" in stdout and "永久基本农田" in stdout and "城镇开发边界" in stdout
+    assert (out / "zones.tif").is_file() and (out / "sanqu.gpkg").is_file()
+    assert leftovers(tmp_path) == []
+
+
+def test_quiet_prints_nothing(tmp_path: Path) -> None:
+    out = tmp_path / "OUT"
+    result = invoke("delineate", "-o", out, "-q")
+    assert result.exit_code == 0, result.output
+    assert result.stdout == ""
+    assert result.stderr == ""
+    assert (out / "areas.csv").is_file()
+
+
+def test_verbose_reports_config_and_timings(tmp_path: Path) -> None:
+    out = tmp_path / "OUT"
+    result = invoke("delineate", "-o", out, "-v")
+    assert result.exit_code == 0, result.output
+    assert "config: " in result.stderr and "dianbu.yaml" in result.stderr
+    assert re.search(r"^time: [0-9.]+s \(align ", result.stderr, flags=re.MULTILINE)
+    assert "生态保护红线" in result.stdout
+
+
+def test_second_in_process_run_still_logs(tmp_path: Path) -> None:
+    assert invoke("delineate", "-o", tmp_path / "A", "-q").exit_code == 0
+    result = invoke("delineate", "-o", tmp_path / "B", "-v")
+    assert result.exit_code == 0, result.output
+    assert "config: " in result.stderr
+
+
+def test_missing_output_option_is_usage_error() -> None:
+    result = invoke("delineate")
+    assert result.exit_code == 2
+    assert "-o" in result.stderr and "Missing option" in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_console_script_subprocess(tmp_path: Path) -> None:
+    out = tmp_path / "OUT"
+    proc = subprocess.run(
+        [sanqu_script(), "delineate", "-o", str(out)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        timeout=300,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert "生态保护红线" in proc.stdout
+    assert (out / "manifest.json").is_file()
+
+
+def test_console_script_user_error_subprocess(tmp_path: Path) -> None:
+    out = tmp_path / "OUT"
+    proc = subprocess.run(
+        [sanqu_script(), "delineate", str(tmp_path / "nope.yaml"), "-o", str(out)],
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 1
+    assert proc.stdout == ""
+    assert proc.stderr.count("\n") == 1 and proc.stderr.startswith("sanqu: error: ")
+    assert "nope.yaml" in proc.stderr and "Traceback" not in proc.stderr
+    assert not out.exists() and leftovers(tmp_path) == []
+
+
+# ---------------------------------------------------------------- user errors
+
+
+def test_config_file_missing(tmp_path: Path) -> None:
+    out = tmp_path / "OUT"
+    line = assert_user_error(
+        invoke("delineate", tmp_path / "missing.yaml", "-o", out), out, "missing.yaml"
+    )
+    assert "not found" in line
+
+
+def test_invalid_yaml(tmp_path: Path, bad_config: Callable[..., Path]) -> None:
+    cfg = bad_config(text="name: x\ngrid: [dem, 1024\nstudy_area: {}\n")
+    out = tmp_path / "OUT"
+    line = assert_user_error(invoke("delineate", cfg, "-o", out), out, "bad.yaml")
+    assert "YAML" in line and "line" in line
+
+
+def test_yaml_not_a_mapping(tmp_path: Path, bad_config: Callable[..., Path]) -> None:
+    cfg = bad_config(text="- just\n- a list\n")
+    out = tmp_path / "OUT"
+    assert_user_error(invoke("delineate", cfg, "-o", out), out, "bad.yaml")
+
+
+def _steps(data: dict[str, Any], result: str) -> dict[str, Any]:
+    return data["evaluation"][result]["steps"]
+
+
+def _weights_not_one(data: dict[str, Any]) -> None:
+    step = _steps(data, "urban_suitability")["combined"]
+    del step["ahp"], step["layers"]
+    step["weights"] = {"land": 0.5, "location": 0.3, "water_access": 0.1}
+
+
+def _inconsistent_ahp(data: dict[str, Any]) -> None:
+    # reciprocal but cyclic judgements (land > location > water > land): CR far above 0.10
+    _steps(data, "urban_suitability")["combined"]["ahp"] = [
+        [1, 9, "1/9"],
+        ["1/9", 1, 9],
+        [9, "1/9", 1],
+    ]
+
+
+def _set(*keys: str, value: object) -> Edit:
+    def edit(data: dict[str, Any]) -> None:
+        node = data
+        for k in keys[:-1]:
+            node = node[k]
+        node[keys[-1]] = value
+
+    return edit
+
+
+def _not_a_raster(tmp_path: Path) -> Edit:
+    fake = tmp_path / "landuse_fake.tif"
+    fake.write_text("this is not a GeoTIFF\n", encoding="utf-8")
+    return _set("inputs", "landuse", "path", value=str(fake))
+
+
+ERROR_CASES: dict[str, tuple[Callable[[Path], Edit], tuple[str, ...]]] = {
+    "unknown_key": (lambda _: _set("grid", "colour", value="red"), ("grid.colour", "unknown")),
+    "unknown_top_level_key": (lambda _: _set("extra", value=1), ("extra", "unknown")),
+    "missing_required_key": (
+        lambda _: lambda d: d["lines"].pop("farmland"),
+        ("lines.farmland", "missing"),
+    ),
+    "matrix_wrong_rows": (
+        lambda _: lambda d: _steps(d, "agri_suitability")["base"]["table"].pop(),
+        ("evaluation.agri_suitability.steps.base.table", "5 x 5"),
+    ),
+    "matrix_wrong_cols": (
+        lambda _: lambda d: [r.pop() for r in _steps(d, "agri_suitability")["base"]["table"]],
+        ("evaluation.agri_suitability.steps.base.table", "5 x 5"),
+    ),
+    "matrix_ragged": (
+        lambda _: lambda d: _steps(d, "agri_suitability")["base"]["table"][2].pop(),
+        ("evaluation.agri_suitability.steps.base.table",),
+    ),
+    "ahp_inconsistent": (
+        lambda _: _inconsistent_ahp,
+        ("evaluation.urban_suitability.steps.combined.ahp", "consistency ratio"),
+    ),
+    "ahp_wrong_size": (
+        lambda _: lambda d: _steps(d, "urban_suitability")["combined"]["ahp"].pop(),
+        ("evaluation.urban_suitability.steps.combined.ahp", "3 x 3"),
+    ),
+    "input_raster_missing": (
+        lambda tmp: _set("inputs", "dem", "path", value=str(tmp / "no_dem.tif")),
+        ("inputs.dem", "no_dem.tif", "not found"),
+    ),
+    "input_not_a_raster": (_not_a_raster, ("inputs.landuse", "landuse_fake.tif")),
+    "farmland_quota_impossible": (
+        lambda _: _set("lines", "farmland", "quota_ha", value=1_000_000),
+        ("lines.farmland.quota_ha", "cannot be met"),
+    ),
+    "ugb_cap_below_built_up": (
+        lambda _: lambda d: d["lines"]["ugb"].update(expansion_factor=None, cap_ha=1),
+        ("lines.ugb.cap_ha", "built-up"),
+    ),
+    "ugb_no_cap": (
+        lambda _: lambda d: d["lines"]["ugb"].update(expansion_factor=None, cap_ha=None),
+        ("lines.ugb", "expansion_factor", "cap_ha"),
+    ),
+    "unknown_class_in_line": (
+        lambda _: _set("lines", "farmland", "cultivated_classes", value=["paddy"]),
+        ("lines.farmland.cultivated_classes", "paddy"),
+    ),
+    "unknown_class_in_lookup": (
+        lambda _: lambda d: _steps(d, "eco_importance")["service"]["table"].update(desert=2),
+        ("evaluation.eco_importance.steps.service.table", "desert"),
+    ),
+    "unknown_class_in_factor": (
+        lambda _: _set("factors", "dist_water", "classes", value=["water", "lake"]),
+        ("factors.dist_water.classes", "lake"),
+    ),
+    "landuse_code_in_no_class": (
+        lambda _: _set("landuse", "classes", "cultivated", value=[1]),
+        ("landuse.classes", "33"),
+    ),
+    "landuse_code_in_two_classes": (
+        lambda _: _set("landuse", "classes", "forest", value=[6, 1]),
+        ("landuse.classes.forest", "cultivated"),
+    ),
+    "unknown_input_reference": (
+        lambda _: _set("grid", "reference", value="elevation"),
+        ("grid.reference", "elevation"),
+    ),
+    "bad_literal": (
+        lambda _: _set("outputs", "compress", value="JPEG"),
+        ("outputs.compress", "JPEG"),
+    ),
+}
+
+
+@pytest.fixture(scope="module")
+def error_runs(
+    tmp_path_factory: pytest.TempPathFactory, write_config: Callable[..., Path]
+) -> Callable[[str], tuple[Result, Path]]:
+    """Run each error case once (the CLI outcome is checked by two tests)."""
+    cache: dict[str, tuple[Result, Path]] = {}
+
+    def run(case: str) -> tuple[Result, Path]:
+        if case not in cache:
+            folder = tmp_path_factory.mktemp(case)
+            cfg = write_config(folder / "bad.yaml", ERROR_CASES[case][0](folder))
+            out = folder / "OUT"
+            cache[case] = (invoke("delineate", cfg, "-o", out), out)
+        return cache[case]
+
+    return run
+
+
+@pytest.mark.parametrize("case", list(ERROR_CASES))
+def test_user_error_is_one_clean_line(
+    case: str, error_runs: Callable[[str], tuple[Result, Path]]
+) -> None:
+    result, out = error_runs(case)
+    assert_user_error(result, out)
+
+
+@pytest.mark.parametrize("case", list(ERROR_CASES))
+def test_user_error_names_key(case: str, error_runs: Callable[[str], tuple[Result, Path]]) -> None:
+    result, out = error_runs(case)
+    assert_user_error(result, out, *ERROR_CASES[case][1])
+
+
+def test_weights_not_summing_to_one(tmp_path: Path, bad_config: Callable[..., Path]) -> None:
+    cfg = bad_config(_weights_not_one)
+    out = tmp_path / "OUT"
+    assert_user_error(
+        invoke("delineate", cfg, "-o", out),
+        out,
+        "evaluation.urban_suitability.steps.combined.weights",
+        "sum to 1",
+        "0.9",
+    )
+
+
+def test_nonempty_out_without_overwrite(tmp_path: Path) -> None:
+    out = tmp_path / "OUT"
+    out.mkdir()
+    keep = out / "notes.txt"
+    keep.write_text("mine\n", encoding="utf-8")
+    before = keep.stat().st_mtime_ns
+    result = invoke("delineate", "-o", out)
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("sanqu: error: ")
+    assert "--overwrite" in lines[0] and str(out) in lines[0]
+    assert "Traceback" not in result.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["notes.txt"]
+    assert keep.read_text(encoding="utf-8") == "mine\n"
+    assert keep.stat().st_mtime_ns == before
+    assert leftovers(tmp_path) == []
+
+
+def test_failed_run_keeps_existing_out_with_overwrite(
+    tmp_path: Path, bad_config: Callable[..., Path]
+) -> None:
+    """A run that fails late (quota) must not replace an existing OUT even with --overwrite."""
+    out = tmp_path / "OUT"
+    out.mkdir()
+    (out / "old.txt").write_text("previous results\n", encoding="utf-8")
+    cfg = bad_config(_set("lines", "farmland", "quota_ha", value=1_000_000))
+    result = invoke("delineate", cfg, "-o", out, "--overwrite")
+    assert result.exit_code == 1
+    assert result.stderr.startswith("sanqu: error: lines.farmland.quota_ha")
+    assert sorted(p.name for p in out.iterdir()) == ["old.txt"]
+    assert leftovers(tmp_path) == []
+
+
+def test_failed_run_removes_parents_it_created(
+    tmp_path: Path, bad_config: Callable[..., Path]
+) -> None:
+    out = tmp_path / "new" / "deeper" / "OUT"
+    cfg = bad_config(_set("lines", "farmland", "quota_ha", value=1_000_000))
+    result = invoke("delineate", cfg, "-o", out)
+    assert result.exit_code == 1
+    assert result.stderr.startswith("sanqu: error: lines.farmland.quota_ha")
+    assert not (tmp_path / "new").exists()
+
+
+def test_out_is_a_file(tmp_path: Path) -> None:
+    out = tmp_path / "OUT"
+    out.write_text("x", encoding="utf-8")
+    result = invoke("delineate", "-o", out)
+    assert result.exit_code == 1
+    assert result.stderr.startswith("sanqu: error: -o ")
+    assert len(result.stderr.splitlines()) == 1
+    assert out.read_text(encoding="utf-8") == "x"
+    assert leftovers(tmp_path) == []
