@@ -190,6 +190,11 @@ def test_two_runs_give_byte_identical_geotiffs(
     assert len(tifs) == 5
     for name in tifs:
         assert (out / name).read_bytes() == (again / name).read_bytes(), name
+    # the vector files, tables and manifest are reproducible too (fixed dates inside)
+    files = sorted(p.name for p in out.iterdir())
+    assert files == sorted(p.name for p in again.iterdir())
+    for name in files:
+        assert (out / name).read_bytes() == (again / name).read_bytes(), name
 
 
 def test_block_size_does_not_change_the_rasters(

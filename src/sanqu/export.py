@@ -30,6 +30,9 @@ LEVEL_COLOURS = {
     "urban_suitability": {1: (190, 30, 30, 255), 2: (245, 150, 120, 255), 3: (245, 235, 230, 255)},
 }
 
+#: Date stamped into vector files, so that the same inputs give identical bytes.
+FIXED_DATE = "2000-01-01"
+
 #: Output vector layers: key → (Chinese name, code written to the ``code`` field).
 SPACE_LAYERS = {"eco_space": "生态空间", "agri_space": "农业空间", "urban_space": "城镇空间"}
 LINE_LAYERS = {"red_line": "生态保护红线", "farmland": "永久基本农田", "ugb": "城镇开发边界"}
@@ -84,13 +87,22 @@ def write_vectors(out: Path, layers: dict[str, gpd.GeoDataFrame], gpkg_name: str
 
     Shapefiles get field names of at most 10 characters (``id``, ``code``, ``name``,
     ``area_ha``), polygons promoted to multipart, and a ``.cpg`` naming ``encoding``.
+    The GeoPackage is version 1.2 (read by GDAL 3.x and QGIS 3.x without warnings).
+    Timestamps inside both formats are :data:`FIXED_DATE`, so files are reproducible.
     """
     gpkg = out / gpkg_name
-    for name, df in layers.items():
-        pyogrio.write_dataframe(df, gpkg, layer=name, driver="GPKG", promote_to_multi=True)
-    for name in shapefiles:
-        pyogrio.write_dataframe(layers[name], out / f"{name}.shp", driver="ESRI Shapefile",
-                                encoding=encoding, promote_to_multi=True)
+    # A fixed "current date" keeps GeoPackage timestamps and DBF headers reproducible.
+    pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": FIXED_DATE + "T00:00:00Z"})
+    try:
+        for name, df in layers.items():
+            pyogrio.write_dataframe(df, gpkg, layer=name, driver="GPKG", promote_to_multi=True,
+                                    dataset_options={"VERSION": "1.2"})
+        for name in shapefiles:
+            pyogrio.write_dataframe(layers[name], out / f"{name}.shp", driver="ESRI Shapefile",
+                                    encoding=encoding, promote_to_multi=True,
+                                    layer_options={"DBF_DATE_LAST_UPDATE": FIXED_DATE})
+    finally:
+        pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": None})
 
 
 def write_area_table(path: Path, rows: list[dict[str, object]]) -> None:

@@ -75,7 +75,7 @@ def farmland(s: Surfaces, spec: FarmlandSpec, red: np.ndarray,
         report["farmland_quota_ha"] = spec.quota_ha
         if area + 1e-9 < spec.quota_ha:
             raise QuotaError(
-                f"lines.farmland.quota_ha: quota {spec.quota_ha:g} ha cannot be met; only "
+                f"lines.farmland.quota_ha: quota {spec.quota_ha:.2f} ha cannot be met; only "
                 f"{area:.2f} ha of cultivated land qualifies "
                 f"(shortfall {spec.quota_ha - area:.2f} ha)"
             )
@@ -152,9 +152,11 @@ def ugb(s: Surfaces, spec: UgbSpec, red: np.ndarray, farm: np.ndarray,
     report["ugb_seed_ha"] = s.hectares(seed_cells)
     report["ugb_cap_ha"] = s.hectares(cap)
     if cap < seed_cells:
+        what = (f"cap_ha {spec.cap_ha:.2f} ha" if spec.cap_ha is not None
+                and cap == caps[-1] else f"the cap of {s.hectares(cap):.2f} ha")
         raise QuotaError(
-            f"lines.ugb.cap_ha: cap {s.hectares(cap):.2f} ha is below the existing built-up "
-            f"land of {s.hectares(seed_cells):.2f} ha"
+            f"lines.ugb.cap_ha: {what} is below the existing built-up land of "
+            f"{s.hectares(seed_cells):.2f} ha"
         )
     free = s.mask & ~red & ~farm
     phases = [free & np.isin(s.urban, spec.grow_levels[: i + 1])

@@ -217,8 +217,9 @@ def vectorize_all(s: Surfaces, lines: Lines, alloc: Allocation) -> dict[str, gpd
     for (key, name), code in zip(SPACE_LAYERS.items(), SPACES.values(), strict=True):
         out[key] = polygonize(alloc.zones == code, s.grid, names={1: name})
         out[key]["code"] = code
-    for key, arr in lines.as_dict().items():
+    for (key, arr), code in zip(lines.as_dict().items(), SPACES.values(), strict=True):
         out[key] = polygonize(arr, s.grid, names={1: LINE_LAYERS[key]})
+        out[key]["code"] = code  # the code of the space the line belongs to
     return out
 
 
