@@ -78,7 +78,7 @@ def union(df: gpd.GeoDataFrame) -> shapely.Geometry:
 
 def test_gpkg_has_the_six_layers(out: Path) -> None:
     names = [name for name, _ in pyogrio.list_layers(out / "sanqu.gpkg")]
-    assert sorted(names) == sorted(LAYERS)
+    assert sorted(names) == sorted([*LAYERS, "layer_styles"])  # + the QGIS styles table
 
 
 @pytest.mark.parametrize("name", LAYERS)
@@ -138,7 +138,8 @@ def test_raster_and_vector_areas_agree(
     row = areas[name]
     raster_ha = float(row["area_ha"])
     vector_ha = layers[name].geometry.area.sum() / 10_000
-    assert vector_ha == pytest.approx(raster_ha, rel=5e-3)
+    # smoothing moves shared edges; single-cell holes become triangles (farmland gains ~1.2 %)
+    assert vector_ha == pytest.approx(raster_ha, rel=2e-2)
     assert float(row["vector_area_ha"]) == pytest.approx(vector_ha, rel=1e-6, abs=1e-3)
     assert int(row["polygons"]) == len(layers[name])
 
@@ -190,9 +191,9 @@ def test_two_runs_give_byte_identical_geotiffs(
     assert len(tifs) == 5
     for name in tifs:
         assert (out / name).read_bytes() == (again / name).read_bytes(), name
-    # the vector files, tables and manifest are reproducible too (fixed dates inside)
-    files = sorted(p.name for p in out.iterdir())
-    assert files == sorted(p.name for p in again.iterdir())
+    # the vector files, tables, styles, project and manifest are reproducible too
+    files = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
+    assert files == sorted(str(p.relative_to(again)) for p in again.rglob("*") if p.is_file())
     for name in files:
         assert (out / name).read_bytes() == (again / name).read_bytes(), name
 
@@ -331,6 +332,7 @@ def test_ogrinfo_lists_gpkg_layers(
 ) -> None:
     text = run_tool(require_tool, "ogrinfo", "-ro", "-al", "-so", out / "sanqu.gpkg")
     summary = parse_ogrinfo_summary(text)
+    summary.pop("layer_styles")  # the QGIS styles table, registered as attributes
     assert sorted(summary) == sorted(LAYERS)
     for name, info in summary.items():
         assert info["count"] == len(layers[name]), name

@@ -24,10 +24,14 @@ from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
+import shapely
+from pyproj import CRS
 
-from . import __version__
+from . import __version__, planning_db
+from .align import crs_equivalent
 from .allocate import RULES, Allocation, allocate
-from .config import SPACES, Config
+from .config import PLACEHOLDER, PLANNING_LAYERS, SPACES, Config
+from .crs import centre_lon, output_crs
 from .errors import OutputError
 from .evaluate import LEVEL_LABELS
 from .export import (
@@ -36,18 +40,35 @@ from .export import (
     SPACE_LAYERS,
     ZONE_COLOURS,
     RasterWriter,
+    fixed_date,
     package_versions,
     sha256,
     write_area_table,
+    write_gpkg_aliases,
     write_manifest,
     write_raster,
+    write_schema_layer,
     write_vectors,
 )
 from .grid import Block
 from .lines import Lines, draw_lines
+from .review import (
+    PLAIN_STYLES,
+    ProjectLayer,
+    area_balance,
+    planning_styles,
+    project,
+    qml,
+    write_gpkg_styles,
+)
 from .study import BlockResult, Study, Timer
 from .surfaces import Surfaces
-from .vectorize import polygonize
+from .topology import Rules, TopologyError, check, gate
+from .vectorize import frame, polygonize, smooth_coverage, space_and_line_layers
+
+#: ``smoothing.tolerance: auto`` in cell sizes: a single step's triangle is half a cell
+#: (tolerance 0.707 cells), so 0.75 removes single steps and little more.
+AUTO_TOLERANCE = 0.75
 
 #: Callback told ``(stage, done, total)`` as work advances.
 Progress = Callable[[str, int, int], None]
@@ -198,32 +219,218 @@ def _run(cfg: Config, tmp: Path, progress: Progress, timer: Timer) -> RunResult:
         alloc = allocate(surf, lines, cfg.allocation, cfg.lines.farmland.cultivated_classes)
     progress("vectorize", 0, 1)
     with timer("vectorize"):
-        vectors = vectorize_all(surf, lines, alloc)
+        vec = vectorize_all(cfg, surf, lines, alloc)
+    progress("topology", 0, 1)
+    with timer("topology"):
+        vec.gate(cfg)
     progress("export", 0, 1)
     with timer("export"):
         write_raster(tmp / "zones.tif", alloc.zones, grid, ZONE_COLOURS, cfg.outputs.compress)
         write_raster(tmp / "allocation_rule.tif", alloc.rule, grid, None, cfg.outputs.compress)
-        write_vectors(tmp, vectors, cfg.outputs.gpkg_name, list(LINE_LAYERS),
+        write_vectors(tmp, vec.layers, cfg.outputs.gpkg_name, list(LINE_LAYERS),
                       cfg.outputs.shapefile_encoding)
-        areas = area_rows(surf, lines, alloc, vectors)
+        write_gpkg_aliases(tmp / cfg.outputs.gpkg_name,
+                           {k: PLAIN_ALIASES for k in vec.layers})
+        planning = None
+        if cfg.outputs.planning_db.enabled:
+            planning = write_planning_db(cfg, tmp, vec)
+            notes += [f"{k}: placeholder value {PLACEHOLDER!r} written; set the official code"
+                      for k in planning_db.placeholders(cfg)]
+        areas = area_rows(surf, lines, alloc, {**vec.layers, "study_area": vec.study_frame()})
         write_area_table(tmp / "areas.csv", areas)
-        write_manifest(tmp / "manifest.json", _manifest(cfg, study, lines, notes))
+        if cfg.outputs.review:
+            write_review(cfg, tmp, vec, areas, planning)
+        write_manifest(tmp / "manifest.json", _manifest(cfg, study, lines, notes, vec))
     return RunResult(tmp, areas, lines.report, notes, dict(timer.seconds), grid.size)
 
 
-def vectorize_all(s: Surfaces, lines: Lines, alloc: Allocation) -> dict[str, gpd.GeoDataFrame]:
-    """Polygons of the three spaces and the three lines, by output layer name."""
-    out: dict[str, gpd.GeoDataFrame] = {}
-    for (key, name), code in zip(SPACE_LAYERS.items(), SPACES.values(), strict=True):
-        out[key] = polygonize(alloc.zones == code, s.grid, names={1: name})
-        out[key]["code"] = code
-    for (key, arr), code in zip(lines.as_dict().items(), SPACES.values(), strict=True):
-        out[key] = polygonize(arr, s.grid, names={1: LINE_LAYERS[key]})
-        out[key]["code"] = code  # the code of the space the line belongs to
-    return out
+@dataclass
+class Vectors:
+    """The vector layers of a run, in the output CRS.
+
+    Attributes
+    ----------
+    layers : dict of GeoDataFrame
+        The three spaces and the three lines (plain fields).
+    levels : dict of list of numpy.ndarray
+        Per evaluation result, the polygons of levels 1, 2, 3 (empty when the
+        planning database is off).
+    study_area : shapely.Geometry
+        The study area on cell edges (the outline every coverage keeps).
+    crs : pyproj.CRS
+        The output CRS.
+    tolerance : float
+        Smoothing tolerance used, in metres.
+    topology : dict
+        The gate's report (what was repaired).
+    """
+
+    layers: dict[str, gpd.GeoDataFrame]
+    levels: dict[str, list[np.ndarray]]
+    study_area: shapely.Geometry
+    crs: CRS
+    tolerance: float
+    topology: dict[str, object] = field(default_factory=dict)
+
+    def study_frame(self) -> gpd.GeoDataFrame:
+        """The study area as a one-feature layer."""
+        return frame(np.array([self.study_area], dtype=object), self.crs, 0, "研究区")
+
+    def gate(self, cfg: Config) -> None:
+        """Pass every layer through the topology gate (repairing if the config says so).
+
+        Raises
+        ------
+        TopologyError
+            When a layer fails and ``outputs.topology.on_failure`` is ``stop``.
+        """
+        spec = cfg.outputs.topology
+        geoms = {k: df.geometry.values for k, df in self.layers.items()}
+        for result, parts in self.levels.items():
+            geoms.update({f"{result}:{i}": g for i, g in enumerate(parts, start=1)})
+        rules = Rules(
+            coverages=(tuple(SPACE_LAYERS),
+                       *[tuple(f"{r}:{i}" for i in (1, 2, 3)) for r in self.levels]),
+            disjoint=tuple(LINE_LAYERS),
+            within=tuple(zip(LINE_LAYERS, SPACE_LAYERS, strict=True)),
+        )
+        fixed, report = gate(geoms, rules, self.study_area, spec.min_area_m2,
+                             repair_failures=spec.on_failure == "repair")
+        names = {**SPACE_LAYERS, **LINE_LAYERS}
+        for key, df in self.layers.items():
+            self.layers[key] = frame(fixed[key], self.crs, int(df["code"].iloc[0])
+                                     if len(df) else 0, names[key])
+        for result in self.levels:
+            self.levels[result] = [fixed[f"{result}:{i}"] for i in (1, 2, 3)]
+        self.topology = report.as_dict()
 
 
-def _manifest(cfg: Config, study: Study, lines: Lines, notes: list[str]) -> dict[str, object]:
+def vectorize_all(cfg: Config, s: Surfaces, lines: Lines, alloc: Allocation) -> Vectors:
+    """Smoothed polygons of the spaces, lines and evaluation levels, in the output CRS.
+
+    The spaces and lines come from one coverage (:func:`space_and_line_layers`);
+    each evaluation result is a coverage of its own. All keep the study area's
+    outline on cell edges. The output CRS follows ``outputs.crs``
+    (:func:`sanqu.crs.output_crs`, zone from the study area's centroid).
+    """
+    grid = s.grid
+    tol_spec = cfg.outputs.smoothing.tolerance
+    tol = AUTO_TOLERANCE * grid.res[0] if tol_spec == "auto" else float(tol_spec)
+    layers = space_and_line_layers(alloc.zones, lines.as_dict(), grid, tol, SPACE_LAYERS,
+                                   LINE_LAYERS)
+    study_area = shapely.union_all(polygonize(s.mask, grid).geometry.values)
+    levels: dict[str, list[np.ndarray]] = {}
+    if cfg.outputs.planning_db.enabled:
+        for result, arr in (("eco_importance", s.eco), ("agri_suitability", s.agri),
+                            ("urban_suitability", s.urban)):
+            df = polygonize(arr, grid, mask=s.mask)
+            smooth = smooth_coverage(df.geometry.values, tol)
+            levels[result] = [smooth[df["code"].to_numpy() == lv] for lv in (1, 2, 3)]
+    c = shapely.centroid(study_area)
+    out = output_crs(cfg.outputs.crs, centre_lon(c.x, c.y, grid.crs), grid.crs,
+                     form=cfg.outputs.gk_form, zone=cfg.outputs.gk_zone)
+    if crs_equivalent(out, grid.crs):
+        for df in layers.values():
+            df.set_crs(out, allow_override=True, inplace=True)
+    else:
+        layers = {k: df.to_crs(out) for k, df in layers.items()}
+        levels = {k: [_reproject(g, grid.crs, out) for g in v] for k, v in levels.items()}
+        study_area = _reproject(np.array([study_area], dtype=object), grid.crs, out)[0]
+    return Vectors(layers, levels, study_area, out, tol)
+
+
+def _reproject(geoms: np.ndarray, src: CRS, dst: CRS) -> np.ndarray:
+    return gpd.GeoSeries(list(geoms), crs=src).to_crs(dst).values.to_numpy()
+
+
+#: Chinese aliases of the plain fields.
+PLAIN_ALIASES = {"id": "编号", "code": "代码", "name": "名称", "area_ha": "面积（公顷）"}
+
+
+def write_planning_db(cfg: Config, tmp: Path, vec: Vectors) -> dict[str, gpd.GeoDataFrame]:
+    """Write the planning-database profile: one GeoPackage and, if asked, shapefiles.
+
+    Raises
+    ------
+    TopologyError
+        If cutting the layers by administrative units broke their topology.
+    """
+    spec = cfg.outputs.planning_db
+    lines = {k: vec.layers[k] for k in LINE_LAYERS}
+    layers = planning_db.build(cfg, lines, vec.levels, vec.crs)
+    rules = Rules(coverages=tuple((k,) for k in PLANNING_LAYERS[3:]),
+                  disjoint=PLANNING_LAYERS[:3])
+    after = check({k: df.geometry.values for k, df in layers.items()}, rules, vec.study_area,
+                  cfg.outputs.topology.min_area_m2)
+    if not after.ok:
+        raise TopologyError(f"outputs.planning_db.admin_units: cutting by units broke the "
+                            f"topology: {after.summary()}", after)
+    gpkg = tmp / spec.gpkg_name
+    folder = tmp / Path(spec.gpkg_name).stem
+    with fixed_date():
+        for name, df in layers.items():
+            fields = planning_db.fields_of(name, cfg)
+            write_schema_layer(gpkg, name, df, fields)
+            if spec.shapefiles:
+                folder.mkdir(exist_ok=True)
+                write_schema_layer(folder / f"{name}.shp", name, df, fields,
+                                   encoding=cfg.outputs.shapefile_encoding)
+    write_gpkg_aliases(gpkg, {n: {f.name: f.alias for f in planning_db.fields_of(n, cfg)}
+                              for n in layers})
+    return layers
+
+
+def write_review(cfg: Config, tmp: Path, vec: Vectors, areas: list[dict[str, object]],
+                 planning: dict[str, gpd.GeoDataFrame] | None) -> None:
+    """Write the review package: styles everywhere, ``review/sanqu.qgs``, the area balance."""
+    folder = tmp / "review"
+    (folder / "styles").mkdir(parents=True)
+    entries: list[ProjectLayer] = []
+    plain = {k: qml(PLAIN_STYLES[k], PLAIN_ALIASES) for k in vec.layers}
+    names = {**SPACE_LAYERS, **LINE_LAYERS}
+    gpkg = cfg.outputs.gpkg_name
+    for key, text in plain.items():
+        (folder / "styles" / f"{key}.qml").write_text(text, encoding="utf-8")
+        entries.append(ProjectLayer(f"../{gpkg}|layername={key}", names[key], "三区三线",
+                                    PLAIN_STYLES[key], PLAIN_ALIASES))
+    for key in LINE_LAYERS:
+        (tmp / f"{key}.qml").write_text(plain[key], encoding="utf-8")
+    write_gpkg_styles(tmp / gpkg, plain)
+    if planning is not None:
+        spec = cfg.outputs.planning_db
+        styles = planning_styles(spec.level_field, LEVEL_LABELS)
+        texts = {}
+        for name in planning:
+            aliases = {f.name: f.alias for f in planning_db.fields_of(name, cfg)}
+            texts[name] = qml(styles[name], aliases)
+            (folder / "styles" / f"{name}.qml").write_text(texts[name], encoding="utf-8")
+            if spec.shapefiles:
+                stem = Path(spec.gpkg_name).stem
+                (tmp / stem / f"{name}.qml").write_text(texts[name], encoding="utf-8")
+            entries.append(ProjectLayer(f"../{spec.gpkg_name}|layername={name}",
+                                        f"{name} {planning_db.LAYER_SOURCES[name][0]}",
+                                        "规划数据库", styles[name], aliases))
+        write_gpkg_styles(tmp / spec.gpkg_name, texts)
+    for tif, label in (("zones.tif", "三区"), ("eco_importance.tif", "生态保护重要性"),
+                       ("agri_suitability.tif", "农业生产适宜性"),
+                       ("urban_suitability.tif", "城镇建设适宜性")):
+        entries.append(ProjectLayer(f"../{tif}", label, "栅格"))
+    (folder / "sanqu.qgs").write_text(project(entries, vec.crs, cfg.name), encoding="utf-8")
+    raster = {str(r["layer"]): float(r["area_ha"]) for r in areas}
+    vector = {k: float(df["area_ha"].sum()) for k, df in vec.layers.items()}
+    vector["study_area"] = vec.study_area.area / 10_000
+    inside = {}
+    for line, space in zip(LINE_LAYERS, SPACE_LAYERS, strict=True):
+        container = shapely.union_all(vec.layers[space].geometry.values)
+        inside[line] = shapely.intersection(
+            shapely.union_all(vec.layers[line].geometry.values), container).area / 10_000
+    rows = area_balance(raster, vector, inside, {"study_area": "研究区", **names},
+                        dict(zip(LINE_LAYERS, SPACE_LAYERS, strict=True)))
+    write_area_table(folder / "area_balance.csv", rows)
+
+
+def _manifest(cfg: Config, study: Study, lines: Lines, notes: list[str],
+              vec: Vectors) -> dict[str, object]:
     inputs = {}
     for name, spec in cfg.inputs.items():
         inputs[name] = {"path": str(spec.path), "sha256": sha256(spec.path)}
@@ -235,6 +442,8 @@ def _manifest(cfg: Config, study: Study, lines: Lines, notes: list[str]) -> dict
         "inputs": inputs,
         "grid": {"crs": g.crs.to_string(), "transform": list(g.transform)[:6],
                  "shape": list(g.shape)},
+        "vectors": {"crs": vec.crs.to_string(), "smoothing_tolerance_m": vec.tolerance,
+                    "topology": vec.topology},
         "evaluation": {
             name: {"levels": list(LEVEL_LABELS[name]), "ahp_consistency": ev.consistency,
                    "weights": ev.weights}

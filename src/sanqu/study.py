@@ -194,7 +194,8 @@ class Study:
                 mask &= valid[name]
             if cfg.study_area.boundary is not None:
                 b = cfg.study_area.boundary
-                mask &= burn_polygons(b.path, "study_area.boundary", self.grid, block, b.layer)
+                mask &= burn_polygons(b.path, "study_area.boundary", self.grid, block, b.layer,
+                                      b.datum_shift)
         with timer("factors"):
             lu = cfg.landuse.input
             landclass = self._classes(values[lu], mask & valid[lu])
@@ -250,8 +251,9 @@ class Study:
                 s.urban[sl] = res.results["urban_suitability"]
                 s.steep[sl] = res.mask & (res.layers[slope_name] > farm.max_slope)
                 if red.protected_areas is not None:
-                    pa = burn_polygons(red.protected_areas.path, "lines.red_line.protected_areas",
-                                       self.grid, block, red.protected_areas.layer)
+                    pa_spec = red.protected_areas
+                    pa = burn_polygons(pa_spec.path, "lines.red_line.protected_areas", self.grid,
+                                       block, pa_spec.layer, pa_spec.datum_shift)
                     s.protected[sl] = pa[block.core] & res.mask
             if on_block is not None:
                 on_block(block, res)

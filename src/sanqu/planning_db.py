@@ -1,0 +1,300 @@
+"""The planning-database profile: layers, fields and identifiers of methodology.md §5.
+
+Layers and fields follow the city-level planning database specification as far
+as it is known (methodology.md §5): ``STBHHX`` (red line), ``YJJBNT`` (permanent
+farmland), ``CZKFBJ`` (UGB, with its sub-zones) and the three evaluation results
+``STBHZYXPJJG``, ``NYSCSYXPJJG``, ``CZJSSYXPJJG``. Values not known from the
+specification (element codes YSDM, sub-zone codes GHFQDM) come from the config,
+where they default to the visible placeholder :data:`sanqu.config.PLACEHOLDER`.
+
+XZQDM / XZQMC come from an administrative-unit layer by overlay when the config
+gives one (``split``: polygons cut at unit borders; ``largest``: each polygon
+whole, in the unit it overlaps most), else from ``study_area.admin_code`` /
+``admin_name``. GHFQDM / GHFQMC come, in this order, from ``subzone_code`` /
+``subzone_name`` columns of the UGB layer (when the pipeline provides them), from
+a sub-zone polygon layer in the config, or from the one configured sub-zone.
+
+BSM identifiers are 18 characters, unique across the delivery and stable:
+``prefix`` (default the first 6 digits of the study area's admin code) + the
+layer's number (2 digits) + a running number.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import geopandas as gpd
+import numpy as np
+import shapely
+from pyproj import CRS
+
+from .align import read_vector
+from .config import PLACEHOLDER, PLANNING_LAYERS, Config, UnitLayerSpec
+from .errors import InputError
+from .evaluate import LEVEL_LABELS
+from .topology import polygonal
+
+
+@dataclass(frozen=True)
+class Field:
+    """One attribute field of a delivered layer.
+
+    Attributes
+    ----------
+    name : str
+        At most 10 ASCII characters (the shapefile limit).
+    kind : {"str", "float", "int"}
+        Field type.
+    width, precision : int
+        Text length, or digits and decimals of a number.
+    alias : str
+        Chinese alias, written to the GeoPackage and the QGIS styles.
+    """
+
+    name: str
+    kind: str
+    width: int
+    precision: int = 0
+    alias: str = ""
+
+    @property
+    def schema(self) -> str:
+        """The field as an OGR schema string (``str:18``, ``float:18.4``)."""
+        if self.kind == "float":
+            return f"float:{self.width}.{self.precision}"
+        return f"{self.kind}:{self.width}"
+
+
+#: Area units: factor from m², Chinese label, default decimals (1 m² or better).
+AREA_UNITS = {"ha": (1e-4, "公顷", 4), "m2": (1.0, "平方米", 2), "km2": (1e-6, "平方千米", 6),
+              "mu": (0.0015, "亩", 4)}
+
+#: Layer → (Chinese name, source: the plain layer or the evaluation result).
+LAYER_SOURCES = {
+    "STBHHX": ("生态保护红线", "red_line"),
+    "YJJBNT": ("永久基本农田", "farmland"),
+    "CZKFBJ": ("城镇开发边界", "ugb"),
+    "STBHZYXPJJG": ("生态保护重要性评价结果", "eco_importance"),
+    "NYSCSYXPJJG": ("农业生产适宜性评价结果", "agri_suitability"),
+    "CZJSSYXPJJG": ("城镇建设适宜性评价结果", "urban_suitability"),
+}
+
+
+def fields_of(layer: str, cfg: Config) -> list[Field]:
+    """The fields of a planning-database layer, in order.
+
+    Examples
+    --------
+    >>> from sanqu import default_config_path, load_config
+    >>> [f.name for f in fields_of("CZKFBJ", load_config(default_config_path()))]
+    ['BSM', 'YSDM', 'XZQDM', 'XZQMC', 'GHFQDM', 'GHFQMC', 'MJ', 'BZ']
+    """
+    spec = cfg.outputs.planning_db
+    _, unit_name, default_decimals = AREA_UNITS[spec.area_unit]
+    decimals = spec.area_decimals if spec.area_decimals is not None else default_decimals
+    head = [Field("BSM", "str", 18, alias="标识码"), Field("YSDM", "str", 10, alias="要素代码"),
+            Field("XZQDM", "str", 12, alias="行政区代码"),
+            Field("XZQMC", "str", 100, alias="行政区名称")]
+    tail = [Field("MJ", "float", 18, decimals, alias=f"面积（{unit_name}）"),
+            Field("BZ", "str", 255, alias="备注")]
+    if layer == "CZKFBJ":
+        middle = [Field("GHFQDM", "str", 3, alias="规划分区代码"),
+                  Field("GHFQMC", "str", 50, alias="规划分区名称")]
+    elif layer in ("STBHHX", "YJJBNT"):
+        middle = []
+    else:
+        alias = "重要性等级" if layer == "STBHZYXPJJG" else "适宜性等级"
+        middle = [Field(spec.level_field, "str", 20, alias=alias)]  # 一般适宜: 12 bytes in UTF-8
+    return head + middle + tail
+
+
+def placeholders(cfg: Config) -> list[str]:
+    """Config keys whose value is still the placeholder, for the run's notes."""
+    spec = cfg.outputs.planning_db
+    keys = [f"outputs.planning_db.ysdm.{k}" for k, v in spec.ysdm if v == PLACEHOLDER]
+    if spec.ugb_subzone.code == PLACEHOLDER:
+        keys.append("outputs.planning_db.ugb_subzone.code")
+    if spec.admin_units is None and cfg.study_area.admin_code is None:
+        keys.append("study_area.admin_code")
+    return keys
+
+
+@dataclass(frozen=True)
+class Units:
+    """Disjoint polygons with a code and a name (administrative units or sub-zones)."""
+
+    geoms: np.ndarray
+    codes: list[str]
+    names: list[str]
+
+    @classmethod
+    def read(cls, spec: UnitLayerSpec, key: str, crs: CRS) -> Units:
+        """Read a unit layer; overlaps between units go to the lower code.
+
+        Raises
+        ------
+        InputError
+            If the file cannot be read or lacks the code or name field.
+        """
+        df = read_vector(spec.path, key, crs, layer=spec.layer, datum_shift=spec.datum_shift)
+        for what, name in (("code_field", spec.code_field), ("name_field", spec.name_field)):
+            if name not in df.columns:
+                fields = [c for c in df.columns if c != "geometry"]
+                raise InputError(f"{key}.{what}: {name!r} is not a field of {spec.path.name} "
+                                 f"(fields: {fields})")
+        df = df.assign(_code=df[spec.code_field].astype(str)).sort_values("_code", kind="stable")
+        taken = shapely.Polygon()
+        geoms = []
+        for g in df.geometry.values:
+            geoms.append(polygonal(shapely.difference(g, taken)))
+            taken = shapely.union(taken, g)
+        return cls(np.array(geoms, dtype=object), df["_code"].tolist(),
+                   df[spec.name_field].astype(str).tolist())
+
+
+def overlay(geoms: np.ndarray, units: Units | None, fallback: tuple[str, str], how: str,
+            min_area: float) -> tuple[list[shapely.Geometry], list[str], list[str], list[int]]:
+    """Give each polygon the unit(s) it lies in.
+
+    Parameters
+    ----------
+    geoms : numpy.ndarray of Polygon
+        The features.
+    units : Units or None
+        The units; None gives every feature ``fallback``.
+    fallback : (str, str)
+        Code and name for parts outside every unit.
+    how : {"split", "largest"}
+        Cut features at unit borders, or keep them whole in the unit they overlap most.
+    min_area : float
+        Pieces of a split below this area stay with the feature's largest piece.
+
+    Returns
+    -------
+    geoms, codes, names : lists
+        One entry per delivered feature.
+    source : list of int
+        Index of the input feature each delivered feature comes from.
+
+    Examples
+    --------
+    >>> units = Units(np.array([shapely.box(0, 0, 5, 9), shapely.box(5, 0, 9, 9)]),
+    ...               ["410001", "410002"], ["甲", "乙"])
+    >>> g, codes, names, src = overlay(np.array([shapely.box(1, 1, 8, 2)]), units,
+    ...                                ("419001", "济源市"), "split", 1.0)
+    >>> [float(x.area) for x in g], codes, src
+    ([4.0, 3.0], ['410001', '410002'], [0, 0])
+    >>> overlay(np.array([shapely.box(1, 1, 8, 2)]), units, ("0", "-"), "largest", 1.0)[1]
+    ['410001']
+    """
+    out_g: list[shapely.Geometry] = []
+    out_c: list[str] = []
+    out_n: list[str] = []
+    src: list[int] = []
+    if units is None:
+        return list(geoms), [fallback[0]] * len(geoms), [fallback[1]] * len(geoms), \
+            list(range(len(geoms)))
+    tree = shapely.STRtree(units.geoms)
+    covered = shapely.union_all(units.geoms)
+    for k, g in enumerate(geoms):
+        hits = sorted(tree.query(g, predicate="intersects"))
+        pieces = [(polygonal(shapely.intersection(g, units.geoms[u])), units.codes[u],
+                   units.names[u]) for u in hits]
+        rest = polygonal(shapely.difference(g, covered)) if hits else g
+        pieces.append((rest, *fallback))
+        pieces = [p for p in pieces if p[0].area > 0]
+        if how == "largest" or len(pieces) == 1:
+            best = max(pieces, key=lambda p: p[0].area)
+            pieces = [(g, best[1], best[2])]
+        else:
+            big = max(range(len(pieces)), key=lambda i: pieces[i][0].area)
+            small = [p[0] for p in pieces if p[0].area < min_area]
+            pieces = [p for i, p in enumerate(pieces) if i == big or p[0].area >= min_area]
+            if small:
+                i = next(i for i, p in enumerate(pieces) if p[0].area == max(
+                    q[0].area for q in pieces))
+                pieces[i] = (polygonal(shapely.union_all([pieces[i][0], *small])),
+                             *pieces[i][1:])
+        for piece, code, name in pieces:
+            out_g.append(piece)
+            out_c.append(code)
+            out_n.append(name)
+            src.append(k)
+    return out_g, out_c, out_n, src
+
+
+def build(cfg: Config, lines: dict[str, gpd.GeoDataFrame],
+          levels: dict[str, list[np.ndarray]], crs: CRS) -> dict[str, gpd.GeoDataFrame]:
+    """The six planning-database layers with their fields filled.
+
+    Parameters
+    ----------
+    cfg : Config
+        The run configuration (``outputs.planning_db``, ``study_area``).
+    lines : dict of GeoDataFrame
+        The plain ``red_line``, ``farmland`` and ``ugb`` layers (checked, in ``crs``).
+    levels : dict of list of numpy.ndarray
+        Per evaluation result, the polygons of levels 1, 2, 3 (checked, in ``crs``).
+    crs : pyproj.CRS
+        The output CRS.
+
+    Returns
+    -------
+    dict of GeoDataFrame
+        By layer name (:data:`sanqu.config.PLANNING_LAYERS`), MultiPolygons.
+    """
+    spec = cfg.outputs.planning_db
+    sa = cfg.study_area
+    fallback = (sa.admin_code or PLACEHOLDER, sa.admin_name or sa.name)
+    units = (Units.read(spec.admin_units, "outputs.planning_db.admin_units", crs)
+             if spec.admin_units is not None else None)
+    how = spec.admin_units.overlay if spec.admin_units is not None else "largest"
+    min_area = cfg.outputs.topology.min_area_m2
+    factor, _, decimals = AREA_UNITS[spec.area_unit]
+    if spec.area_decimals is not None:
+        decimals = spec.area_decimals
+    prefix = spec.bsm_prefix if spec.bsm_prefix is not None else (sa.admin_code or "")[:6]
+    out: dict[str, gpd.GeoDataFrame] = {}
+    for number, layer in enumerate(PLANNING_LAYERS, start=1):
+        source = LAYER_SOURCES[layer][1]
+        extra: dict[str, list[str]] = {}
+        if source in lines:
+            geoms = lines[source].geometry.values
+            if layer == "CZKFBJ":
+                geoms, extra = _subzones(cfg, lines[source], crs, min_area)
+        else:
+            labels = LEVEL_LABELS[source]
+            geoms = np.concatenate([np.asarray(g, dtype=object) for g in levels[source]])
+            extra = {spec.level_field: [labels[i] for i, g in enumerate(levels[source])
+                                        for _ in range(len(g))]}
+        g, codes, names, src = overlay(np.asarray(geoms, dtype=object), units, fallback, how,
+                                       min_area)
+        width = 18 - len(prefix) - 2
+        data: dict[str, object] = {
+            "BSM": [f"{prefix}{number:02d}{i:0{width}d}" for i in range(1, len(g) + 1)],
+            "YSDM": [getattr(spec.ysdm, layer)] * len(g),
+            "XZQDM": codes,
+            "XZQMC": names,
+            **{k: [v[s] for s in src] for k, v in extra.items()},
+            "MJ": np.round(shapely.area(np.array(g, dtype=object)) * factor, decimals)
+            if g else np.zeros(0),
+            "BZ": [""] * len(g),
+        }
+        multi = [shapely.MultiPolygon([p]) if p.geom_type == "Polygon" else p for p in g]
+        out[layer] = gpd.GeoDataFrame(data, geometry=gpd.GeoSeries(multi, crs=crs))
+    return out
+
+
+def _subzones(cfg: Config, ugb: gpd.GeoDataFrame, crs: CRS, min_area: float
+              ) -> tuple[np.ndarray, dict[str, list[str]]]:
+    """UGB polygons with their sub-zone code and name (GHFQDM, GHFQMC)."""
+    spec = cfg.outputs.planning_db.ugb_subzone
+    geoms = ugb.geometry.values
+    if {"subzone_code", "subzone_name"} <= set(ugb.columns):
+        return geoms, {"GHFQDM": ugb["subzone_code"].astype(str).tolist(),
+                       "GHFQMC": ugb["subzone_name"].astype(str).tolist()}
+    zones = (Units.read(spec.subzones, "outputs.planning_db.ugb_subzone.subzones", crs)
+             if spec.subzones is not None else None)
+    how = spec.subzones.overlay if spec.subzones is not None else "largest"
+    g, codes, names, _ = overlay(geoms, zones, (spec.code, spec.name), how, min_area)
+    return np.array(g, dtype=object), {"GHFQDM": codes, "GHFQMC": names}
