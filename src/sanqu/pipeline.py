@@ -27,10 +27,10 @@ import numpy as np
 import shapely
 from pyproj import CRS
 
-from . import __version__, planning_db
+from . import __version__, planning_db, review
 from .align import crs_equivalent
 from .allocate import RULES, Allocation, allocate
-from .config import PLACEHOLDER, PLANNING_LAYERS, SPACES, Config
+from .config import PLACEHOLDER, SPACES, Config
 from .crs import centre_lon, output_crs
 from .errors import OutputError
 from .evaluate import LEVEL_LABELS
@@ -40,30 +40,19 @@ from .export import (
     SPACE_LAYERS,
     ZONE_COLOURS,
     RasterWriter,
-    fixed_date,
     package_versions,
     sha256,
     write_area_table,
     write_gpkg_aliases,
     write_manifest,
     write_raster,
-    write_schema_layer,
     write_vectors,
 )
 from .grid import Block
 from .lines import Lines, draw_lines
-from .review import (
-    PLAIN_STYLES,
-    ProjectLayer,
-    area_balance,
-    planning_styles,
-    project,
-    qml,
-    write_gpkg_styles,
-)
 from .study import BlockResult, Study, Timer
 from .surfaces import Surfaces
-from .topology import Rules, TopologyError, check, gate
+from .topology import Rules, gate
 from .vectorize import frame, polygonize, smooth_coverage, space_and_line_layers
 
 #: ``smoothing.tolerance: auto`` in cell sizes: a single step's triangle is half a cell
@@ -230,16 +219,17 @@ def _run(cfg: Config, tmp: Path, progress: Progress, timer: Timer) -> RunResult:
         write_vectors(tmp, vec.layers, cfg.outputs.gpkg_name, list(LINE_LAYERS),
                       cfg.outputs.shapefile_encoding)
         write_gpkg_aliases(tmp / cfg.outputs.gpkg_name,
-                           {k: PLAIN_ALIASES for k in vec.layers})
+                           {k: review.PLAIN_ALIASES for k in vec.layers})
         planning = None
         if cfg.outputs.planning_db.enabled:
-            planning = write_planning_db(cfg, tmp, vec)
+            planning = planning_db.write(cfg, tmp, vec.layers, vec.levels, vec.crs,
+                                         vec.study_area)
             notes += [f"{k}: placeholder value {PLACEHOLDER!r} written; set the official code"
                       for k in planning_db.placeholders(cfg)]
         areas = area_rows(surf, lines, alloc, {**vec.layers, "study_area": vec.study_frame()})
         write_area_table(tmp / "areas.csv", areas)
         if cfg.outputs.review:
-            write_review(cfg, tmp, vec, areas, planning)
+            review.write(cfg, tmp, vec.layers, vec.crs, vec.study_area, areas, planning)
         write_manifest(tmp / "manifest.json", _manifest(cfg, study, lines, notes, vec))
     return RunResult(tmp, areas, lines.report, notes, dict(timer.seconds), grid.size)
 
@@ -341,92 +331,6 @@ def vectorize_all(cfg: Config, s: Surfaces, lines: Lines, alloc: Allocation) -> 
 
 def _reproject(geoms: np.ndarray, src: CRS, dst: CRS) -> np.ndarray:
     return gpd.GeoSeries(list(geoms), crs=src).to_crs(dst).values.to_numpy()
-
-
-#: Chinese aliases of the plain fields.
-PLAIN_ALIASES = {"id": "编号", "code": "代码", "name": "名称", "area_ha": "面积（公顷）"}
-
-
-def write_planning_db(cfg: Config, tmp: Path, vec: Vectors) -> dict[str, gpd.GeoDataFrame]:
-    """Write the planning-database profile: one GeoPackage and, if asked, shapefiles.
-
-    Raises
-    ------
-    TopologyError
-        If cutting the layers by administrative units broke their topology.
-    """
-    spec = cfg.outputs.planning_db
-    lines = {k: vec.layers[k] for k in LINE_LAYERS}
-    layers = planning_db.build(cfg, lines, vec.levels, vec.crs)
-    rules = Rules(coverages=tuple((k,) for k in PLANNING_LAYERS[3:]),
-                  disjoint=PLANNING_LAYERS[:3])
-    after = check({k: df.geometry.values for k, df in layers.items()}, rules, vec.study_area,
-                  cfg.outputs.topology.min_area_m2)
-    if not after.ok:
-        raise TopologyError(f"outputs.planning_db.admin_units: cutting by units broke the "
-                            f"topology: {after.summary()}", after)
-    gpkg = tmp / spec.gpkg_name
-    folder = tmp / Path(spec.gpkg_name).stem
-    with fixed_date():
-        for name, df in layers.items():
-            fields = planning_db.fields_of(name, cfg)
-            write_schema_layer(gpkg, name, df, fields)
-            if spec.shapefiles:
-                folder.mkdir(exist_ok=True)
-                write_schema_layer(folder / f"{name}.shp", name, df, fields,
-                                   encoding=cfg.outputs.shapefile_encoding)
-    write_gpkg_aliases(gpkg, {n: {f.name: f.alias for f in planning_db.fields_of(n, cfg)}
-                              for n in layers})
-    return layers
-
-
-def write_review(cfg: Config, tmp: Path, vec: Vectors, areas: list[dict[str, object]],
-                 planning: dict[str, gpd.GeoDataFrame] | None) -> None:
-    """Write the review package: styles everywhere, ``review/sanqu.qgs``, the area balance."""
-    folder = tmp / "review"
-    (folder / "styles").mkdir(parents=True)
-    entries: list[ProjectLayer] = []
-    plain = {k: qml(PLAIN_STYLES[k], PLAIN_ALIASES) for k in vec.layers}
-    names = {**SPACE_LAYERS, **LINE_LAYERS}
-    gpkg = cfg.outputs.gpkg_name
-    for key, text in plain.items():
-        (folder / "styles" / f"{key}.qml").write_text(text, encoding="utf-8")
-        entries.append(ProjectLayer(f"../{gpkg}|layername={key}", names[key], "三区三线",
-                                    PLAIN_STYLES[key], PLAIN_ALIASES))
-    for key in LINE_LAYERS:
-        (tmp / f"{key}.qml").write_text(plain[key], encoding="utf-8")
-    write_gpkg_styles(tmp / gpkg, plain)
-    if planning is not None:
-        spec = cfg.outputs.planning_db
-        styles = planning_styles(spec.level_field, LEVEL_LABELS)
-        texts = {}
-        for name in planning:
-            aliases = {f.name: f.alias for f in planning_db.fields_of(name, cfg)}
-            texts[name] = qml(styles[name], aliases)
-            (folder / "styles" / f"{name}.qml").write_text(texts[name], encoding="utf-8")
-            if spec.shapefiles:
-                stem = Path(spec.gpkg_name).stem
-                (tmp / stem / f"{name}.qml").write_text(texts[name], encoding="utf-8")
-            entries.append(ProjectLayer(f"../{spec.gpkg_name}|layername={name}",
-                                        f"{name} {planning_db.LAYER_SOURCES[name][0]}",
-                                        "规划数据库", styles[name], aliases))
-        write_gpkg_styles(tmp / spec.gpkg_name, texts)
-    for tif, label in (("zones.tif", "三区"), ("eco_importance.tif", "生态保护重要性"),
-                       ("agri_suitability.tif", "农业生产适宜性"),
-                       ("urban_suitability.tif", "城镇建设适宜性")):
-        entries.append(ProjectLayer(f"../{tif}", label, "栅格"))
-    (folder / "sanqu.qgs").write_text(project(entries, vec.crs, cfg.name), encoding="utf-8")
-    raster = {str(r["layer"]): float(r["area_ha"]) for r in areas}
-    vector = {k: float(df["area_ha"].sum()) for k, df in vec.layers.items()}
-    vector["study_area"] = vec.study_area.area / 10_000
-    inside = {}
-    for line, space in zip(LINE_LAYERS, SPACE_LAYERS, strict=True):
-        container = shapely.union_all(vec.layers[space].geometry.values)
-        inside[line] = shapely.intersection(
-            shapely.union_all(vec.layers[line].geometry.values), container).area / 10_000
-    rows = area_balance(raster, vector, inside, {"study_area": "研究区", **names},
-                        dict(zip(LINE_LAYERS, SPACE_LAYERS, strict=True)))
-    write_area_table(folder / "area_balance.csv", rows)
 
 
 def _manifest(cfg: Config, study: Study, lines: Lines, notes: list[str],

@@ -22,6 +22,7 @@ layer's number (2 digits) + a running number.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
@@ -32,7 +33,8 @@ from .align import read_vector
 from .config import PLACEHOLDER, PLANNING_LAYERS, Config, UnitLayerSpec
 from .errors import InputError
 from .evaluate import LEVEL_LABELS
-from .topology import polygonal
+from .export import LINE_LAYERS, fixed_date, write_gpkg_aliases, write_schema_layer
+from .topology import Rules, TopologyError, check, polygonal
 
 
 @dataclass(frozen=True)
@@ -298,3 +300,40 @@ def _subzones(cfg: Config, ugb: gpd.GeoDataFrame, crs: CRS, min_area: float
     how = spec.subzones.overlay if spec.subzones is not None else "largest"
     g, codes, names, _ = overlay(geoms, zones, (spec.code, spec.name), how, min_area)
     return np.array(g, dtype=object), {"GHFQDM": codes, "GHFQMC": names}
+
+
+def write(cfg: Config, tmp: Path, layers: dict[str, gpd.GeoDataFrame],
+          levels: dict[str, list[np.ndarray]], crs: CRS,
+          study_area: shapely.Geometry) -> dict[str, gpd.GeoDataFrame]:
+    """Write the planning-database profile: one GeoPackage and, if asked, shapefiles.
+
+    The layers are built by :func:`build` from the checked plain ``layers`` and the
+    evaluation ``levels``, and checked again after the cut by units.
+
+    Raises
+    ------
+    TopologyError
+        If cutting the layers by administrative units broke their topology.
+    """
+    spec = cfg.outputs.planning_db
+    lines = {k: layers[k] for k in LINE_LAYERS}
+    out = build(cfg, lines, levels, crs)
+    rules = Rules(coverages=tuple((k,) for k in PLANNING_LAYERS[3:]),
+                  disjoint=PLANNING_LAYERS[:3])
+    after = check({k: df.geometry.values for k, df in out.items()}, rules, study_area,
+                  cfg.outputs.topology.min_area_m2)
+    if not after.ok:
+        raise TopologyError(f"outputs.planning_db.admin_units: cutting by units broke the "
+                            f"topology: {after.summary()}", after)
+    gpkg = tmp / spec.gpkg_name
+    folder = tmp / Path(spec.gpkg_name).stem
+    with fixed_date():
+        for name, df in out.items():
+            fields = fields_of(name, cfg)
+            write_schema_layer(gpkg, name, df, fields)
+            if spec.shapefiles:
+                folder.mkdir(exist_ok=True)
+                write_schema_layer(folder / f"{name}.shp", name, df, fields,
+                                   encoding=cfg.outputs.shapefile_encoding)
+    write_gpkg_aliases(gpkg, {n: {f.name: f.alias for f in fields_of(n, cfg)} for n in out})
+    return out

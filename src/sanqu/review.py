@@ -17,13 +17,30 @@ from dataclasses import dataclass
 from pathlib import Path
 from xml.sax.saxutils import escape, quoteattr
 
+import geopandas as gpd
+import shapely
 from pyproj import CRS
 
-from .export import FIXED_DATE, LEVEL_COLOURS, ZONE_COLOURS
+from .config import Config
+from .evaluate import LEVEL_LABELS
+from .export import (
+    FIXED_DATE,
+    LEVEL_COLOURS,
+    LINE_LAYERS,
+    SPACE_LAYERS,
+    ZONE_COLOURS,
+    write_area_table,
+)
+from .planning_db import LAYER_SOURCES, fields_of
 
 #: QGIS version the templates follow (older and newer 3.x read them).
 QGIS_VERSION = "3.22.16-Białowieża"
 FONT = "Noto Sans CJK SC"
+
+
+#: Chinese aliases of the plain fields.
+PLAIN_ALIASES = {"id": "编号", "code": "代码", "name": "名称", "area_ha": "面积（公顷）"}
+
 
 
 def _rgba(c: tuple[int, ...], alpha: int | None = None) -> str:
@@ -321,3 +338,53 @@ def area_balance(raster_ha: dict[str, float], vector_ha: dict[str, float],
         rows.append(row(line, names[line], raster_ha[line], vector_ha[line], outside=outside,
                         check=f"{outside} ha outside {space}" if outside > tol else "ok"))
     return rows
+
+
+def write(cfg: Config, tmp: Path, layers: dict[str, gpd.GeoDataFrame], crs: CRS,
+          study_area: shapely.Geometry, areas: list[dict[str, object]],
+          planning: dict[str, gpd.GeoDataFrame] | None) -> None:
+    """Write the review package: styles everywhere, ``review/sanqu.qgs``, the area balance."""
+    folder = tmp / "review"
+    (folder / "styles").mkdir(parents=True)
+    entries: list[ProjectLayer] = []
+    plain = {k: qml(PLAIN_STYLES[k], PLAIN_ALIASES) for k in layers}
+    names = {**SPACE_LAYERS, **LINE_LAYERS}
+    gpkg = cfg.outputs.gpkg_name
+    for key, text in plain.items():
+        (folder / "styles" / f"{key}.qml").write_text(text, encoding="utf-8")
+        entries.append(ProjectLayer(f"../{gpkg}|layername={key}", names[key], "三区三线",
+                                    PLAIN_STYLES[key], PLAIN_ALIASES))
+    for key in LINE_LAYERS:
+        (tmp / f"{key}.qml").write_text(plain[key], encoding="utf-8")
+    write_gpkg_styles(tmp / gpkg, plain)
+    if planning is not None:
+        spec = cfg.outputs.planning_db
+        styles = planning_styles(spec.level_field, LEVEL_LABELS)
+        texts = {}
+        for name in planning:
+            aliases = {f.name: f.alias for f in fields_of(name, cfg)}
+            texts[name] = qml(styles[name], aliases)
+            (folder / "styles" / f"{name}.qml").write_text(texts[name], encoding="utf-8")
+            if spec.shapefiles:
+                stem = Path(spec.gpkg_name).stem
+                (tmp / stem / f"{name}.qml").write_text(texts[name], encoding="utf-8")
+            entries.append(ProjectLayer(f"../{spec.gpkg_name}|layername={name}",
+                                        f"{name} {LAYER_SOURCES[name][0]}",
+                                        "规划数据库", styles[name], aliases))
+        write_gpkg_styles(tmp / spec.gpkg_name, texts)
+    for tif, label in (("zones.tif", "三区"), ("eco_importance.tif", "生态保护重要性"),
+                       ("agri_suitability.tif", "农业生产适宜性"),
+                       ("urban_suitability.tif", "城镇建设适宜性")):
+        entries.append(ProjectLayer(f"../{tif}", label, "栅格"))
+    (folder / "sanqu.qgs").write_text(project(entries, crs, cfg.name), encoding="utf-8")
+    raster = {str(r["layer"]): float(r["area_ha"]) for r in areas}
+    vector = {k: float(df["area_ha"].sum()) for k, df in layers.items()}
+    vector["study_area"] = study_area.area / 10_000
+    inside = {}
+    for line, space in zip(LINE_LAYERS, SPACE_LAYERS, strict=True):
+        container = shapely.union_all(layers[space].geometry.values)
+        inside[line] = shapely.intersection(
+            shapely.union_all(layers[line].geometry.values), container).area / 10_000
+    rows = area_balance(raster, vector, inside, {"study_area": "研究区", **names},
+                        dict(zip(LINE_LAYERS, SPACE_LAYERS, strict=True)))
+    write_area_table(folder / "area_balance.csv", rows)
