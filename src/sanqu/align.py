@@ -31,7 +31,7 @@ from rasterio.features import rasterize
 from rasterio.vrt import WarpedVRT
 from rasterio.windows import Window
 
-from .crs import ZONES, gcj02_to_wgs84, gk_epsg
+from .crs import ZONES, datum_note, gcj02_to_wgs84, gk_epsg
 from .errors import InputError, InputNotFoundError
 from .grid import Block, Grid
 
@@ -93,7 +93,8 @@ def identify_crs(crs: CRS) -> CRS:
     low confidence; the match is accepted only if :func:`crs_equivalent` agrees.
     A bare GRS80 transverse Mercator with the parameters of a Chinese 3-degree
     Gauss-Krüger zone (a PROJ string from an old tool) is taken as the CGCS2000
-    zone it matches: PROJ's own match would be an Australian GRS80 grid.
+    zone it matches: PROJ's own match would be an Australian GRS80 grid. The
+    3-degree code wins over an identical 6-degree one (CM 111°E: EPSG:4546, not 4508).
 
     Examples
     --------
@@ -103,7 +104,9 @@ def identify_crs(crs: CRS) -> CRS:
     >>> identify_crs(CRS.from_proj4("+proj=tmerc +lon_0=114 +x_0=500000 +ellps=GRS80")).to_epsg()
     4547
     """
-    candidates = [crs.to_epsg(min_confidence=20), _gk_candidate(crs)]
+    # the 3-degree GK zone first: CGCS2000 6-degree zones with central meridians 75, 81 …
+    # 135°E (EPSG:4502-4512) have the very same parameters as 3-degree CM forms
+    candidates = [_gk_candidate(crs), crs.to_epsg(min_confidence=20)]
     for code in candidates:
         if code is not None:
             candidate = CRS.from_epsg(code)
@@ -233,7 +236,9 @@ class AlignedRaster:
                 src_nodata=None if self.nodata is None else self.nodata,
                 nodata=None if self.nodata is None else self.nodata,
             )
-            self.note = f"resampled ({method.name}) onto the study grid"
+            shift = datum_note(crs, self.grid.crs)
+            self.note = f"resampled ({method.name}) onto the study grid" + (
+                f"; {shift}" if shift else "")
         elif crs_equivalent(crs, self.grid.crs) and crs != self.grid.crs:
             self.note = "CRS equivalent to the study grid's (definitions differ only in names)"
 
