@@ -32,6 +32,7 @@ from .export import (
     write_area_table,
 )
 from .planning_db import LAYER_SOURCES, fields_of
+from .topology import union
 
 #: QGIS version the templates follow (older and newer 3.x read them).
 QGIS_VERSION = "3.22.16-Białowieża"
@@ -382,9 +383,9 @@ def write(cfg: Config, tmp: Path, layers: dict[str, gpd.GeoDataFrame], crs: CRS,
     vector["study_area"] = study_area.area / 10_000
     inside = {}
     for line, space in zip(LINE_LAYERS, SPACE_LAYERS, strict=True):
-        container = shapely.union_all(layers[space].geometry.values)
+        container = union(layers[space].geometry.values)
         inside[line] = shapely.intersection(
-            shapely.union_all(layers[line].geometry.values), container).area / 10_000
+            union(layers[line].geometry.values), container).area / 10_000
     rows = area_balance(raster, vector, inside, {"study_area": "研究区", **names},
                         dict(zip(LINE_LAYERS, SPACE_LAYERS, strict=True)))
     write_area_table(folder / "area_balance.csv", rows)
