@@ -280,7 +280,9 @@ def project(layers: list[ProjectLayer], crs: CRS, title: str) -> str:
             f"<title>{escape(title)}</title><projectCrs>{_srs(crs)}</projectCrs>"
             f'<layer-tree-group>{tree}</layer-tree-group>'
             f"<projectlayers>{''.join(maps)}</projectlayers>"
-            '<properties><Paths><Absolute type="bool">false</Absolute></Paths></properties>'
+            '<properties><Paths><Absolute type="bool">false</Absolute></Paths>'
+            '<SpatialRefSys><ProjectionsEnabled type="int">1</ProjectionsEnabled></SpatialRefSys>'
+            '</properties>'
             "</qgis>\n")
 
 
