@@ -230,6 +230,8 @@ class ProjectLayer:
         Vector style; None for a raster (drawn with its colour table).
     aliases : dict
         Field aliases.
+    crs : pyproj.CRS, optional
+        The layer's CRS when it is not the project's (rasters stay on the study grid).
     """
 
     source: str
@@ -237,6 +239,7 @@ class ProjectLayer:
     group: str
     style: Style | None = None
     aliases: dict[str, str] | None = None
+    crs: CRS | None = None
 
 
 def _srs(crs: CRS) -> str:
@@ -268,7 +271,7 @@ def project(layers: list[ProjectLayer], crs: CRS, title: str) -> str:
     maps = []
     for i, lyr in enumerate(layers):
         common = (f"<id>{ids[i]}</id><datasource>{escape(lyr.source)}</datasource>"
-                  f"<layername>{escape(lyr.name)}</layername><srs>{_srs(crs)}</srs>")
+                  f"<layername>{escape(lyr.name)}</layername><srs>{_srs(lyr.crs or crs)}</srs>")
         if lyr.style is None:
             maps.append(f'<maplayer type="raster">{common}<provider>gdal</provider></maplayer>')
         else:
@@ -345,7 +348,7 @@ def area_balance(raster_ha: dict[str, float], vector_ha: dict[str, float],
 
 def write(cfg: Config, tmp: Path, layers: dict[str, gpd.GeoDataFrame], crs: CRS,
           study_area: shapely.Geometry, areas: list[dict[str, object]],
-          planning: dict[str, gpd.GeoDataFrame] | None) -> None:
+          planning: dict[str, gpd.GeoDataFrame] | None, raster_crs: CRS) -> None:
     """Write the review package: styles everywhere, ``review/sanqu.qgs``, the area balance."""
     folder = tmp / "review"
     (folder / "styles").mkdir(parents=True)
@@ -378,7 +381,7 @@ def write(cfg: Config, tmp: Path, layers: dict[str, gpd.GeoDataFrame], crs: CRS,
     for tif, label in (("zones.tif", "三区"), ("eco_importance.tif", "生态保护重要性"),
                        ("agri_suitability.tif", "农业生产适宜性"),
                        ("urban_suitability.tif", "城镇建设适宜性")):
-        entries.append(ProjectLayer(f"../{tif}", label, "栅格"))
+        entries.append(ProjectLayer(f"../{tif}", label, "栅格", crs=raster_crs))
     (folder / "sanqu.qgs").write_text(project(entries, crs, cfg.name), encoding="utf-8")
     raster = {str(r["layer"]): float(r["area_ha"]) for r in areas}
     vector = {k: float(df["area_ha"].sum()) for k, df in layers.items()}
