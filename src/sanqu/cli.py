@@ -112,6 +112,8 @@ def delineate_cmd(config: Path | None, out: Path, overwrite: bool, verbose: int,
     except SanquError as exc:
         bar.close()
         click.echo(f"sanqu: error: {exc}", err=True)
+        for issue in getattr(getattr(exc, "report", None), "issues", []):
+            log.info("topology: %s", issue)  # the gate's whole report, with -v
         sys.exit(1)
     bar.close()
     for note in result.notes:
