@@ -277,6 +277,7 @@ def child(config: Path, out: Path, result_json: Path, log: Path) -> None:
     from sanqu.pipeline import delineate
     from sanqu.study import Timer
 
+    revision = source_revision()  # the code this process imported
     cfg = load_config(config)
     baseline_rss = _proc_status()[0]
     with StageMemory(log=log) as mem:
@@ -296,6 +297,7 @@ def child(config: Path, out: Path, result_json: Path, log: Path) -> None:
         "baseline_rss": baseline_rss,
         "ru_maxrss": maxrss,
         "samples": mem.samples,
+        "revision": revision,
         "hwm_exact": mem.hwm_ok,
         "areas": result.areas,
     }
@@ -390,6 +392,7 @@ def summarise(size: int, raw: dict, wall: float) -> dict:
         "incremental_peak_mb_per_mcell": (peak_mb - raw["baseline_rss"] / MB) / mcells,
         "rss_samples": raw["samples"],
         "hwm_exact": raw["hwm_exact"],
+        "revision": raw["revision"],
     }
 
 
@@ -412,7 +415,8 @@ def size_table(r: dict) -> str:
         return "\n".join(lines)
     lines = [
         f"### {n} x {n} = {r['cells'] / 1e6:.1f} M cells "
-        f"(study mask {r['study_cells'] / 1e6:.2f} M, block {r['block_size']})",
+        f"(study mask {r['study_cells'] / 1e6:.2f} M, block {r['block_size']}, "
+        f"sanqu {r['revision']})",
         "",
         "| stage | seconds | M cells/s | peak RSS MB |",
         "|---|---:|---:|---:|",
@@ -482,18 +486,25 @@ def summary_table(results: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def source_revision() -> str:
+    """Commit of the checkout, with ``+dirty`` when ``src/`` has uncommitted changes."""
+    def git(*a: str) -> str:
+        try:
+            return subprocess.run(["git", "-C", str(ROOT), *a], capture_output=True, text=True,
+                                  check=False).stdout.strip()
+        except OSError:
+            return ""
+
+    rev = git("rev-parse", "--short", "HEAD")
+    return rev + ("+dirty" if rev and git("status", "--porcelain", "--", "src") else "")
+
+
 def machine_info() -> dict:
     """Where the benchmark ran."""
     import psutil
 
-    try:
-        rev = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
-                             capture_output=True, text=True, check=False).stdout.strip()
-    except OSError:
-        rev = ""
     return {"python": platform.python_version(), "platform": platform.platform(),
-            "cpus": os.cpu_count(), "ram_gb": round(psutil.virtual_memory().total / 1024**3, 1),
-            "git_commit": rev}
+            "cpus": os.cpu_count(), "ram_gb": round(psutil.virtual_memory().total / 1024**3, 1)}
 
 
 # --------------------------------------------------------------------------- main
@@ -547,7 +558,7 @@ def main(argv: list[str] | None = None) -> int:
     (args.results / f"benchmark-{stamp}.json").write_text(
         json.dumps(doc, ensure_ascii=False, indent=1), encoding="utf-8")
     md = [f"# sanqu benchmark {stamp}", "",
-          f"Commit {info['git_commit']}, Python {info['python']}, {info['cpus']} CPUs, "
+          f"Python {info['python']}, {info['cpus']} CPUs, "
           f"{info['ram_gb']} GB RAM, {info['platform']}.", "",
           *(size_table(r) for r in results), "## Summary", "", summary, ""]
     (args.results / f"benchmark-{stamp}.md").write_text("\n".join(md), encoding="utf-8")
