@@ -213,13 +213,19 @@ def _run(cfg: Config, tmp: Path, progress: Progress, timer: Timer) -> RunResult:
 
 def vectorize_all(s: Surfaces, lines: Lines, alloc: Allocation) -> dict[str, gpd.GeoDataFrame]:
     """Polygons of the three spaces and the three lines, by output layer name."""
+    codes = list(SPACES.values())
+    # the lines are disjoint: one raster holds all three, coded like the space each lies in
+    line_codes = np.zeros(s.grid.shape, dtype=np.uint8)
+    for arr, code in zip(lines.as_dict().values(), codes, strict=True):
+        line_codes[arr] = code
     out: dict[str, gpd.GeoDataFrame] = {}
-    for (key, name), code in zip(SPACE_LAYERS.items(), SPACES.values(), strict=True):
-        out[key] = polygonize(alloc.zones == code, s.grid, names={1: name})
-        out[key]["code"] = code
-    for (key, arr), code in zip(lines.as_dict().items(), SPACES.values(), strict=True):
-        out[key] = polygonize(arr, s.grid, names={1: LINE_LAYERS[key]})
-        out[key]["code"] = code  # the code of the space the line belongs to
+    for raster, layers in ((alloc.zones, SPACE_LAYERS), (line_codes, LINE_LAYERS)):
+        names = dict(zip(codes, layers.values(), strict=True))
+        df = polygonize(raster, s.grid, names=names)
+        for key, code in zip(layers, codes, strict=True):
+            part = df[df["code"] == code].reset_index(drop=True)
+            part["id"] = np.arange(1, len(part) + 1, dtype=np.int64)
+            out[key] = part
     return out
 
 
