@@ -20,6 +20,47 @@ def label(mask: np.ndarray) -> tuple[np.ndarray, int]:
     return ndimage.label(mask, structure=FOUR)
 
 
+def label_classes(classes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Label the 4-connected patches of every class of a class raster at once.
+
+    Returns
+    -------
+    labels : numpy.ndarray of int32
+        Unique label per patch (1..n, class by class in ascending code); 0 where
+        the class is 0.
+    label_class : numpy.ndarray of int64
+        Class of each label (``label_class[0]`` is 0).
+
+    Examples
+    --------
+    >>> lab, cls = label_classes(np.array([[1, 2, 1], [0, 2, 2]], np.uint8))
+    >>> lab.tolist(), cls.tolist()
+    ([[1, 3, 2], [0, 3, 3]], [0, 1, 1, 2])
+    """
+    labels = np.zeros(classes.shape, dtype=np.int32)
+    label_class = [np.zeros(1, dtype=np.int64)]
+    offset = 0
+    for cls in np.flatnonzero(np.bincount(classes.ravel(), minlength=256)[1:]) + 1:
+        lab, n = label(classes == cls)
+        if offset:
+            np.add(lab, offset, out=lab, where=lab > 0)
+        labels += lab
+        label_class.append(np.full(n, cls, dtype=np.int64))
+        offset += n
+    return labels, np.concatenate(label_class)
+
+
+def labels_touching(labels: np.ndarray, cells: np.ndarray, n: int) -> np.ndarray:
+    """Boolean per label (0..n): whether the patch holds any of ``cells``.
+
+    Examples
+    --------
+    >>> labels_touching(np.array([0, 1, 1, 2]), np.array([1, 0, 0, 1], bool), 2).tolist()
+    [True, False, True]
+    """
+    return np.bincount(labels[cells].ravel(), minlength=n + 1) > 0
+
+
 def remove_small_patches(mask: np.ndarray, min_cells: int) -> np.ndarray:
     """Drop the 4-connected patches of ``mask`` smaller than ``min_cells`` cells.
 
@@ -61,11 +102,9 @@ def fill_holes(mask: np.ndarray, max_cells: int, allowed: np.ndarray | None = No
     sizes = np.bincount(labels.ravel(), minlength=n + 1)
     ok = sizes <= max_cells
     ok[0] = False
-    edge = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
-    ok[edge] = False
+    ok[np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]])] = False
     if allowed is not None:
-        blocked = np.unique(labels[~allowed & (labels > 0)])
-        ok[blocked] = False
+        ok &= ~labels_touching(labels, ~allowed, n)
     if budget is not None:
         ids = np.flatnonzero(ok)
         order = ids[np.lexsort((ids, sizes[ids]))]
@@ -107,28 +146,23 @@ def sieve_classes(classes: np.ndarray, min_cells: int, locked: np.ndarray | None
         return out
     ncls = int(out.max()) + 1
     for _ in range(max_rounds):
-        labels = np.zeros(out.shape, dtype=np.int32)
-        offset = 0
-        for cls in np.unique(out[out > 0]):
-            lab, n = label(out == cls)
-            labels[lab > 0] = lab[lab > 0] + offset
-            offset += n
-        sizes = np.bincount(labels.ravel(), minlength=offset + 1)
-        small = sizes < min_cells
+        labels, label_class = label_classes(out)
+        n = label_class.size - 1
+        small = np.bincount(labels.ravel(), minlength=n + 1) < min_cells
         small[0] = False
         if locked is not None:
-            small[np.unique(labels[locked & (labels > 0)])] = False
+            small &= ~labels_touching(labels, locked, n)
         if not small.any():
             break
-        counts = np.zeros((offset + 1) * ncls, dtype=np.int64)
-        for a, b in ((labels[:, :-1], labels[:, 1:]), (labels[:-1, :], labels[1:, :])):
-            ca = out[:, :-1] if a.shape[1] != labels.shape[1] else out[:-1, :]
-            cb = out[:, 1:] if a.shape[1] != labels.shape[1] else out[1:, :]
-            for lab, cls_other in ((a, cb), (b, ca)):
-                sel = small[lab] & (cls_other > 0) & (a != b)
-                counts += np.bincount(lab[sel].astype(np.int64) * ncls + cls_other[sel],
+        counts = np.zeros((n + 1) * ncls, dtype=np.int64)
+        pairs = ((labels[:, :-1], labels[:, 1:]), (labels[:-1, :], labels[1:, :]))
+        for a, b in pairs:  # each edge between two patches, seen from both sides
+            for lab, other in ((a, b), (b, a)):
+                idx = np.flatnonzero(small[lab] & (other > 0) & (a != b))
+                own, nb = lab.flat[idx], other.flat[idx]
+                counts += np.bincount(own.astype(np.int64) * ncls + label_class[nb],
                                       minlength=counts.size)
-        counts = counts.reshape(offset + 1, ncls)
+        counts = counts.reshape(n + 1, ncls)
         target = np.argmax(counts, axis=1).astype(np.uint8)
         move = small & (counts.max(axis=1) > 0)
         if not move.any():

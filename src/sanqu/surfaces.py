@@ -57,8 +57,9 @@ class Surfaces:
 
     def is_class(self, names: list[str] | tuple[str, ...]) -> np.ndarray:
         """Cells whose land-use class is one of ``names``."""
-        idx = [self.class_names.index(n) + 1 for n in names]
-        return np.isin(self.landclass, idx) & self.mask
+        lut = np.zeros(256, dtype=bool)
+        lut[[self.class_names.index(n) + 1 for n in names]] = True
+        return lut[self.landclass]  # class 0 (outside) is never listed
 
     def cells(self, hectares: float) -> int:
         """Whole cells in an area given in hectares (rounded to nearest)."""

@@ -20,10 +20,9 @@ import geopandas as gpd
 import numpy as np
 import shapely
 from rasterio.features import shapes
-from scipy import ndimage
 
 from .grid import Grid
-from .patches import FOUR
+from .patches import label_classes
 
 
 def polygonize(values: np.ndarray, grid: Grid, *,
@@ -55,7 +54,7 @@ def polygonize(values: np.ndarray, grid: Grid, *,
     [[1.0, 3.0], [2.0, 1.0], [2.0, 1.0]]
     """
     arr = values.astype(np.uint8, copy=False)
-    labels, label_class = _label_classes(arr)
+    labels, label_class = label_classes(arr)
     patch, geoms, suspects = _trace(labels, grid)
     del labels
     codes = label_class[patch]
@@ -73,20 +72,6 @@ def polygonize(values: np.ndarray, grid: Grid, *,
         },
         geometry=gpd.GeoSeries(geoms, crs=grid.crs),
     )
-
-
-def _label_classes(arr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Unique int32 labels of the 4-connected patches of every class, and each label's class."""
-    labels = np.zeros(arr.shape, dtype=np.int32)
-    label_class = [0]
-    offset = 0
-    for cls in np.flatnonzero(np.bincount(arr.ravel(), minlength=256)[1:]) + 1:
-        lab, n = ndimage.label(arr == cls, structure=FOUR)
-        inside = lab > 0
-        labels[inside] = lab[inside] + offset
-        label_class.extend([int(cls)] * n)
-        offset += n
-    return labels, np.asarray(label_class, dtype=np.int64)
 
 
 def _trace(labels: np.ndarray, grid: Grid) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
