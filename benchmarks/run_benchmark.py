@@ -280,11 +280,14 @@ def child(config: Path, out: Path, result_json: Path, log: Path) -> None:
     revision = source_revision()  # the code this process imported
     cfg = load_config(config)
     baseline_rss = _proc_status()[0]
+    load_before = os.getloadavg()[0]
+    cpu0 = os.times()
     with StageMemory(log=log) as mem:
         timer = Timer(on_stage=mem.on_stage)
         t0 = time.perf_counter()
         result = delineate(cfg, out, overwrite=True, timer=timer)
         total = time.perf_counter() - t0
+    cpu1 = os.times()
     study_cells = next(int(r["cells"]) for r in result.areas if r["layer"] == "study_area")
     maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     payload = {
@@ -298,6 +301,8 @@ def child(config: Path, out: Path, result_json: Path, log: Path) -> None:
         "ru_maxrss": maxrss,
         "samples": mem.samples,
         "revision": revision,
+        "cpu_seconds": (cpu1.user - cpu0.user) + (cpu1.system - cpu0.system),
+        "load_avg_1min": [load_before, os.getloadavg()[0]],
         "hwm_exact": mem.hwm_ok,
         "areas": result.areas,
     }
@@ -393,6 +398,8 @@ def summarise(size: int, raw: dict, wall: float) -> dict:
         "rss_samples": raw["samples"],
         "hwm_exact": raw["hwm_exact"],
         "revision": raw["revision"],
+        "cpu_seconds": raw["cpu_seconds"],
+        "load_avg_1min": raw["load_avg_1min"],
     }
 
 
@@ -430,7 +437,10 @@ def size_table(r: dict) -> str:
         "",
         f"Peak {r['peak_rss_mb']:.0f} MB = {r['peak_mb_per_mcell']:.1f} MB per M cells "
         f"(baseline after imports {r['baseline_rss_mb']:.0f} MB; "
-        f"{r['incremental_peak_mb_per_mcell']:.1f} MB per M cells above it).",
+        f"{r['incremental_peak_mb_per_mcell']:.1f} MB per M cells above it). "
+        f"CPU {r['cpu_seconds']:.0f} s over {r['total_seconds']:.0f} s wall; 1-min load "
+        f"average {r['load_avg_1min'][0]:.1f} before, {r['load_avg_1min'][1]:.1f} after "
+        f"(above {os.cpu_count()} means other processes competed for the CPUs).",
         "",
     ]
     return "\n".join(lines)
