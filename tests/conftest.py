@@ -48,10 +48,20 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory) -> sanqu.RunResult:
 
 
 def sample_dict() -> dict[str, Any]:
-    """The bundled config as a plain dict, input paths made absolute."""
+    """The bundled config as a plain dict, every file path made absolute."""
     data = yaml.safe_load(SAMPLE_CONFIG.read_text(encoding="utf-8"))
-    for spec in data["inputs"].values():
-        spec["path"] = str((SAMPLE_CONFIG.parent / spec["path"]).resolve())
+
+    def absolute(path: str) -> str:
+        return str((SAMPLE_CONFIG.parent / path).resolve())
+
+    lines = data["lines"]
+    specs = [*data["inputs"].values(), data.get("units"), lines["red_line"].get("protected_areas"),
+             lines["ugb"].get("special_use")]
+    for spec in specs:
+        if spec:
+            spec["path"] = absolute(spec["path"])
+    if isinstance(lines["farmland"].get("unit_quotas"), str):
+        lines["farmland"]["unit_quotas"] = absolute(lines["farmland"]["unit_quotas"])
     return data
 
 

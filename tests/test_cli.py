@@ -93,7 +93,12 @@ def test_delineate_default_sample_prints_area_table(tmp_path: Path) -> None:
     assert f"outputs in {out}/" in stdout
     table = stdout.splitlines()[1:]
     assert table[0].split() == ["layer", "name", "area", "(ha)", "share", "%", "polygons"]
-    assert [row.split()[0] for row in table[1:]] == list(LAYERS)
+    assert [row.split()[0] for row in table[1:len(LAYERS) + 1]] == list(LAYERS)
+    # then the summary of the conflict report: overlaps, cells moved, quotas, the cap
+    report = table[len(LAYERS) + 1:]
+    assert [row.split(":")[0] for row in report] == [
+        "overlaps resolved", "cells moved", "farmland quotas", "ugb"]
+    assert "4 floors met" in report[2] and "of a cap of 242.64 ha" in report[3]
     assert "生态保护红线" in stdout and "永久基本农田" in stdout and "城镇开发边界" in stdout
     assert (out / "zones.tif").is_file() and (out / "sanqu.gpkg").is_file()
     assert leftovers(tmp_path) == []

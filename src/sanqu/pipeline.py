@@ -27,13 +27,14 @@ import numpy as np
 
 from . import __version__
 from .allocate import RULES, Allocation, allocate
-from .config import SPACES, Config
+from .config import SPACES, UGB_ZONES, Config
 from .errors import OutputError
 from .evaluate import LEVEL_LABELS
 from .export import (
     LEVEL_COLOURS,
     LINE_LAYERS,
     SPACE_LAYERS,
+    UGB_ZONE_COLOURS,
     ZONE_COLOURS,
     RasterWriter,
     package_versions,
@@ -44,7 +45,9 @@ from .export import (
     write_vectors,
 )
 from .grid import Block
-from .lines import Lines, draw_lines
+from .lines import LINE_RULES, Lines, draw_lines
+from .report import rows as finding_rows
+from .report import write_conflicts
 from .study import BlockResult, Study, Timer
 from .surfaces import Surfaces
 from .vectorize import polygonize
@@ -65,6 +68,11 @@ class RunResult:
         The rows of ``areas.csv``.
     report : dict
         Figures recorded by the line rules (conflicts, caps, quotas).
+    conflicts : list of dict
+        The rows of ``conflicts.csv``: overlaps resolved, cells moved and why,
+        quotas (task vs. delineated), cap usage.
+    units : list of dict
+        The rows of ``units.csv`` (areas per administrative unit); empty without units.
     notes : list of str
         Remarks on the inputs (resampling, CRS equivalence).
     seconds : dict
@@ -76,6 +84,8 @@ class RunResult:
     out: Path
     areas: list[dict[str, object]]
     report: dict[str, float]
+    conflicts: list[dict[str, object]]
+    units: list[dict[str, object]]
     notes: list[str]
     seconds: dict[str, float] = field(default_factory=dict)
     cells: int = 0
@@ -203,12 +213,52 @@ def _run(cfg: Config, tmp: Path, progress: Progress, timer: Timer) -> RunResult:
     with timer("export"):
         write_raster(tmp / "zones.tif", alloc.zones, grid, ZONE_COLOURS, cfg.outputs.compress)
         write_raster(tmp / "allocation_rule.tif", alloc.rule, grid, None, cfg.outputs.compress)
+        write_raster(tmp / "line_rule.tif", lines.rule, grid, None, cfg.outputs.compress)
+        write_raster(tmp / "ugb_zone.tif", lines.ugb_zone, grid, UGB_ZONE_COLOURS,
+                     cfg.outputs.compress)
         write_vectors(tmp, vectors, cfg.outputs.gpkg_name, list(LINE_LAYERS),
                       cfg.outputs.shapefile_encoding)
         areas = area_rows(surf, lines, alloc, vectors)
         write_area_table(tmp / "areas.csv", areas)
+        conflicts = finding_rows(lines.findings + alloc.findings, grid.cell_area / 10_000)
+        write_conflicts(tmp / "conflicts.csv", conflicts)
+        units = unit_rows(surf, lines, alloc)
+        if units:
+            write_area_table(tmp / "units.csv", units)
         write_manifest(tmp / "manifest.json", _manifest(cfg, study, lines, notes))
-    return RunResult(tmp, areas, lines.report, notes, dict(timer.seconds), grid.size)
+    return RunResult(tmp, areas, lines.report, conflicts, units, notes, dict(timer.seconds),
+                     grid.size)
+
+
+def unit_rows(s: Surfaces, lines: Lines, alloc: Allocation) -> list[dict[str, object]]:
+    """Area per administrative unit of each space and line, with the farmland task.
+
+    One row per unit in code order, then one for cells in no unit (if any) and a
+    total; empty when the run has no units.
+    """
+    if not s.unit_codes:
+        return []
+    n = len(s.unit_codes)
+    quotas = {f.unit_code: f.reference_cells for f in lines.findings
+              if f.section == "quota" and f.unit_code}
+    layers = {"study_area": s.mask,
+              **{k: alloc.zones == c for k, c in zip(SPACE_LAYERS, SPACES.values(), strict=True)},
+              **lines.as_dict()}
+    cells = {k: np.bincount(s.unit[v & s.mask], minlength=n + 1) for k, v in layers.items()}
+    out = []
+    for u in [*range(1, n + 1), 0, None]:
+        if u == 0 and not cells["study_area"][0]:
+            continue
+        code, name = (("", "合计") if u is None else ("", "(outside every unit)") if u == 0
+                      else (s.unit_codes[u - 1], s.unit_names[u - 1]))
+        row: dict[str, object] = {"unit_code": code, "unit_name": name}
+        for k, c in cells.items():
+            row[f"{k}_ha"] = round(s.hectares(c.sum() if u is None else c[u]), 4)
+        task = (sum(v or 0 for v in quotas.values()) if u is None
+                else quotas.get(code) if u else None)
+        row["farmland_task_ha"] = "" if task is None else round(s.hectares(task), 4)
+        out.append(row)
+    return out
 
 
 def vectorize_all(s: Surfaces, lines: Lines, alloc: Allocation) -> dict[str, gpd.GeoDataFrame]:
@@ -218,7 +268,13 @@ def vectorize_all(s: Surfaces, lines: Lines, alloc: Allocation) -> dict[str, gpd
         out[key] = polygonize(alloc.zones == code, s.grid, names={1: name})
         out[key]["code"] = code
     for (key, arr), code in zip(lines.as_dict().items(), SPACES.values(), strict=True):
-        out[key] = polygonize(arr, s.grid, names={1: LINE_LAYERS[key]})
+        if key == "ugb":  # one polygon per patch of one sub-zone, which a field names
+            out[key] = polygonize(lines.ugb_zone, s.grid, names=UGB_ZONES)
+            out[key]["zone"] = out[key]["code"]
+            out[key]["zone_name"] = out[key]["name"]
+            out[key]["name"] = LINE_LAYERS[key]
+        else:
+            out[key] = polygonize(arr, s.grid, names={1: LINE_LAYERS[key]})
         out[key]["code"] = code  # the code of the space the line belongs to
     return out
 
@@ -241,6 +297,8 @@ def _manifest(cfg: Config, study: Study, lines: Lines, notes: list[str]) -> dict
             for name, ev in study.evaluations.items()
         },
         "allocation_rules": RULES,
+        "line_rules": LINE_RULES,
+        "ugb_zones": UGB_ZONES,
         "line_report": lines.report,
         "notes": notes,
         "versions": package_versions(),
