@@ -21,7 +21,7 @@ from .config import SPACES, AllocationSpec
 from .lines import Lines
 from .patches import remove_small_patches, sieve_classes
 from .report import Finding
-from .surfaces import Surfaces
+from .surfaces import Surfaces, one_of
 
 ECO, AGRI, URBAN = SPACES["ecological"], SPACES["agricultural"], SPACES["urban"]
 
@@ -120,7 +120,7 @@ def allocate(s: Surfaces, lines: Lines, spec: AllocationSpec,
             s.is_class(spec.built_up_classes), s.cells_at_least(spec.built_up_min_ha)), URBAN),
         "eco_important": (lambda: s.eco == 1, ECO),
         "cultivated": (lambda: s.is_class(cultivated_classes)
-                       & np.isin(s.agri, spec.cultivated_levels), AGRI),
+                       & one_of(s.agri, spec.cultivated_levels), AGRI),
         "ecological_classes": (lambda: s.is_class(spec.ecological_classes), ECO),
     }
     for name in spec.order:

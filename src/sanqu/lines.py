@@ -20,9 +20,16 @@ from scipy import ndimage
 
 from .config import UGB_ZONES, FarmlandSpec, FarmQualitySpec, RedLineSpec, UgbSpec
 from .errors import QuotaError
-from .patches import fill_holes, label, label_sums, remove_small_patches, smooth
+from .patches import (
+    fill_holes,
+    label,
+    label_sums,
+    remove_small_patches,
+    sieve_classes,
+    smooth,
+)
 from .report import Finding
-from .surfaces import Surfaces
+from .surfaces import Surfaces, one_of
 from .units import quota_index
 
 #: Per-cell decisions of the line rules (``line_rule.tif``): in a line, or left out and why.
@@ -97,8 +104,7 @@ class _Log:
         self.rule = np.zeros(s.grid.shape, dtype=np.uint8)
         self.report: dict[str, float] = {}
         self.findings: list[Finding] = []
-        self._in_line = np.zeros(256, dtype=bool)
-        self._in_line[list(IN_LINE)] = True
+        self.in_line = np.zeros(s.grid.shape, dtype=bool)
 
     def mark(self, code: int, cells: np.ndarray) -> int:
         """Record decision ``code`` for ``cells``; returns how many cells were given.
@@ -106,9 +112,12 @@ class _Log:
         A reason to leave a cell out never overwrites a decision that put it in a line.
         """
         count = int(np.count_nonzero(cells))
-        if not self._in_line[code]:
-            cells = cells & ~self._in_line[self.rule]
-        self.rule[cells] = code
+        if count:
+            if code in IN_LINE:
+                self.in_line |= cells
+            else:
+                cells = cells & ~self.in_line
+            self.rule[cells] = code
         return count
 
     def ha(self, key: str, cells: int) -> None:
@@ -135,7 +144,7 @@ def red_line(s: Surfaces, spec: RedLineSpec, cultivated_classes: list[str],
     are dropped and holes up to ``fill_holes_below_ha`` filled with cells the line
     may hold.
     """
-    eco = s.mask & np.isin(s.eco, spec.from_levels)
+    eco = s.mask & one_of(s.eco, spec.from_levels)
     protected = s.protected & s.mask
     core = eco | protected
     excluded = (s.is_class(spec.exclude_classes) if spec.exclude_classes
@@ -210,7 +219,7 @@ def farmland(s: Surfaces, spec: FarmlandSpec, red: np.ndarray, log: _Log) -> np.
     cultivated = s.is_class(spec.cultivated_classes)
     steep = cultivated & s.steep
     inside_red = cultivated & ~s.steep & red
-    suitable = np.isin(s.agri, spec.suitability_levels)
+    suitable = one_of(s.agri, spec.suitability_levels)
     log.mark(23, steep)
     n_red = log.mark(24, inside_red)
     log.mark(25, cultivated & ~s.steep & ~red & ~suitable)
@@ -495,13 +504,17 @@ def _grow(flat: np.ndarray, width: int, oks: list[np.ndarray], start: np.ndarray
     """Grow the region ``flat`` from ``start`` by up to ``cells`` cells; returns them in order."""
     members = [start]
     added = 0
+    stamp = np.empty(flat.size, dtype=np.int32)  # scratch; only touched pages take memory
     for ok in oks:
         frontier = np.concatenate(members)  # a new phase may open cells next to any member
         while added < cells and frontier.size:
-            ring = _neighbours(frontier, width, flat.size)
-            ring = np.unique(ring[ok[ring] & ~flat[ring]])  # sorted: row-major order
-            if added + ring.size > cells:
-                ring = ring[: cells - added]
+            near = _neighbours(frontier, width, flat.size)
+            near = near[ok[near] & ~flat[near]]
+            order = np.arange(near.size, dtype=np.int32)
+            stamp[near] = order  # one entry per cell survives: no sorting
+            ring = near[stamp[near] == order]
+            if added + ring.size > cells:  # only the last ring is cut: in row-major order
+                ring = np.sort(ring)[: cells - added]
             flat[ring] = True
             added += ring.size
             members.append(ring)
@@ -583,7 +596,7 @@ def ugb(s: Surfaces, spec: UgbSpec, red: np.ndarray, farm: np.ndarray,
     budget = cap - special_cells
     concentrated_cap = max(seed_cells, budget - int(np.floor(spec.flexible_share * cap + 1e-9)))
     grow = free & ~special
-    phases = [grow & np.isin(s.urban, spec.grow_levels[: i + 1])
+    phases = [grow & one_of(s.urban, spec.grow_levels[: i + 1])
               for i in range(len(spec.grow_levels))]
     concentrated = grow_region(seed, phases, concentrated_cap)
     flexible = grow_blobs(concentrated, phases, budget - int(np.count_nonzero(concentrated)),
@@ -599,11 +612,20 @@ def ugb(s: Surfaces, spec: UgbSpec, red: np.ndarray, farm: np.ndarray,
     zone[kept & (concentrated | gaps)] = 1
     zone[kept & flexible] = 2
     zone[kept & special] = 3
+    if zone.max() > 1:  # a sub-zone sliver joins the sub-zone with the longest shared border
+        sieved = sieve_classes(zone, min_cells)
+        n_sliver = int(np.count_nonzero(sieved != zone))
+        zone = sieved
+    else:
+        n_sliver = 0
     log.mark(32, zone == 1)
     log.mark(31, seed)
-    log.mark(34, kept & gaps)
+    log.mark(34, kept & gaps & (zone == 1))
     log.mark(33, zone == 2)
     log.mark(35, zone == 3)
+    log.add("moved", "ugb.subzone_slivers", n_sliver,
+            f"sub-zone patches below {spec.min_area_ha:g} ha merged into the neighbouring "
+            "sub-zone with the longest shared border")
     total = int(np.count_nonzero(kept))
     for code, key in ((1, "concentrated"), (2, "flexible"), (3, "special")):
         log.ha(f"ugb_{key}_ha", int(np.count_nonzero(zone == code)))

@@ -32,7 +32,7 @@ def remove_small_patches(mask: np.ndarray, min_cells: int) -> np.ndarray:
     if min_cells <= 1 or not mask.any():
         return mask.copy()
     labels, n = label(mask)
-    sizes = np.bincount(labels.ravel(), minlength=n + 1)
+    sizes = label_sums(labels, n)
     keep = sizes >= min_cells
     keep[0] = False
     return keep[labels]
@@ -58,14 +58,13 @@ def fill_holes(mask: np.ndarray, max_cells: int, allowed: np.ndarray | None = No
     labels, n = label(~mask)
     if n == 0:
         return mask.copy()
-    sizes = np.bincount(labels.ravel(), minlength=n + 1)
+    sizes = label_sums(labels, n)
     ok = sizes <= max_cells
     ok[0] = False
     edge = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
     ok[edge] = False
     if allowed is not None:
-        blocked = np.unique(labels[~allowed & (labels > 0)])
-        ok[blocked] = False
+        ok[labels[~allowed & (labels > 0)]] = False
     if budget is not None:
         ids = np.flatnonzero(ok)
         order = ids[np.lexsort((ids, sizes[ids]))]
@@ -109,7 +108,7 @@ def sieve_classes(classes: np.ndarray, min_cells: int, locked: np.ndarray | None
     for _ in range(max_rounds):
         labels = np.zeros(out.shape, dtype=np.int32)
         offset = 0
-        for cls in np.unique(out[out > 0]):
+        for cls in [c for c in range(1, ncls) if (out == c).any()]:
             lab, n = label(out == cls)
             labels[lab > 0] = lab[lab > 0] + offset
             offset += n
