@@ -105,7 +105,7 @@ def test_overlap_within_one_layer_and_sliver_threshold(tmp_path: Path) -> None:
     report = check_layers([str(path)], min_area_m2=500)
     assert [(d.check, d.fid, d.other) for d in report.defects] == [
         ("overlap", 0, "a:1"), ("sliver", 0, ""), ("sliver", 1, "")]
-    assert check_layers([str(path)], min_area_m2="0" and 0).counts() == {"overlap": 1}
+    assert check_layers([str(path)], min_area_m2=0).counts() == {"overlap": 1}
 
 
 def test_clean_layers_exit_0(tmp_path: Path) -> None:
