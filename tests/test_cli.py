@@ -273,6 +273,35 @@ ERROR_CASES: dict[str, tuple[Callable[[Path], Edit], tuple[str, ...]]] = {
         lambda _: lambda d: d["lines"]["ugb"].update(expansion_factor=None, cap_ha=None),
         ("lines.ugb", "expansion_factor", "cap_ha"),
     ),
+    "farmland_unit_quota_impossible": (
+        lambda _: _set("lines", "farmland", "unit_quotas", value={"SYN02": 5000}),
+        ("lines.farmland.unit_quotas", "SYN02", "shortfall 40"),
+    ),
+    "farmland_unit_quota_unknown_code": (
+        lambda _: _set("lines", "farmland", "unit_quotas", value={"SYN09": 1}),
+        ("lines.farmland.unit_quotas.SYN09", "no administrative unit"),
+    ),
+    "unit_quota_table_missing": (
+        lambda tmp: _set("lines", "farmland", "unit_quotas", value=str(tmp / "quota.csv")),
+        ("lines.farmland.unit_quotas", "quota.csv", "not found"),
+    ),
+    "units_code_field_missing": (
+        lambda _: lambda d: d["units"].update(code_field="DM"),
+        ("units.code_field", "'DM'", "XZQDM"),
+    ),
+    "area_with_unknown_unit": (
+        lambda _: _set("lines", "red_line", "min_area_ha", value="3 acres"),
+        ("lines.red_line.min_area_ha", "'3 acres'", "m2"),
+    ),
+    "meet_quota_without_quota": (
+        lambda _: lambda d: d["lines"]["farmland"].update(
+            selection="meet_quota", quota_ha=None, unit_quotas=None),
+        ("lines.farmland.selection", "meet_quota needs"),
+    ),
+    "special_use_over_the_cap": (
+        lambda _: _set("lines", "ugb", "cap_ha", value=190),
+        ("lines.ugb.special_use", "exceed the cap"),
+    ),
     "unknown_class_in_line": (
         lambda _: _set("lines", "farmland", "cultivated_classes", value=["paddy"]),
         ("lines.farmland.cultivated_classes", "paddy"),

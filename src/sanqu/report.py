@@ -101,11 +101,11 @@ def summary(table: list[dict[str, object]]) -> list[str]:
     if moved:
         out.append("cells moved: " + "; ".join(f"{r['item']} {r['area_ha']:.2f} ha"
                                                  for r in moved))
-    quotas = [r for r in table if r["section"] == "quota"]
-    if quotas:
-        total = next((r for r in quotas if r["unit_code"] == ""), quotas[-1])
-        out.append(f"farmland quotas: {len(quotas)} floor{'s' * (len(quotas) != 1)} met; "
-                   f"total task {float(total['reference_ha'] or 0):.2f} ha, "
+    floors = [r for r in table if r["section"] == "quota" and r["reference_ha"] != ""]
+    if floors:
+        total = next((r for r in floors if r["unit_code"] == ""), floors[-1])
+        out.append(f"farmland quotas: {len(floors)} floor{'s' * (len(floors) != 1)} met; "
+                   f"total task {float(total['reference_ha']):.2f} ha, "
                    f"delineated {float(total['area_ha']):.2f} ha")
     for r in table:
         if r["section"] == "cap":
