@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import copy
+import logging
 import os
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,17 @@ def require_tool(name: str) -> str:
 def require_tool_fixture() -> Callable[[str], str]:
     """The :func:`require_tool` helper as a fixture."""
     return require_tool
+
+
+@pytest.fixture
+def fresh_logger() -> Iterator[None]:
+    """Drop the handler the CLI binds to the (per-invocation) CliRunner stderr."""
+    log = logging.getLogger("sanqu")
+    saved = list(log.handlers)
+    yield
+    for h in list(log.handlers):
+        if h not in saved:
+            log.removeHandler(h)
 
 
 @pytest.fixture(scope="session")

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import csv
-import logging
-from collections.abc import Iterator
 from pathlib import Path
 
 import geopandas as gpd
@@ -21,14 +19,7 @@ from sanqu.errors import InputError
 CRS = "EPSG:4527"
 
 
-@pytest.fixture(autouse=True)
-def _fresh_logger() -> Iterator[None]:
-    log = logging.getLogger("sanqu")
-    saved = list(log.handlers)
-    yield
-    for h in list(log.handlers):
-        if h not in saved:
-            log.removeHandler(h)
+pytestmark = pytest.mark.usefixtures("fresh_logger")
 
 
 def invoke(*args: object) -> Result:

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import re
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,15 +22,7 @@ LAYERS = ("study_area", "eco_space", "agri_space", "urban_space", "red_line", "f
 Edit = Callable[[dict[str, Any]], object]
 
 
-@pytest.fixture(autouse=True)
-def _fresh_logger() -> Iterator[None]:
-    """Drop the handler the CLI binds to the (per-invocation) CliRunner stderr."""
-    log = logging.getLogger("sanqu")
-    saved = list(log.handlers)
-    yield
-    for h in list(log.handlers):
-        if h not in saved:
-            log.removeHandler(h)
+pytestmark = pytest.mark.usefixtures("fresh_logger")
 
 
 def invoke(*args: str | os.PathLike[str]) -> Result:
