@@ -232,7 +232,10 @@ def check_layers(specs: list[str], *, min_area_m2: float = 200.0, study_area: st
     report = CheckReport({n: len(df) for n, df in named}, notes=notes)
     geoms: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     for name, df in named:
-        if crs is not None and df.crs is not None and not df.crs.equals(crs):
+        if crs is not None and df.crs is None:
+            notes.append(f"{name}: no CRS; taken to be in {crs.name}")
+        elif crs is not None and not df.crs.equals(crs):
+            notes.append(f"{name}: reprojected from {df.crs.name} to {crs.name}")
             df = df.to_crs(crs)
         fids = df.index.to_numpy()
         geoms[name] = (fids, _check_features(name, fids, df.geometry.values, report))
