@@ -240,7 +240,6 @@ def farmland(s: Surfaces, spec: FarmlandSpec, red: np.ndarray, log: _Log) -> np.
     avail = np.bincount(piece_unit, weights=sizes * big, minlength=len(s.unit_codes) + 1)
     _check_quotas(s, spec, quotas, avail, total_need)
     if spec.selection == "all_eligible":
-        take = np.where(big, sizes, 0)
         land = big[pieces]
         log.mark(22, land)
     else:
