@@ -637,8 +637,10 @@ def ugb(s: Surfaces, spec: UgbSpec, red: np.ndarray, farm: np.ndarray,
             f"special-use patches below {spec.min_area_ha:g} ha dropped")
     shares = ", ".join(f"{UGB_ZONES[c]} {log.report[f'ugb_{k}_ha']:.2f} ha" for c, k in
                        ((1, "concentrated"), (2, "flexible"), (3, "special")))
-    why = ("" if total == cap else "; growth ran out of land of grow_levels next to the "
-           "boundary outside the red line and farmland")
+    why = ("" if total == cap else
+           f"; the rest is less than a {spec.min_area_ha:g} ha patch" if cap - total < min_cells
+           else "; growth ran out of land of grow_levels next to the boundary outside the red "
+           "line and farmland")
     log.add("cap", "ugb", total, f"{log.report['ugb_cap_used_pct']:.1f} % of the cap; "
             f"existing built-up {s.hectares(seed_cells):.2f} ha; {shares}{why}",
             reference_cells=cap)
