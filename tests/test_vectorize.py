@@ -48,3 +48,15 @@ def test_random_rasters_give_valid_polygons_matching_patches(arr):
         part = df[df["code"] == cls]
         assert len(part) == n
         assert np.isclose(part["area_ha"].sum(), np.count_nonzero(arr == cls))
+
+
+def test_batches_do_not_change_the_polygons(monkeypatch):
+    import sanqu.vectorize as vectorize
+
+    arr = np.random.default_rng(1).integers(0, 4, (40, 40)).astype(np.uint8)
+    whole = polygonize(arr, grid(40, 40))
+    monkeypatch.setattr(vectorize, "BATCH_VERTICES", 10)
+    batched = polygonize(arr, grid(40, 40))
+    assert len(whole) == len(batched) > 100
+    assert shapely.equals_exact(whole.geometry.values, batched.geometry.values, 0).all()
+    assert (whole["code"].values == batched["code"].values).all()

@@ -74,15 +74,32 @@ def polygonize(values: np.ndarray, grid: Grid, *,
     )
 
 
+#: Vertices gathered before a batch of polygons is built (bounds the memory of tracing).
+BATCH_VERTICES = 2_000_000
+
+
 def _trace(labels: np.ndarray, grid: Grid) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Run GDAL's polygonizer on patch labels and build all polygons at once.
+    """Run GDAL's polygonizer on patch labels and build the polygons in batches.
 
     Returns the label of each polygon, the polygons, and the indices of polygons
     with a ring that repeats a vertex (the only ones that may be invalid).
     """
+    codes: list[int] = []
+    built: list[np.ndarray] = []
+    suspects: list[np.ndarray] = []
     rings: list[np.ndarray] = []
     ring_polygon: list[int] = []
-    codes: list[int] = []
+    pending = 0
+    first = 0  # index of the first polygon of the pending batch
+
+    def flush() -> None:
+        nonlocal rings, ring_polygon, pending, first
+        polys, bad = _build(rings, np.asarray(ring_polygon) - first)
+        built.append(polys)
+        suspects.append(bad + first)
+        first += polys.size
+        rings, ring_polygon, pending = [], [], 0
+
     if labels.any():
         for i, (geom, val) in enumerate(shapes(labels, mask=labels > 0, connectivity=4,
                                                transform=grid.transform)):
@@ -90,24 +107,32 @@ def _trace(labels: np.ndarray, grid: Grid) -> tuple[np.ndarray, np.ndarray, np.n
             for ring in geom["coordinates"]:
                 rings.append(np.asarray(ring, dtype=np.float64))
                 ring_polygon.append(i)
-    if not rings:
+                pending += len(ring)
+            if pending >= BATCH_VERTICES:
+                flush()
+        if rings:
+            flush()
+    if not built:
         return np.zeros(0, np.int64), np.zeros(0, dtype=object), np.zeros(0, np.int64)
+    return (np.asarray(codes, dtype=np.int64), np.concatenate(built),
+            np.concatenate(suspects))
+
+
+def _build(rings: list[np.ndarray], ring_polygon: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Polygons from rings (shell first) and the polygons with a ring repeating a vertex."""
     sizes = np.fromiter((len(r) for r in rings), dtype=np.int64, count=len(rings))
     coords = np.concatenate(rings)
     ring_of = np.repeat(np.arange(len(rings)), sizes)
     linear = shapely.linearrings(coords, indices=ring_of)
-    polygon_of = np.asarray(ring_polygon)
-    polys = shapely.polygons(linear, indices=polygon_of)
+    polys = np.asarray(shapely.polygons(linear, indices=ring_polygon), dtype=object)
     # a repeated vertex within one ring (ignoring the closing one) marks a pinch
-    last = np.cumsum(sizes) - 1
     keep = np.ones(coords.shape[0], dtype=bool)
-    keep[last] = False
+    keep[np.cumsum(sizes) - 1] = False
     x, y, r = coords[keep, 0], coords[keep, 1], ring_of[keep]
     order = np.lexsort((y, x, r))
     x, y, r = x[order], y[order], r[order]
     dup = (r[1:] == r[:-1]) & (x[1:] == x[:-1]) & (y[1:] == y[:-1])
-    suspects = np.unique(polygon_of[r[1:][dup]])
-    return np.asarray(codes, dtype=np.int64), np.asarray(polys, dtype=object), suspects
+    return polys, np.unique(ring_polygon[r[1:][dup]])
 
 
 def _repair(geom: shapely.Geometry) -> shapely.Geometry:
