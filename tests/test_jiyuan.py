@@ -76,11 +76,15 @@ def run(folder: Path, write_config, **outputs: object) -> Path:
         d["study_area"].update(name="济源市", admin_code="419001000000",
                                boundary={"path": str(boundary), "datum_shift": "gcj02"})
         d["lines"]["farmland"]["quota_ha"] = None
+        d["lines"]["farmland"].pop("unit_quotas", None)
+        d["lines"]["farmland"]["selection"] = "all_eligible"
+        d["lines"]["ugb"].pop("special_use", None)
+        d["lines"]["red_line"].pop("protected_areas", None)
         d["lines"]["red_line"]["min_area_ha"] = 20.0
+        d["units"] = {"path": str(GCJ), "datum_shift": "gcj02", "code_field": "adcode",
+                      "name_field": "name"}
         d["outputs"].update(outputs)
-        d["outputs"]["planning_db"] = {"admin_units": {
-            "path": str(GCJ), "datum_shift": "gcj02", "code_field": "adcode",
-            "name_field": "name", "overlay": "largest"}}
+        d["outputs"]["planning_db"] = {"admin_overlay": "largest"}
     cfg = write_config(folder / "jiyuan.yaml", edit)
     return Path(sanqu.delineate(load_config(cfg), folder / "out").out)
 

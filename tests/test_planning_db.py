@@ -9,6 +9,7 @@ from pathlib import Path
 import fiona
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import pytest
 import shapely
 from conftest import sample_dict
@@ -17,13 +18,16 @@ import sanqu
 from sanqu import load_config
 from sanqu.config import PLACEHOLDER, config_from_dict
 from sanqu.errors import ConfigError
-from sanqu.planning_db import Units, _subzones, overlay
+from sanqu.planning_db import disjoint_units, overlay
+from sanqu.units import Units
 
 pytestmark = pytest.mark.slow
 
 LINES = {"STBHHX": "red_line", "YJJBNT": "farmland", "CZKFBJ": "ugb"}
 RESULTS = {"STBHZYXPJJG": ("极重要", "重要", "一般"), "NYSCSYXPJJG": ("适宜", "一般适宜", "不适宜"),
            "CZJSSYXPJJG": ("适宜", "一般适宜", "不适宜")}
+#: The sample's synthetic units (data/dianbu/synthetic): code → name.
+SAMPLE_UNITS = {"SYN01": "北部单元(合成)", "SYN02": "中部单元(合成)", "SYN03": "南部单元(合成)"}
 HEAD = {"BSM": "str:18", "YSDM": "str:10", "XZQDM": "str:12", "XZQMC": "str:100"}
 TAIL = {"MJ": "float:18.4", "BZ": "str:254"}  # a DBF text field holds at most 254 bytes
 
@@ -79,14 +83,31 @@ def test_bsm_unique_18_characters_with_layer_number(out):
 
 def test_placeholders_are_written_and_reported(out):
     for layer in [*LINES, *RESULTS]:
-        df = read(out, layer)
-        assert set(df["YSDM"]) == {PLACEHOLDER}
-        assert set(df["XZQDM"]) == {PLACEHOLDER} and set(df["XZQMC"]) == {"店埠河流域"}
+        assert set(read(out, layer)["YSDM"]) == {PLACEHOLDER}
     assert set(read(out, "CZKFBJ")["GHFQDM"]) == {PLACEHOLDER}
-    assert set(read(out, "CZKFBJ")["GHFQMC"]) == {"城镇集中建设区"}
     notes = json.loads((out / "manifest.json").read_text(encoding="utf-8"))["notes"]
     assert "outputs.planning_db.ysdm.STBHHX: placeholder value 'TBD' written; set the " \
            "official code" in notes
+    assert "outputs.planning_db.subzone_codes.special_use: placeholder value 'TBD' written; " \
+           "set the official code" in notes
+
+
+def test_admin_fields_come_from_the_sample_units(out):
+    for layer in [*LINES, *RESULTS]:
+        df = read(out, layer)
+        assert set(df["XZQDM"]) <= SAMPLE_UNITS.keys() and len(set(df["XZQDM"])) > 1
+        assert all(SAMPLE_UNITS[c] == n for c, n in zip(df["XZQDM"], df["XZQMC"], strict=True))
+
+
+def test_without_units_the_study_area_fills_the_admin_fields(tmp_path, write_config):
+    def edit(d):
+        d.pop("units")
+        d["lines"]["farmland"].pop("unit_quotas", None)
+    out = Path(sanqu.delineate(load_config(write_config(tmp_path / "c.yaml", edit)),
+                               tmp_path / "out").out)
+    df = read(out, "STBHHX")
+    assert set(df["XZQDM"]) == {PLACEHOLDER} and set(df["XZQMC"]) == {"店埠河流域"}
+    notes = json.loads((out / "manifest.json").read_text(encoding="utf-8"))["notes"]
     assert any(n.startswith("study_area.admin_code: placeholder") for n in notes)
 
 
@@ -94,7 +115,7 @@ def test_placeholders_are_written_and_reported(out):
 def test_lines_match_the_plain_layers(out, layer):
     df = read(out, layer)
     plain = gpd.read_file(out / "sanqu.gpkg", layer=LINES[layer])
-    assert len(df) == len(plain)
+    assert len(df) >= len(plain)  # polygons crossing a unit border are split
     np.testing.assert_allclose(df["MJ"], np.round(df.geometry.area / 10_000, 4), atol=1e-9)
     assert df["MJ"].sum() == pytest.approx(plain["area_ha"].sum(), abs=1e-3)
 
@@ -151,9 +172,10 @@ def split_run(out, tmp_path_factory, write_config) -> Path:
 
     def edit(d):
         d["study_area"].update(admin_code="340122", admin_name="肥东县")
-        d["outputs"]["planning_db"] = {
-            "admin_units": {"path": str(towns), "code_field": "code", "name_field": "mc"},
-            "ysdm": {"STBHHX": "1234567890"}, "area_unit": "mu"}
+        d["units"] = {"path": str(towns), "code_field": "code", "name_field": "mc"}
+        d["lines"]["farmland"].pop("unit_quotas", None)  # quotas name the sample's own units
+        d["outputs"]["planning_db"] = {"ysdm": {"STBHHX": "1234567890"}, "area_unit": "mu",
+                                       "subzone_codes": {"concentrated": "010"}}
     return Path(sanqu.delineate(load_config(write_config(folder / "c.yaml", edit)),
                                 folder / "out").out)
 
@@ -167,9 +189,13 @@ def test_split_by_units_keeps_area_and_assigns_each_piece(out, split_run, layer)
     mid = towns.geometry.iloc[0].bounds[2]
     cx = df.geometry.centroid.x
     assert ((cx < mid) == (df["XZQDM"] == "340122001000")).all()
-    base = read(out, layer)
+    if layer in LINES:
+        base = gpd.read_file(split_run / "sanqu.gpkg", layer=LINES[layer])
+    else:
+        base = pd.concat([gpd.read_file(split_run / "sanqu.gpkg", layer=n)
+                          for n in ("eco_space", "agri_space", "urban_space")])
     assert df.geometry.area.sum() == pytest.approx(base.geometry.area.sum(), rel=1e-9)
-    assert len(df) >= len(base)
+    assert len(df) >= len(base) if layer in LINES else len(df) > 0
     np.testing.assert_allclose(df["MJ"], np.round(df.geometry.area * 0.0015, 4), atol=1e-9)
     assert all(b.startswith("340122") for b in df["BSM"])
 
@@ -186,8 +212,7 @@ def test_config_values_reach_the_fields(split_run):
 
 
 def test_overlay_largest_keeps_polygons_whole():
-    units = Units(np.array([shapely.box(0, 0, 5, 9), shapely.box(5, 0, 9, 9)]), ["1", "2"],
-                  ["甲", "乙"])
+    units = Units(("1", "2"), ("甲", "乙"), (shapely.box(0, 0, 5, 9), shapely.box(5, 0, 9, 9)))
     geoms = np.array([shapely.box(1, 1, 8, 2), shapely.box(6, 3, 8, 4), shapely.box(20, 0, 21, 1)])
     g, codes, names, src = overlay(geoms, units, ("0", "外"), "largest", 0.5)
     assert [x.equals(y) for x, y in zip(g, geoms, strict=True)] == [True] * 3
@@ -195,29 +220,27 @@ def test_overlay_largest_keeps_polygons_whole():
 
 
 def test_overlay_split_keeps_small_pieces_with_the_largest():
-    units = Units(np.array([shapely.box(0, 0, 5, 9), shapely.box(5, 0, 9, 9)]), ["1", "2"],
-                  ["甲", "乙"])
+    units = Units(("1", "2"), ("甲", "乙"), (shapely.box(0, 0, 5, 9), shapely.box(5, 0, 9, 9)))
     g, codes, _, src = overlay(np.array([shapely.box(1, 1, 5.2, 2)]), units, ("0", "外"),
                                "split", 0.5)
     assert codes == ["1"] and src == [0] and g[0].area == pytest.approx(4.2)
 
 
-def test_subzones_from_ugb_columns_or_a_layer(tmp_path):
-    ugb = gpd.GeoDataFrame({"subzone_code": ["A1"], "subzone_name": ["特别用途区"]},
-                           geometry=[shapely.box(0, 0, 100, 100)], crs=4527)
-    cfg = config_from_dict(sample_dict())
-    _, extra = _subzones(cfg, ugb, ugb.crs, 200.0)
-    assert extra == {"GHFQDM": ["A1"], "GHFQMC": ["特别用途区"]}
-    zones = gpd.GeoDataFrame({"dm": ["010", "020"], "mc": ["城镇集中建设区", "城镇弹性发展区"]},
-                             geometry=[shapely.box(0, 0, 60, 100), shapely.box(60, 0, 100, 100)],
-                             crs=4527)
-    zones.to_file(tmp_path / "zones.gpkg")
-    data = sample_dict()
-    data["outputs"] = {"planning_db": {"ugb_subzone": {"subzones": {
-        "path": str(tmp_path / "zones.gpkg"), "code_field": "dm", "name_field": "mc"}}}}
-    g, extra = _subzones(config_from_dict(data), ugb[["geometry"]], ugb.crs, 200.0)
-    assert extra["GHFQDM"] == ["010", "020"]
-    assert [round(x.area) for x in g] == [6000, 4000]
+def test_subzone_name_and_configured_code(split_run, out):
+    df = read(split_run, "CZKFBJ")
+    ugb = gpd.read_file(split_run / "sanqu.gpkg", layer="ugb")
+    assert set(df["GHFQMC"]) == set(ugb["zone_name"]) >= {"城镇集中建设区"}
+    for name, code in (("城镇集中建设区", "010"), ("特别用途区", PLACEHOLDER)):
+        assert set(df.loc[df["GHFQMC"] == name, "GHFQDM"]) <= {code}
+    assert set(read(out, "CZKFBJ")["GHFQDM"]) == {PLACEHOLDER}
+
+
+def test_overlapping_units_go_to_the_later_code():
+    from pyproj import CRS
+
+    u = Units(("1", "2"), ("甲", "乙"), (shapely.box(0, 0, 6, 9), shapely.box(5, 0, 9, 9)))
+    d = disjoint_units(u, CRS.from_epsg(4527), CRS.from_epsg(4527), 30.0)
+    assert [float(g.area) for g in d.geometries] == [45.0, 36.0]
 
 
 # ---------------------------------------------------------------- config errors

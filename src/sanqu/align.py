@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -366,6 +367,31 @@ def read_vector(path: Path, key: str, crs: CRS, *, layer: str | None = None,
     return df.to_crs(crs)
 
 
+def read_polygons(path: Path, key: str, grid: Grid, layer: str | None = None, *,
+                  datum_shift: str = "none") -> gpd.GeoDataFrame:
+    """Read a polygon layer in the grid's CRS (:func:`read_vector`)."""
+    return read_vector(path, key, grid.crs, layer=layer, datum_shift=datum_shift)
+
+
+def burn(geoms: Iterable[shapely.Geometry], values: Iterable[int], grid: Grid,
+         block: Block | None = None, dtype: str = "uint8") -> np.ndarray:
+    """Rasterize polygons with a value each onto the grid (or one block's read window).
+
+    Cells are burnt when their centre lies inside a polygon; later polygons win
+    where polygons overlap; 0 elsewhere.
+    """
+    transform, shape = grid.transform, grid.shape
+    if block is not None:
+        w = block.read_window
+        transform = transform @ Affine.translation(w.col_off, w.row_off)
+        shape = (int(w.height), int(w.width))
+    pairs = [(g, int(v)) for g, v in zip(geoms, values, strict=True)
+             if g is not None and not g.is_empty]
+    if not pairs:
+        return np.zeros(shape, dtype=dtype)
+    return rasterize(pairs, out_shape=shape, transform=transform, fill=0, dtype=dtype)
+
+
 def burn_polygons(path: Path, key: str, grid: Grid, block: Block | None = None,
                   layer: str | None = None, datum_shift: str = "none") -> np.ndarray:
     """Rasterize a polygon file onto the grid (or one block of it): True inside.
@@ -378,12 +404,5 @@ def burn_polygons(path: Path, key: str, grid: Grid, block: Block | None = None,
     InputError
         If the file is missing, unreadable, has no CRS or holds no polygons.
     """
-    df = read_vector(path, key, grid.crs, layer=layer, datum_shift=datum_shift)
-    geoms = df.geometry.values
-    transform, shape = grid.transform, grid.shape
-    if block is not None:
-        w = block.read_window
-        transform = transform @ Affine.translation(w.col_off, w.row_off)
-        shape = (int(w.height), int(w.width))
-    return rasterize(((g, 1) for g in geoms if not g.is_empty), out_shape=shape,
-                     transform=transform, fill=0, dtype="uint8").astype(bool)
+    geoms = read_polygons(path, key, grid, layer, datum_shift=datum_shift).geometry
+    return burn(geoms, [1] * len(geoms), grid, block).astype(bool)

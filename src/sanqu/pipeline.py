@@ -30,14 +30,15 @@ from pyproj import CRS
 from . import __version__, planning_db, review
 from .align import crs_equivalent
 from .allocate import RULES, Allocation, allocate
-from .config import PLACEHOLDER, SPACES, Config
-from .crs import centre_lon, output_crs
+from .config import PLACEHOLDER, SPACES, UGB_ZONES, Config
+from .crs import centre_lon, output_crs, reproject
 from .errors import OutputError
 from .evaluate import LEVEL_LABELS
 from .export import (
     LEVEL_COLOURS,
     LINE_LAYERS,
     SPACE_LAYERS,
+    UGB_ZONE_COLOURS,
     ZONE_COLOURS,
     RasterWriter,
     package_versions,
@@ -49,11 +50,13 @@ from .export import (
     write_vectors,
 )
 from .grid import Block
-from .lines import Lines, draw_lines
+from .lines import LINE_RULES, Lines, draw_lines
+from .report import rows as finding_rows
+from .report import write_conflicts
 from .study import BlockResult, Study, Timer
 from .surfaces import Surfaces
 from .topology import Rules, gate
-from .vectorize import frame, polygonize, smooth_coverage, space_and_line_layers
+from .vectorize import frame, polygonize, smooth_coverage, space_and_line_layers, ugb_frame
 
 #: ``smoothing.tolerance: auto`` in cell sizes: a single step's triangle is half a cell
 #: (tolerance 0.707 cells), so 0.75 removes single steps and little more.
@@ -75,6 +78,11 @@ class RunResult:
         The rows of ``areas.csv``.
     report : dict
         Figures recorded by the line rules (conflicts, caps, quotas).
+    conflicts : list of dict
+        The rows of ``conflicts.csv``: overlaps resolved, cells moved and why,
+        quotas (task vs. delineated), cap usage.
+    units : list of dict
+        The rows of ``units.csv`` (areas per administrative unit); empty without units.
     notes : list of str
         Remarks on the inputs (resampling, CRS equivalence).
     seconds : dict
@@ -86,6 +94,8 @@ class RunResult:
     out: Path
     areas: list[dict[str, object]]
     report: dict[str, float]
+    conflicts: list[dict[str, object]]
+    units: list[dict[str, object]]
     notes: list[str]
     seconds: dict[str, float] = field(default_factory=dict)
     cells: int = 0
@@ -216,14 +226,19 @@ def _run(cfg: Config, tmp: Path, progress: Progress, timer: Timer) -> RunResult:
     with timer("export"):
         write_raster(tmp / "zones.tif", alloc.zones, grid, ZONE_COLOURS, cfg.outputs.compress)
         write_raster(tmp / "allocation_rule.tif", alloc.rule, grid, None, cfg.outputs.compress)
+        write_raster(tmp / "line_rule.tif", lines.rule, grid, None, cfg.outputs.compress)
+        write_raster(tmp / "ugb_zone.tif", lines.ugb_zone, grid, UGB_ZONE_COLOURS,
+                     cfg.outputs.compress)
         write_vectors(tmp, vec.layers, cfg.outputs.gpkg_name, list(LINE_LAYERS),
                       cfg.outputs.shapefile_encoding)
         write_gpkg_aliases(tmp / cfg.outputs.gpkg_name,
                            {k: review.PLAIN_ALIASES for k in vec.layers})
         planning = None
         if cfg.outputs.planning_db.enabled:
+            units = (planning_db.disjoint_units(study.units, vec.crs, grid.crs, grid.res[0])
+                     if study.units is not None else None)
             planning = planning_db.write(cfg, tmp, vec.layers, vec.levels, vec.crs,
-                                         vec.study_area)
+                                         vec.study_area, units)
             notes += [f"{k}: placeholder value {PLACEHOLDER!r} written; set the official code"
                       for k in planning_db.placeholders(cfg)]
         areas = area_rows(surf, lines, alloc, {**vec.layers, "study_area": vec.study_frame()})
@@ -231,8 +246,45 @@ def _run(cfg: Config, tmp: Path, progress: Progress, timer: Timer) -> RunResult:
         if cfg.outputs.review:
             review.write(cfg, tmp, vec.layers, vec.crs, vec.study_area, areas, planning,
                          grid.crs)
+        conflicts = finding_rows(lines.findings + alloc.findings, grid.cell_area / 10_000)
+        write_conflicts(tmp / "conflicts.csv", conflicts)
+        units = unit_rows(surf, lines, alloc)
+        if units:
+            write_area_table(tmp / "units.csv", units)
         write_manifest(tmp / "manifest.json", _manifest(cfg, study, lines, notes, vec))
-    return RunResult(tmp, areas, lines.report, notes, dict(timer.seconds), grid.size)
+    return RunResult(tmp, areas, lines.report, conflicts, units, notes, dict(timer.seconds),
+                     grid.size)
+
+
+def unit_rows(s: Surfaces, lines: Lines, alloc: Allocation) -> list[dict[str, object]]:
+    """Area per administrative unit of each space and line, with the farmland task.
+
+    One row per unit in code order, then one for cells in no unit (if any) and a
+    total; empty when the run has no units.
+    """
+    if not s.unit_codes:
+        return []
+    n = len(s.unit_codes)
+    quotas = {f.unit_code: f.reference_cells for f in lines.findings
+              if f.section == "quota" and f.unit_code}
+    layers = {"study_area": s.mask,
+              **{k: alloc.zones == c for k, c in zip(SPACE_LAYERS, SPACES.values(), strict=True)},
+              **lines.as_dict()}
+    cells = {k: np.bincount(s.unit[v & s.mask], minlength=n + 1) for k, v in layers.items()}
+    out = []
+    for u in [*range(1, n + 1), 0, None]:
+        if u == 0 and not cells["study_area"][0]:
+            continue
+        code, name = (("", "合计") if u is None else ("", "(outside every unit)") if u == 0
+                      else (s.unit_codes[u - 1], s.unit_names[u - 1]))
+        row: dict[str, object] = {"unit_code": code, "unit_name": name}
+        for k, c in cells.items():
+            row[f"{k}_ha"] = round(s.hectares(c.sum() if u is None else c[u]), 4)
+        task = (sum(v or 0 for v in quotas.values()) if u is None
+                else quotas.get(code) if u else None)
+        row["farmland_task_ha"] = "" if task is None else round(s.hectares(task), 4)
+        out.append(row)
+    return out
 
 
 @dataclass
@@ -276,21 +328,30 @@ class Vectors:
             When a layer fails and ``outputs.topology.on_failure`` is ``stop``.
         """
         spec = cfg.outputs.topology
-        geoms = {k: df.geometry.values for k, df in self.layers.items()}
+        geoms = {k: df.geometry.values for k, df in self.layers.items() if k != "ugb"}
+        ugb = self.layers["ugb"]
+        zones = [f"ugb:{z}" for z in UGB_ZONES]
+        geoms.update({f"ugb:{z}": ugb.geometry.values[ugb["zone"].to_numpy() == z]
+                      for z in UGB_ZONES})
         for result, parts in self.levels.items():
             geoms.update({f"{result}:{i}": g for i, g in enumerate(parts, start=1)})
+        lines = ("red_line", "farmland", *zones)
         rules = Rules(
             coverages=(tuple(SPACE_LAYERS),
                        *[tuple(f"{r}:{i}" for i in (1, 2, 3)) for r in self.levels]),
-            disjoint=tuple(LINE_LAYERS),
-            within=tuple(zip(LINE_LAYERS, SPACE_LAYERS, strict=True)),
+            disjoint=lines,
+            within=(("red_line", "eco_space"), ("farmland", "agri_space"),
+                    *[(z, "urban_space") for z in zones]),
         )
         fixed, report = gate(geoms, rules, self.study_area, spec.min_area_m2,
                              repair_failures=spec.on_failure == "repair")
         names = {**SPACE_LAYERS, **LINE_LAYERS}
-        for key, df in self.layers.items():
-            self.layers[key] = frame(fixed[key], self.crs, int(df["code"].iloc[0])
-                                     if len(df) else 0, names[key])
+        codes = {**dict(zip(SPACE_LAYERS, SPACES.values(), strict=True)),
+                 **dict(zip(LINE_LAYERS, SPACES.values(), strict=True))}
+        for key in ("eco_space", "agri_space", "urban_space", "red_line", "farmland"):
+            self.layers[key] = frame(fixed[key], self.crs, codes[key], names[key])
+        self.layers["ugb"] = ugb_frame([fixed[z] for z in zones], self.crs, codes["ugb"],
+                                       names["ugb"], UGB_ZONES)
         for result in self.levels:
             self.levels[result] = [fixed[f"{result}:{i}"] for i in (1, 2, 3)]
         self.topology = report.as_dict()
@@ -307,14 +368,14 @@ def vectorize_all(cfg: Config, s: Surfaces, lines: Lines, alloc: Allocation) -> 
     grid = s.grid
     tol_spec = cfg.outputs.smoothing.tolerance
     tol = AUTO_TOLERANCE * grid.res[0] if tol_spec == "auto" else float(tol_spec)
-    layers = space_and_line_layers(alloc.zones, lines.as_dict(), grid, tol, SPACE_LAYERS,
-                                   LINE_LAYERS)
+    layers = space_and_line_layers(alloc.zones, lines.red_line, lines.farmland, lines.ugb_zone,
+                                   grid, tol, {**SPACE_LAYERS, **LINE_LAYERS}, UGB_ZONES)
     study_area = shapely.union_all(polygonize(s.mask, grid).geometry.values)
     levels: dict[str, list[np.ndarray]] = {}
     if cfg.outputs.planning_db.enabled:
         for result, arr in (("eco_importance", s.eco), ("agri_suitability", s.agri),
                             ("urban_suitability", s.urban)):
-            df = polygonize(arr, grid, mask=s.mask)
+            df = polygonize(np.where(s.mask, arr, 0), grid)
             smooth = smooth_coverage(df.geometry.values, tol)
             levels[result] = [smooth[df["code"].to_numpy() == lv] for lv in (1, 2, 3)]
     c = shapely.centroid(study_area)
@@ -325,22 +386,11 @@ def vectorize_all(cfg: Config, s: Surfaces, lines: Lines, alloc: Allocation) -> 
             df.set_crs(out, allow_override=True, inplace=True)
     else:
         cell = grid.res[0]
-        layers = {k: df.set_geometry(_reproject(df.geometry.values, grid.crs, out, cell), crs=out)
+        layers = {k: df.set_geometry(reproject(df.geometry.values, grid.crs, out, cell), crs=out)
                   for k, df in layers.items()}
-        levels = {k: [_reproject(g, grid.crs, out, cell) for g in v] for k, v in levels.items()}
-        study_area = _reproject(np.array([study_area], dtype=object), grid.crs, out, cell)[0]
+        levels = {k: [reproject(g, grid.crs, out, cell) for g in v] for k, v in levels.items()}
+        study_area = reproject(np.array([study_area], dtype=object), grid.crs, out, cell)[0]
     return Vectors(layers, levels, study_area, out, tol)
-
-
-def _reproject(geoms: np.ndarray, src: CRS, dst: CRS, cell: float) -> np.ndarray:
-    """Reproject polygons, with a vertex at least every cell first.
-
-    A straight edge bends under a change of projection; cut into cell-long pieces,
-    every layer bends it the same way whatever vertices its own edge had, so the
-    coverages keep one common outline (to within a few nanometres).
-    """
-    dense = shapely.segmentize(np.asarray(geoms, dtype=object), cell)
-    return gpd.GeoSeries(list(dense), crs=src).to_crs(dst).values.to_numpy()
 
 
 def _manifest(cfg: Config, study: Study, lines: Lines, notes: list[str],
@@ -364,6 +414,8 @@ def _manifest(cfg: Config, study: Study, lines: Lines, notes: list[str],
             for name, ev in study.evaluations.items()
         },
         "allocation_rules": RULES,
+        "line_rules": LINE_RULES,
+        "ugb_zones": UGB_ZONES,
         "line_report": lines.report,
         "notes": notes,
         "versions": package_versions(),

@@ -7,12 +7,12 @@ farmland), ``CZKFBJ`` (UGB, with its sub-zones) and the three evaluation results
 specification (element codes YSDM, sub-zone codes GHFQDM) come from the config,
 where they default to the visible placeholder :data:`sanqu.config.PLACEHOLDER`.
 
-XZQDM / XZQMC come from an administrative-unit layer by overlay when the config
-gives one (``split``: polygons cut at unit borders; ``largest``: each polygon
-whole, in the unit it overlaps most), else from ``study_area.admin_code`` /
-``admin_name``. GHFQDM / GHFQMC come, in this order, from ``subzone_code`` /
-``subzone_name`` columns of the UGB layer (when the pipeline provides them), from
-a sub-zone polygon layer in the config, or from the one configured sub-zone.
+XZQDM / XZQMC come from the administrative units of the run (top-level
+``units``) by overlay (``split``: polygons cut at unit borders; ``largest``: each
+polygon whole, in the unit it overlaps most), else from ``study_area.admin_code``
+/ ``admin_name``. Where units overlap, the later code wins, as on the unit raster.
+GHFQDM / GHFQMC come from the UGB's sub-zones (``zone``, ``zone_name``): the name
+is the sub-zone's, the code ``outputs.planning_db.subzone_codes`` (placeholders).
 
 BSM identifiers are 18 characters, unique across the delivery and stable:
 ``prefix`` (default the first 6 digits of the study area's admin code) + the
@@ -29,12 +29,13 @@ import numpy as np
 import shapely
 from pyproj import CRS
 
-from .align import read_vector
-from .config import PLACEHOLDER, PLANNING_LAYERS, Config, UnitLayerSpec
-from .errors import InputError
+from .align import crs_equivalent
+from .config import PLACEHOLDER, PLANNING_LAYERS, Config
+from .crs import reproject
 from .evaluate import LEVEL_LABELS
 from .export import LINE_LAYERS, fixed_date, write_gpkg_aliases, write_schema_layer
 from .topology import Rules, TopologyError, check, polygonal
+from .units import Units
 
 
 @dataclass(frozen=True)
@@ -114,44 +115,31 @@ def placeholders(cfg: Config) -> list[str]:
     """Config keys whose value is still the placeholder, for the run's notes."""
     spec = cfg.outputs.planning_db
     keys = [f"outputs.planning_db.ysdm.{k}" for k, v in spec.ysdm if v == PLACEHOLDER]
-    if spec.ugb_subzone.code == PLACEHOLDER:
-        keys.append("outputs.planning_db.ugb_subzone.code")
-    if spec.admin_units is None and cfg.study_area.admin_code is None:
+    keys += [f"outputs.planning_db.subzone_codes.{k}" for k, v in spec.subzone_codes
+             if v == PLACEHOLDER]
+    if cfg.units is None and cfg.study_area.admin_code is None:
         keys.append("study_area.admin_code")
     return keys
 
 
-@dataclass(frozen=True)
-class Units:
-    """Disjoint polygons with a code and a name (administrative units or sub-zones)."""
+def disjoint_units(units: Units, crs: CRS, grid_crs: CRS, cell: float) -> Units:
+    """The run's units in the output CRS, overlaps given to the later code.
 
-    geoms: np.ndarray
-    codes: list[str]
-    names: list[str]
-
-    @classmethod
-    def read(cls, spec: UnitLayerSpec, key: str, crs: CRS) -> Units:
-        """Read a unit layer; overlaps between units go to the lower code.
-
-        Raises
-        ------
-        InputError
-            If the file cannot be read or lacks the code or name field.
-        """
-        df = read_vector(spec.path, key, crs, layer=spec.layer, datum_shift=spec.datum_shift)
-        for what, name in (("code_field", spec.code_field), ("name_field", spec.name_field)):
-            if name not in df.columns:
-                fields = [c for c in df.columns if c != "geometry"]
-                raise InputError(f"{key}.{what}: {name!r} is not a field of {spec.path.name} "
-                                 f"(fields: {fields})")
-        df = df.assign(_code=df[spec.code_field].astype(str)).sort_values("_code", kind="stable")
-        taken = shapely.Polygon()
-        geoms = []
-        for g in df.geometry.values:
-            geoms.append(polygonal(shapely.difference(g, taken)))
-            taken = shapely.union(taken, g)
-        return cls(np.array(geoms, dtype=object), df["_code"].tolist(),
-                   df[spec.name_field].astype(str).tolist())
+    Examples
+    --------
+    >>> u = Units(("1", "2"), ("甲", "乙"), (shapely.box(0, 0, 6, 9), shapely.box(5, 0, 9, 9)))
+    >>> [float(g.area) for g in disjoint_units(u, CRS(4527), CRS(4527), 30).geometries]
+    [45.0, 36.0]
+    """
+    geoms = np.asarray(units.geometries, dtype=object)
+    if not crs_equivalent(crs, grid_crs):
+        geoms = reproject(geoms, grid_crs, crs, cell)
+    later = shapely.Polygon()
+    out = []
+    for g in geoms[::-1]:
+        out.append(polygonal(shapely.difference(g, later)))
+        later = shapely.union(later, g)
+    return Units(units.codes, units.names, tuple(out[::-1]))
 
 
 def overlay(geoms: np.ndarray, units: Units | None, fallback: tuple[str, str], how: str,
@@ -180,8 +168,8 @@ def overlay(geoms: np.ndarray, units: Units | None, fallback: tuple[str, str], h
 
     Examples
     --------
-    >>> units = Units(np.array([shapely.box(0, 0, 5, 9), shapely.box(5, 0, 9, 9)]),
-    ...               ["410001", "410002"], ["甲", "乙"])
+    >>> units = Units(("410001", "410002"), ("甲", "乙"),
+    ...               (shapely.box(0, 0, 5, 9), shapely.box(5, 0, 9, 9)))
     >>> g, codes, names, src = overlay(np.array([shapely.box(1, 1, 8, 2)]), units,
     ...                                ("419001", "济源市"), "split", 1.0)
     >>> [float(x.area) for x in g], codes, src
@@ -196,11 +184,12 @@ def overlay(geoms: np.ndarray, units: Units | None, fallback: tuple[str, str], h
     if units is None:
         return list(geoms), [fallback[0]] * len(geoms), [fallback[1]] * len(geoms), \
             list(range(len(geoms)))
-    tree = shapely.STRtree(units.geoms)
-    covered = shapely.union_all(units.geoms)
+    unit_geoms = np.asarray(units.geometries, dtype=object)
+    tree = shapely.STRtree(unit_geoms)
+    covered = shapely.union_all(unit_geoms)
     for k, g in enumerate(geoms):
         hits = sorted(tree.query(g, predicate="intersects"))
-        pieces = [(polygonal(shapely.intersection(g, units.geoms[u])), units.codes[u],
+        pieces = [(polygonal(shapely.intersection(g, unit_geoms[u])), units.codes[u],
                    units.names[u]) for u in hits]
         rest = polygonal(shapely.difference(g, covered)) if hits else g
         pieces.append((rest, *fallback))
@@ -226,7 +215,8 @@ def overlay(geoms: np.ndarray, units: Units | None, fallback: tuple[str, str], h
 
 
 def build(cfg: Config, lines: dict[str, gpd.GeoDataFrame],
-          levels: dict[str, list[np.ndarray]], crs: CRS) -> dict[str, gpd.GeoDataFrame]:
+          levels: dict[str, list[np.ndarray]], crs: CRS,
+          units: Units | None) -> dict[str, gpd.GeoDataFrame]:
     """The six planning-database layers with their fields filled.
 
     Parameters
@@ -239,6 +229,8 @@ def build(cfg: Config, lines: dict[str, gpd.GeoDataFrame],
         Per evaluation result, the polygons of levels 1, 2, 3 (checked, in ``crs``).
     crs : pyproj.CRS
         The output CRS.
+    units : Units or None
+        Disjoint administrative units in ``crs`` (:func:`disjoint_units`).
 
     Returns
     -------
@@ -248,9 +240,7 @@ def build(cfg: Config, lines: dict[str, gpd.GeoDataFrame],
     spec = cfg.outputs.planning_db
     sa = cfg.study_area
     fallback = (sa.admin_code or PLACEHOLDER, sa.admin_name or sa.name)
-    units = (Units.read(spec.admin_units, "outputs.planning_db.admin_units", crs)
-             if spec.admin_units is not None else None)
-    how = spec.admin_units.overlay if spec.admin_units is not None else "largest"
+    how = spec.admin_overlay
     min_area = cfg.outputs.topology.min_area_m2
     factor, _, decimals = AREA_UNITS[spec.area_unit]
     if spec.area_decimals is not None:
@@ -263,7 +253,7 @@ def build(cfg: Config, lines: dict[str, gpd.GeoDataFrame],
         if source in lines:
             geoms = lines[source].geometry.values
             if layer == "CZKFBJ":
-                geoms, extra = _subzones(cfg, lines[source], crs, min_area)
+                extra = subzone_fields(cfg, lines[source])
         else:
             labels = LEVEL_LABELS[source]
             geoms = np.concatenate([np.asarray(g, dtype=object) for g in levels[source]])
@@ -287,24 +277,21 @@ def build(cfg: Config, lines: dict[str, gpd.GeoDataFrame],
     return out
 
 
-def _subzones(cfg: Config, ugb: gpd.GeoDataFrame, crs: CRS, min_area: float
-              ) -> tuple[np.ndarray, dict[str, list[str]]]:
-    """UGB polygons with their sub-zone code and name (GHFQDM, GHFQMC)."""
-    spec = cfg.outputs.planning_db.ugb_subzone
-    geoms = ugb.geometry.values
-    if {"subzone_code", "subzone_name"} <= set(ugb.columns):
-        return geoms, {"GHFQDM": ugb["subzone_code"].astype(str).tolist(),
-                       "GHFQMC": ugb["subzone_name"].astype(str).tolist()}
-    zones = (Units.read(spec.subzones, "outputs.planning_db.ugb_subzone.subzones", crs)
-             if spec.subzones is not None else None)
-    how = spec.subzones.overlay if spec.subzones is not None else "largest"
-    g, codes, names, _ = overlay(geoms, zones, (spec.code, spec.name), how, min_area)
-    return np.array(g, dtype=object), {"GHFQDM": codes, "GHFQMC": names}
+#: UGB sub-zone number → the key of its code in ``outputs.planning_db.subzone_codes``.
+SUBZONE_KEYS = {1: "concentrated", 2: "flexible", 3: "special_use"}
+
+
+def subzone_fields(cfg: Config, ugb: gpd.GeoDataFrame) -> dict[str, list[str]]:
+    """GHFQDM (configured code) and GHFQMC (name) of each UGB polygon, from its sub-zone."""
+    codes = cfg.outputs.planning_db.subzone_codes
+    zones = [int(z) for z in ugb["zone"]]
+    return {"GHFQDM": [getattr(codes, SUBZONE_KEYS[z]) for z in zones],
+            "GHFQMC": [str(n) for n in ugb["zone_name"]]}
 
 
 def write(cfg: Config, tmp: Path, layers: dict[str, gpd.GeoDataFrame],
-          levels: dict[str, list[np.ndarray]], crs: CRS,
-          study_area: shapely.Geometry) -> dict[str, gpd.GeoDataFrame]:
+          levels: dict[str, list[np.ndarray]], crs: CRS, study_area: shapely.Geometry,
+          units: Units | None) -> dict[str, gpd.GeoDataFrame]:
     """Write the planning-database profile: one GeoPackage and, if asked, shapefiles.
 
     The layers are built by :func:`build` from the checked plain ``layers`` and the
@@ -317,13 +304,13 @@ def write(cfg: Config, tmp: Path, layers: dict[str, gpd.GeoDataFrame],
     """
     spec = cfg.outputs.planning_db
     lines = {k: layers[k] for k in LINE_LAYERS}
-    out = build(cfg, lines, levels, crs)
+    out = build(cfg, lines, levels, crs, units)
     rules = Rules(coverages=tuple((k,) for k in PLANNING_LAYERS[3:]),
                   disjoint=PLANNING_LAYERS[:3])
     after = check({k: df.geometry.values for k, df in out.items()}, rules, study_area,
                   cfg.outputs.topology.min_area_m2)
     if not after.ok:
-        raise TopologyError(f"outputs.planning_db.admin_units: cutting by units broke the "
+        raise TopologyError(f"outputs.planning_db.admin_overlay: cutting by units broke the "
                             f"topology: {after.summary()}", after)
     gpkg = tmp / spec.gpkg_name
     folder = tmp / Path(spec.gpkg_name).stem

@@ -20,13 +20,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .align import AlignedRaster, burn_polygons, grid_of
+from .align import AlignedRaster, burn, grid_of, read_polygons
 from .config import RESULTS, Config
 from .errors import ConfigError, InputError
 from .evaluate import Evaluation, build_evaluations
 from .factors import compute_factor, halo_cells
 from .grid import Block, Grid
+from .rules import reclass
 from .surfaces import Surfaces
+from .units import Units, quota_index, read_units
 
 
 @dataclass
@@ -112,6 +114,18 @@ class Study:
                     f"inputs.{name}", spec.path, self.grid, categorical=spec.kind == "categorical",
                     nodata=spec.nodata, band=spec.band, misaligned=cfg.grid.misaligned)
             self.evaluations: dict[str, Evaluation] = build_evaluations(cfg)
+            self.units: Units | None = read_units(cfg.units, self.grid) if cfg.units else None
+            quotas = cfg.lines.farmland.unit_quotas
+            if isinstance(quotas, dict):
+                quota_index(self.units.codes if self.units else (), quotas)  # codes exist?
+            self._polygons = {
+                key: read_polygons(spec.path, key, self.grid, spec.layer,
+                                   datum_shift=spec.datum_shift).geometry.values
+                for key, spec in (("study_area.boundary", cfg.study_area.boundary),
+                                  ("lines.red_line.protected_areas",
+                                   cfg.lines.red_line.protected_areas),
+                                  ("lines.ugb.special_use", cfg.lines.ugb.special_use))
+                if spec is not None}
         except Exception:
             self.close()
             raise
@@ -143,8 +157,14 @@ class Study:
 
     @property
     def notes(self) -> list[str]:
-        """What alignment did to each input (resampling, CRS equivalence)."""
-        return [f"inputs.{k}: {r.note}" for k, r in self.rasters.items() if r.note]
+        """What alignment did to each input (resampling, CRS equivalence), remarks on units."""
+        notes = [f"inputs.{k}: {r.note}" for k, r in self.rasters.items() if r.note]
+        return notes + list(self.units.notes if self.units else ())
+
+    def _burn(self, key: str, block: Block) -> np.ndarray:
+        """Cells of ``block``'s read window inside the polygons read for ``key``."""
+        geoms = self._polygons.get(key, ())
+        return burn(geoms, [1] * len(geoms), self.grid, block).astype(bool)
 
     def blocks(self, size: int | None = None) -> Iterator[Block]:
         """The grid's blocks with the halo this config's factors need."""
@@ -193,9 +213,7 @@ class Study:
             for name in cfg.study_area.valid_inputs:
                 mask &= valid[name]
             if cfg.study_area.boundary is not None:
-                b = cfg.study_area.boundary
-                mask &= burn_polygons(b.path, "study_area.boundary", self.grid, block, b.layer,
-                                      b.datum_shift)
+                mask &= self._burn("study_area.boundary", block)
         with timer("factors"):
             lu = cfg.landuse.input
             landclass = self._classes(values[lu], mask & valid[lu])
@@ -236,25 +254,34 @@ class Study:
             If the study area is empty.
         """
         cfg = self.cfg
-        s = Surfaces.empty(self.grid, self.class_names)
-        red = cfg.lines.red_line
+        units = self.units
+        s = Surfaces.empty(self.grid, self.class_names, units.codes if units else (),
+                           units.names if units else ())
         farm = cfg.lines.farmland
-        slope_name = farm.slope_factor
+        quality = farm.quality
         for i, block in enumerate(self.blocks(), start=1):
             res = self.compute(block, timer=timer)
             with (timer or Timer())("evaluate"):
                 sl = block.slices
-                s.mask[sl] = res.mask
+                m = res.mask
+                s.mask[sl] = m
                 s.landclass[sl] = res.landclass
                 s.eco[sl] = res.results["eco_importance"]
                 s.agri[sl] = res.results["agri_suitability"]
                 s.urban[sl] = res.results["urban_suitability"]
-                s.steep[sl] = res.mask & (res.layers[slope_name] > farm.max_slope)
-                if red.protected_areas is not None:
-                    pa_spec = red.protected_areas
-                    pa = burn_polygons(pa_spec.path, "lines.red_line.protected_areas", self.grid,
-                                       block, pa_spec.layer, pa_spec.datum_shift)
-                    s.protected[sl] = pa[block.core] & res.mask
+                slope = res.layers[farm.slope_factor]
+                s.steep[sl] = m & (slope > farm.max_slope)
+                s.slope_grade[sl] = np.where(m, reclass(slope, quality.slope_breaks), 0)
+                if quality.near_factor is not None:
+                    near = reclass(res.layers[quality.near_factor], quality.near_breaks)
+                    s.near_grade[sl] = np.where(m, near, 0)
+                else:
+                    s.near_grade[sl] = m
+                s.protected[sl] = m & self._burn("lines.red_line.protected_areas",
+                                                 block)[block.core]
+                s.special[sl] = m & self._burn("lines.ugb.special_use", block)[block.core]
+                if units is not None:
+                    s.unit[sl] = np.where(m, units.burn(self.grid, block)[block.core], 0)
             if on_block is not None:
                 on_block(block, res)
             if progress is not None:

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import shapely
 
+from .check import overlap_pairs
 from .errors import SanquError
 
 #: Areas below this (m²) are floating-point noise, not overlaps or gaps.
@@ -187,24 +188,10 @@ def _pieces(geom: shapely.Geometry) -> np.ndarray:
 
 def _overlap_pairs(a: np.ndarray, b: np.ndarray | None = None
                    ) -> list[tuple[int, int, shapely.Geometry]]:
-    """Pairs ``(i, j)`` whose interiors share more than :data:`EPS_M2`, with the overlap."""
-    same = b is None
-    other = a if same else b
-    if len(a) == 0 or len(other) == 0:
-        return []
-    tree = shapely.STRtree(other)
-    i, j = tree.query(a, predicate="intersects")
-    if same:
-        keep = i < j
-        i, j = i[keep], j[keep]
-    if len(i) == 0:
-        return []
-    inner = shapely.relate_pattern(a[i], other[j], "T********")
-    i, j = i[inner], j[inner]
-    shared = shapely.intersection(a[i], other[j])
-    areas = shapely.area(shared)
-    return [(int(p), int(q), g) for p, q, g, s in zip(i, j, shared, areas, strict=True)
-            if s > EPS_M2]
+    """Pairs ``(i, j)`` sharing more than :data:`EPS_M2` of area, with the shared part."""
+    other = a if b is None else b
+    return [(i, j, shapely.intersection(a[i], other[j]))
+            for i, j, _ in overlap_pairs(a, b, tolerance=EPS_M2)]
 
 
 def check(layers: Layers, rules: Rules, study_area: shapely.Geometry,

@@ -3,8 +3,15 @@
 Whole-area stage. GDAL's polygonizer (through ``rasterio.features.shapes``) traces
 cell edges with 4-connectivity, the same connectivity as :mod:`sanqu.patches`, so
 each raster patch becomes one polygon whose area equals its cell count times
-the cell area. Polygons that come out invalid (rings touching themselves at a
-corner) are repaired with ``shapely.make_valid`` and counted.
+the cell area. Several classes are traced in one pass over a class raster.
+
+Geometries are built in bulk (``shapely.linearrings`` / ``shapely.polygons``
+with index arrays) rather than one GeoJSON mapping at a time. Tracing along cell
+edges, a ring can only be invalid by passing twice through one cell corner (a
+"pinch", where cells of a patch touch diagonally). GDAL splits such boundaries
+into rings that touch at the corner, which is valid (property-tested on random
+rasters in tests/test_vectorize.py); as a guard, any polygon having a ring with a
+repeated vertex is checked by GEOS and repaired with ``shapely.make_valid``.
 
 Smoothing (:func:`smooth_coverage`) works on a *coverage*: the polygons of one
 class raster, which tile the study area. Its shared edges are made identical
@@ -13,8 +20,8 @@ class raster, which tile the study area. Its shared edges are made identical
 and no gap or overlap appears. The study area's outline is kept on cell edges,
 so every delivered coverage (spaces, lines, evaluation results) has exactly the
 same outline. :func:`space_and_line_layers` smooths one coverage of the finest
-pieces (space × line) and dissolves it, so each line stays inside its space and
-the lines stay disjoint after smoothing.
+pieces (space × line or UGB sub-zone) and dissolves it, so each line stays
+inside its space and the lines stay disjoint after smoothing.
 """
 
 from __future__ import annotations
@@ -23,24 +30,22 @@ import geopandas as gpd
 import numpy as np
 import shapely
 from rasterio.features import shapes
-from shapely.geometry import shape
 
 from .config import SPACES
 from .grid import Grid
+from .patches import label_classes
 
 
-def polygonize(values: np.ndarray, grid: Grid, *, mask: np.ndarray | None = None,
+def polygonize(values: np.ndarray, grid: Grid, *,
                names: dict[int, str] | None = None) -> gpd.GeoDataFrame:
-    """Polygons of the patches of a class raster.
+    """Polygons of the patches of a class raster, every class in one pass.
 
     Parameters
     ----------
     values : numpy.ndarray of uint8 or bool
-        Classes; cells where ``mask`` is False (or value 0 when no mask) are skipped.
+        Classes; 0 (False) is not vectorized.
     grid : Grid
         Georeferencing of ``values``.
-    mask : numpy.ndarray of bool, optional
-        Cells to vectorize.
     names : dict, optional
         Class value → name, written to a ``name`` column.
 
@@ -48,35 +53,97 @@ def polygonize(values: np.ndarray, grid: Grid, *, mask: np.ndarray | None = None
     -------
     geopandas.GeoDataFrame
         Columns ``id`` (1..n), ``code`` (class value), ``name``, ``area_ha``,
-        ``geometry`` (Polygon, valid), sorted by code then trace order.
+        ``geometry`` (valid Polygon), sorted by code, then in trace order.
+
+    Examples
+    --------
+    >>> from affine import Affine
+    >>> from pyproj import CRS
+    >>> g = Grid(CRS.from_epsg(4527), Affine(100, 0, 0, 0, -100, 300), (3, 3))
+    >>> df = polygonize(np.array([[1, 1, 0], [1, 2, 0], [0, 0, 2]], np.uint8), g)
+    >>> df[["code", "area_ha"]].values.tolist()
+    [[1.0, 3.0], [2.0, 1.0], [2.0, 1.0]]
     """
     arr = values.astype(np.uint8, copy=False)
-    if mask is None:
-        mask = arr > 0
-    geoms: list[shapely.Geometry] = []
-    codes: list[int] = []
-    if mask.any():
-        for geom, val in shapes(arr, mask=mask, connectivity=4, transform=grid.transform):
-            geoms.append(shape(geom))
-            codes.append(int(val))
-    geo = np.array(geoms, dtype=object)
-    if len(geo):
-        bad = ~shapely.is_valid(geo)
-        if bad.any():
-            geo[bad] = [_repair(g) for g in geo[bad]]
-    order = np.argsort(np.asarray(codes, dtype=np.int64), kind="stable")
-    geo = geo[order] if len(geo) else geo
-    code_arr = np.asarray(codes, dtype=np.int64)[order]
-    df = gpd.GeoDataFrame(
+    labels, label_class = label_classes(arr)
+    patch, geoms, suspects = _trace(labels, grid)
+    del labels
+    codes = label_class[patch]
+    if suspects.size:
+        bad = suspects[~shapely.is_valid(geoms[suspects])]
+        geoms[bad] = [_repair(g) for g in geoms[bad]]
+    order = np.argsort(codes, kind="stable")
+    codes, geoms = codes[order], geoms[order]
+    return gpd.GeoDataFrame(
         {
-            "id": np.arange(1, len(geo) + 1, dtype=np.int64),
-            "code": code_arr,
-            "name": [(names or {}).get(int(c), str(int(c))) for c in code_arr],
-            "area_ha": shapely.area(geo) / 10_000 if len(geo) else np.zeros(0),
+            "id": np.arange(1, len(geoms) + 1, dtype=np.int64),
+            "code": codes,
+            "name": [(names or {}).get(int(c), str(int(c))) for c in codes],
+            "area_ha": shapely.area(geoms) / 10_000,
         },
-        geometry=gpd.GeoSeries(list(geo), crs=grid.crs),
+        geometry=gpd.GeoSeries(geoms, crs=grid.crs),
     )
-    return df
+
+
+#: Vertices gathered before a batch of polygons is built (bounds the memory of tracing).
+BATCH_VERTICES = 2_000_000
+
+
+def _trace(labels: np.ndarray, grid: Grid) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Run GDAL's polygonizer on patch labels and build the polygons in batches.
+
+    Returns the label of each polygon, the polygons, and the indices of polygons
+    with a ring that repeats a vertex (the only ones that may be invalid).
+    """
+    codes: list[int] = []
+    built: list[np.ndarray] = []
+    suspects: list[np.ndarray] = []
+    rings: list[np.ndarray] = []
+    ring_polygon: list[int] = []
+    pending = 0
+    first = 0  # index of the first polygon of the pending batch
+
+    def flush() -> None:
+        nonlocal rings, ring_polygon, pending, first
+        polys, bad = _build(rings, np.asarray(ring_polygon) - first)
+        built.append(polys)
+        suspects.append(bad + first)
+        first += polys.size
+        rings, ring_polygon, pending = [], [], 0
+
+    if labels.any():
+        for i, (geom, val) in enumerate(shapes(labels, mask=labels > 0, connectivity=4,
+                                               transform=grid.transform)):
+            codes.append(int(val))
+            for ring in geom["coordinates"]:
+                rings.append(np.asarray(ring, dtype=np.float64))
+                ring_polygon.append(i)
+                pending += len(ring)
+            if pending >= BATCH_VERTICES:
+                flush()
+        if rings:
+            flush()
+    if not built:
+        return np.zeros(0, np.int64), np.zeros(0, dtype=object), np.zeros(0, np.int64)
+    return (np.asarray(codes, dtype=np.int64), np.concatenate(built),
+            np.concatenate(suspects))
+
+
+def _build(rings: list[np.ndarray], ring_polygon: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Polygons from rings (shell first) and the polygons with a ring repeating a vertex."""
+    sizes = np.fromiter((len(r) for r in rings), dtype=np.int64, count=len(rings))
+    coords = np.concatenate(rings)
+    ring_of = np.repeat(np.arange(len(rings)), sizes)
+    linear = shapely.linearrings(coords, indices=ring_of)
+    polys = np.asarray(shapely.polygons(linear, indices=ring_polygon), dtype=object)
+    # a repeated vertex within one ring (ignoring the closing one) marks a pinch
+    keep = np.ones(coords.shape[0], dtype=bool)
+    keep[np.cumsum(sizes) - 1] = False
+    x, y, r = coords[keep, 0], coords[keep, 1], ring_of[keep]
+    order = np.lexsort((y, x, r))
+    x, y, r = x[order], y[order], r[order]
+    dup = (r[1:] == r[:-1]) & (x[1:] == x[:-1]) & (y[1:] == y[:-1])
+    return polys, np.unique(ring_polygon[r[1:][dup]])
 
 
 def _repair(geom: shapely.Geometry) -> shapely.Geometry:
@@ -157,47 +224,72 @@ def frame(geoms: np.ndarray, crs: object, code: int, name: str) -> gpd.GeoDataFr
     )
 
 
-#: Order of the three lines in the coverage pieces (index 1, 2, 3; 0 = no line).
-LINE_ORDER = ("red_line", "farmland", "ugb")
+#: Line codes inside a coverage piece: 0 no line, 1 red line, 2 farmland, 2 + z UGB sub-zone z.
+RED, FARM, UGB_FIRST = 1, 2, 3
 
 
-def space_and_line_layers(zones: np.ndarray, lines: dict[str, np.ndarray], grid: Grid,
-                          tolerance: float, space_names: dict[str, str],
-                          line_names: dict[str, str]) -> dict[str, gpd.GeoDataFrame]:
+def space_and_line_layers(zones: np.ndarray, red: np.ndarray, farm: np.ndarray,
+                          ugb_zone: np.ndarray, grid: Grid, tolerance: float,
+                          names: dict[str, str], ugb_zones: dict[int, str]
+                          ) -> dict[str, gpd.GeoDataFrame]:
     """Polygons of the three spaces and the three lines from one smoothed coverage.
 
-    Every study cell is one piece class ``space * 4 + line`` (line 0 when it is in no
-    line). The pieces' polygons are smoothed together (:func:`smooth_coverage`) and
-    dissolved per space and per line, so lines stay disjoint and inside their space.
+    Every study cell is one piece class ``space * 8 + line`` (line code 0 when it is
+    in no line, see :data:`RED`). The pieces' polygons are smoothed together
+    (:func:`smooth_coverage`) and dissolved per space, per line and per UGB sub-zone,
+    so lines stay disjoint and inside their space.
 
     Parameters
     ----------
     zones : numpy.ndarray of uint8
         Space codes (:data:`sanqu.config.SPACES`), 0 outside the study area.
-    lines : dict of numpy.ndarray of bool
-        The three line rasters by name (:data:`LINE_ORDER`).
+    red, farm : numpy.ndarray of bool
+        Red line and permanent farmland.
+    ugb_zone : numpy.ndarray of uint8
+        UGB sub-zone per cell (1 … 3, see ``ugb_zones``), 0 outside the UGB.
     grid : Grid
         Georeferencing.
     tolerance : float
         Smoothing tolerance in metres (0: cell edges).
-    space_names, line_names : dict
-        Layer key → Chinese name, in space code order and in :data:`LINE_ORDER`.
+    names : dict
+        Layer key → Chinese name: ``eco_space``, ``agri_space``, ``urban_space``,
+        ``red_line``, ``farmland``, ``ugb``.
+    ugb_zones : dict
+        Sub-zone number → name.
 
     Returns
     -------
     dict of GeoDataFrame
-        Space layers then line layers, with ``id``, ``code``, ``name``, ``area_ha``;
-        a line's ``code`` is the code of its space.
+        Space layers then line layers, with ``id``, ``code``, ``name``, ``area_ha``; a
+        line's ``code`` is the code of its space; ``ugb`` adds ``zone`` and ``zone_name``.
     """
-    pieces = zones.astype(np.uint8) * 4
-    for i, key in enumerate(LINE_ORDER, start=1):
-        pieces[lines[key]] = pieces[lines[key]] + i
-    df = polygonize(pieces, grid, mask=zones > 0)
+    pieces = zones.astype(np.uint8) * 8
+    pieces[red] += RED
+    pieces[farm] += FARM
+    inside = ugb_zone > 0
+    pieces[inside] += (ugb_zone[inside] + (UGB_FIRST - 1)).astype(np.uint8)
+    df = polygonize(pieces, grid)
     geoms = smooth_coverage(df.geometry.values, tolerance)
-    piece = df["code"].to_numpy()
+    space, line = df["code"].to_numpy() // 8, df["code"].to_numpy() % 8
+    eco, agri, urban = SPACES.values()
     out: dict[str, gpd.GeoDataFrame] = {}
-    for (key, name), code in zip(space_names.items(), SPACES.values(), strict=True):
-        out[key] = frame(dissolve(geoms[piece // 4 == code]), grid.crs, code, name)
-    for i, (key, code) in enumerate(zip(LINE_ORDER, SPACES.values(), strict=True), start=1):
-        out[key] = frame(dissolve(geoms[piece % 4 == i]), grid.crs, code, line_names[key])
+    for key, code in zip(("eco_space", "agri_space", "urban_space"), SPACES.values(),
+                         strict=True):
+        out[key] = frame(dissolve(geoms[space == code]), grid.crs, code, names[key])
+    out["red_line"] = frame(dissolve(geoms[line == RED]), grid.crs, eco, names["red_line"])
+    out["farmland"] = frame(dissolve(geoms[line == FARM]), grid.crs, agri, names["farmland"])
+    out["ugb"] = ugb_frame([dissolve(geoms[line == UGB_FIRST - 1 + z]) for z in ugb_zones],
+                           grid.crs, urban, names["ugb"], ugb_zones)
     return out
+
+
+def ugb_frame(parts: list[np.ndarray], crs: object, code: int, name: str,
+              ugb_zones: dict[int, str]) -> gpd.GeoDataFrame:
+    """The UGB layer from its polygons per sub-zone (in ``ugb_zones`` order)."""
+    geoms = np.concatenate([np.asarray(p, dtype=object) for p in parts])
+    df = frame(geoms, crs, code, name)
+    zone = np.concatenate([np.full(len(p), z, dtype=np.int64)
+                           for p, z in zip(parts, ugb_zones, strict=True)])
+    df.insert(4, "zone", zone)
+    df.insert(5, "zone_name", [ugb_zones[int(z)] for z in zone])
+    return df
