@@ -354,3 +354,13 @@ def test_ogrinfo_reads_chinese_names_from_shapefile(
     count = int(re.search(r"^Feature Count: (\d+)$", text, flags=re.MULTILINE).group(1))
     assert count > 0
     assert values == [LINE_NAMES[name]] * count
+
+
+def test_without_smoothing_polygons_keep_the_cell_areas(
+    tmp_path: Path, write_config: Callable[..., Path]
+) -> None:
+    cfg = write_config(tmp_path / "cells.yaml",
+                       lambda d: d["outputs"].update(smoothing={"tolerance": 0}))
+    result = sanqu.delineate(load_config(cfg), tmp_path / "out")
+    for row in result.areas:
+        assert float(row["vector_area_ha"]) == pytest.approx(float(row["area_ha"]), abs=1e-6)

@@ -164,7 +164,7 @@ def smooth_coverage(geoms: np.ndarray, tolerance: float) -> np.ndarray:
     tolerance : float
         Visvalingam-Whyatt tolerance in CRS units: roughly the square root of the
         largest triangle area removed. One cell size removes single-cell steps.
-        0 returns the polygons unchanged.
+        0 only makes the shared edges identical (no simplification).
 
     Returns
     -------
@@ -181,9 +181,11 @@ def smooth_coverage(geoms: np.ndarray, tolerance: float) -> np.ndarray:
     >>> bool(shapely.coverage_is_valid(out)), float(out[0].area + out[1].area)
     (True, 9.0)
     """
-    if tolerance <= 0 or len(geoms) == 0:
+    if len(geoms) == 0:
         return geoms
     matched = shapely.coverage_clean(geoms, snapping_distance=0)
+    if tolerance <= 0:
+        return matched
     return shapely.coverage_simplify(matched, tolerance, simplify_boundary=False)
 
 
