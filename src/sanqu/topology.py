@@ -241,13 +241,16 @@ def check(layers: Layers, rules: Rules, study_area: shapely.Geometry,
             if area < min_area:
                 issues.append(_issue("sliver", name, f"feature {k} is below the minimum mapping "
                                      f"unit of {min_area:g} m²", fixed[name][k - 1]))
-    clean: set[str] = set()  # layers of a coverage whose area adds up: no overlap inside
+    shapely.prepare(study_area)
+    tol = max(EPS_M2, 1e-9 * study_area.area)
     for group in rules.coverages:
         parts = np.concatenate([fixed[n] for n in group])
+        area = float(shapely.area(parts).sum())
+        inside = bool(shapely.covered_by(parts, study_area).all()) if len(parts) else True
+        if inside and abs(area - study_area.area) <= tol:
+            continue  # inside the study area and adding up to it: no gap, no overlap
         covered = union(parts)
-        if shapely.area(parts).sum() - covered.area <= EPS_M2:
-            clean.update(group)
-        else:
+        if area - covered.area > tol:
             issues += _overlaps_in(group, fixed)
         label = "/".join(group)
         for g in _pieces(shapely.difference(study_area, covered)):
@@ -255,14 +258,18 @@ def check(layers: Layers, rules: Rules, study_area: shapely.Geometry,
                                  g))
         for g in _pieces(shapely.difference(covered, study_area)):
             issues.append(_issue("outside", label, "polygons reach outside the study area", g))
-    others = [n for n in fixed if n not in clean and not any(n in g for g in rules.coverages)]
-    for name in others:
-        if name not in rules.disjoint:
+    in_coverage = {n for g in rules.coverages for n in g}
+    for name in fixed:
+        if name not in in_coverage and name not in rules.disjoint:
             issues += _overlaps_in((name,), fixed)
-    issues += _overlaps_in(rules.disjoint, fixed)
+    lines = np.concatenate([fixed[n] for n in rules.disjoint]) if rules.disjoint else []
+    if len(lines) and shapely.area(lines).sum() - union(lines).area > tol:
+        issues += _overlaps_in(rules.disjoint, fixed)
     for inner, outer in rules.within:
         container = union(fixed[outer])
-        for g in _pieces(shapely.difference(union(fixed[inner]), container)):
+        shapely.prepare(container)
+        loose = fixed[inner][~shapely.covered_by(fixed[inner], container)]
+        for g in _pieces(shapely.difference(union(loose), container)) if len(loose) else ():
             issues.append(_issue("outside", inner, f"lies outside {outer}", g))
     return Report(issues)
 
