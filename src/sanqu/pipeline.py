@@ -378,7 +378,7 @@ def vectorize_all(cfg: Config, s: Surfaces, lines: Lines, alloc: Allocation) -> 
             df = polygonize(np.where(s.mask, arr, 0), grid)
             geoms = df.geometry.values.to_numpy()
             if cfg.outputs.smoothing.evaluations:
-                geoms = smooth_coverage(geoms, tol)
+                geoms = smooth_coverage(geoms, tol, grid)
             codes = df["code"].to_numpy()
             levels[result] = [_one_feature(geoms[codes == lv]) for lv in (1, 2, 3)]
     c = shapely.centroid(study_area)

@@ -229,14 +229,21 @@ def check(layers: Layers, rules: Rules, study_area: shapely.Geometry,
     fixed: Layers = {}
     for name, geoms in layers.items():
         geoms = np.asarray(geoms, dtype=object)
-        for k, g in enumerate(geoms, start=1):
-            if g is None or g.is_empty:
-                issues.append(Issue("empty", name, f"feature {k} has no geometry", 0.0, 0.0, 0.0))
-            elif not g.is_valid:
-                issues.append(_issue("invalid", name, f"feature {k}: {shapely.is_valid_reason(g)}",
-                                     g))
-        geoms = np.array([g for g in geoms if g is not None and not g.is_empty], dtype=object)
-        fixed[name] = _valid(geoms)
+        empty = shapely.is_missing(geoms) | shapely.is_empty(geoms)
+        for k in np.flatnonzero(empty):
+            issues.append(Issue("empty", name, f"feature {k + 1} has no geometry", 0.0, 0.0, 0.0))
+        geoms = geoms[~empty]
+        # parts one by one: the overlap of parts of one feature is an overlap for the
+        # coverage and line checks below, and GEOS checks a huge MultiPolygon slowly
+        parts, owner = shapely.get_parts(geoms, return_index=True)
+        bad_parts = ~shapely.is_valid(parts)
+        bad = np.zeros(len(geoms), dtype=bool)
+        bad[owner[bad_parts]] = True
+        for k in np.flatnonzero(bad):
+            reason = shapely.is_valid_reason(parts[bad_parts & (owner == k)][0])
+            issues.append(_issue("invalid", name, f"feature {k + 1}: {reason}", geoms[k]))
+        fixed[name] = geoms.copy()
+        fixed[name][bad] = [polygonal(shapely.make_valid(g)) for g in geoms[bad]]
         for k, area in enumerate(shapely.area(fixed[name]), start=1):
             if area < min_area:
                 issues.append(_issue("sliver", name, f"feature {k} is below the minimum mapping "
