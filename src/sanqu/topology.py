@@ -151,8 +151,8 @@ def union(geoms: np.ndarray) -> shapely.Geometry:
     """Union of polygons; fast when they form a clean coverage.
 
     ``coverage_union_all`` only drops shared edges (milliseconds where
-    ``union_all`` nodes everything); its result is kept when its area is the sum
-    of the parts (no overlap), else the full overlay is computed.
+    ``union_all`` nodes everything); its result is kept when it is valid and its
+    area is the sum of the parts, else the full overlay is computed.
 
     Examples
     --------
@@ -165,8 +165,9 @@ def union(geoms: np.ndarray) -> shapely.Geometry:
     if len(geoms) == 0:
         return shapely.Polygon()
     try:
-        merged = shapely.coverage_union_all(geoms)
-        if abs(merged.area - shapely.area(geoms).sum()) <= max(EPS_M2, 1e-12 * merged.area):
+        merged = shapely.coverage_union_all(geoms)  # overlapping input comes out invalid
+        if merged.is_valid and abs(merged.area - shapely.area(geoms).sum()) <= max(
+                EPS_M2, 1e-12 * merged.area):
             return merged
     except shapely.errors.GEOSException:
         pass
