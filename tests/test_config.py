@@ -64,13 +64,13 @@ def test_ragged_matrix():
 def test_breaks_overlap():
     def edit(d):
         steps(d, "agri_suitability")["land"]["breaks"] = [2, 6, 6, 25]
-    check(edit, r"steps\.land: breaks: expected strictly increasing values, got \[2\.0, 6\.0")
+    check(edit, r"steps\.land\.breaks: expected strictly increasing values, got \[2\.0, 6\.0")
 
 
 def test_grades_count():
     def edit(d):
         steps(d, "agri_suitability")["land"]["grades"] = [1, 2, 3]
-    check(edit, r"steps\.land: grades: expected 5 grades for 4 breaks, got 3")
+    check(edit, r"steps\.land\.grades: expected 5 grades for 4 breaks, got 3")
 
 
 def test_weights_must_sum_to_one():
@@ -78,7 +78,7 @@ def test_weights_must_sum_to_one():
         s = steps(d, "urban_suitability")
         s["combined"] = {"op": "weighted_sum",
                          "weights": {"land": 0.5, "location": 0.3, "water_access": 0.15}}
-    check(edit, r"steps\.combined: weights: must sum to 1, got 0\.95")
+    check(edit, r"steps\.combined\.weights: must sum to 1, got 0\.95")
 
 
 def test_ahp_consistency_ratio_too_high():
@@ -118,7 +118,7 @@ def test_unknown_op():
 def test_last_step_must_collapse():
     def edit(d):
         steps(d, "agri_suitability").pop("level")
-    check(edit, r"evaluation\.agri_suitability: steps: expected the last step to be a collapse")
+    check(edit, r"evaluation\.agri_suitability\.steps: expected the last step to be a collapse")
 
 
 def test_grades_outside_scale():
@@ -129,7 +129,7 @@ def test_grades_outside_scale():
 
 def test_landuse_code_in_two_classes():
     check(lambda d: d["landuse"]["classes"]["water"].append(1),
-          r"landuse: classes\.water: code 1 is already in class 'cultivated'")
+          r"landuse\.classes\.water: code 1 is already in class 'cultivated'")
 
 
 def test_unknown_class_in_lines():
