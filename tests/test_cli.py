@@ -190,18 +190,30 @@ def test_yaml_not_a_mapping(tmp_path: Path, bad_config: Callable[..., Path]) -> 
 
 
 def _steps(data: dict[str, Any], result: str) -> dict[str, Any]:
-    return data["evaluation"][result]["steps"]
+    return data["evaluation"].setdefault(result, {}).setdefault("steps", {})
+
+
+def _step(data: dict[str, Any], result: str, name: str) -> dict[str, Any]:
+    """A step of the sample; one only the preset defines starts empty and is merged."""
+    return _steps(data, result).setdefault(name, {})
+
+
+AGRI = [[1, 1, 1, 2, 5], [1, 1, 2, 3, 5], [2, 2, 3, 4, 5], [3, 4, 4, 5, 5], [5, 5, 5, 5, 5]]
+
+
+def _agri_table(table: list[list[int]]) -> Edit:
+    return lambda d: _step(d, "agri_suitability", "base").__setitem__("table", table)
 
 
 def _weights_not_one(data: dict[str, Any]) -> None:
-    step = _steps(data, "urban_suitability")["combined"]
+    step = _step(data, "urban_suitability", "base")
     del step["ahp"], step["layers"]
-    step["weights"] = {"land": 0.5, "location": 0.3, "water_access": 0.1}
+    step["weights"] = {"relief_200": 0.5, "location": 0.3, "water": 0.1}
 
 
 def _inconsistent_ahp(data: dict[str, Any]) -> None:
     # reciprocal but cyclic judgements (land > location > water > land): CR far above 0.10
-    _steps(data, "urban_suitability")["combined"]["ahp"] = [
+    _step(data, "urban_suitability", "base")["ahp"] = [
         [1, 9, "1/9"],
         ["1/9", 1, 9],
         [9, "1/9", 1],
@@ -232,24 +244,24 @@ ERROR_CASES: dict[str, tuple[Callable[[Path], Edit], tuple[str, ...]]] = {
         ("lines.farmland", "missing"),
     ),
     "matrix_wrong_rows": (
-        lambda _: lambda d: _steps(d, "agri_suitability")["base"]["table"].pop(),
-        ("evaluation.agri_suitability.steps.base.table", "5 x 5"),
+        lambda _: _agri_table(AGRI[:4]),
+        ("evaluation.agri_suitability.steps.base.table", "5 x 5", "got 4 x 5"),
     ),
     "matrix_wrong_cols": (
-        lambda _: lambda d: [r.pop() for r in _steps(d, "agri_suitability")["base"]["table"]],
-        ("evaluation.agri_suitability.steps.base.table", "5 x 5"),
+        lambda _: _agri_table([r[:4] for r in AGRI]),
+        ("evaluation.agri_suitability.steps.base.table", "5 x 5", "got 5 x 4"),
     ),
     "matrix_ragged": (
-        lambda _: lambda d: _steps(d, "agri_suitability")["base"]["table"][2].pop(),
+        lambda _: _agri_table([*AGRI[:2], AGRI[2][:4], *AGRI[3:]]),
         ("evaluation.agri_suitability.steps.base.table",),
     ),
     "ahp_inconsistent": (
         lambda _: _inconsistent_ahp,
-        ("evaluation.urban_suitability.steps.combined.ahp", "consistency ratio"),
+        ("evaluation.urban_suitability.steps.base.ahp", "consistency ratio"),
     ),
     "ahp_wrong_size": (
-        lambda _: lambda d: _steps(d, "urban_suitability")["combined"]["ahp"].pop(),
-        ("evaluation.urban_suitability.steps.combined.ahp", "3 x 3"),
+        lambda _: lambda d: _step(d, "urban_suitability", "base")["ahp"].pop(),
+        ("evaluation.urban_suitability.steps.base.ahp", "3 x 3"),
     ),
     "input_raster_missing": (
         lambda tmp: _set("inputs", "dem", "path", value=str(tmp / "no_dem.tif")),
@@ -337,7 +349,7 @@ def test_weights_not_summing_to_one(tmp_path: Path, bad_config: Callable[..., Pa
     assert_user_error(
         invoke("delineate", cfg, "-o", out),
         out,
-        "evaluation.urban_suitability.steps.combined.weights",
+        "evaluation.urban_suitability.steps.base.weights",
         "sum to 1",
         "0.9",
     )
