@@ -75,7 +75,7 @@ class Layer:
     absent : str or None
         Why the layer cannot be computed (the first missing input), or None.
     origin : str or None
-        The step (or layer) at which the absence started.
+        For a step, the step at which the absence started.
     """
 
     scale: int | None
@@ -187,9 +187,9 @@ class Evaluation:
         absent = cfg.absent_layers()
         self.layers: dict[str, Layer] = {}
         for k, spec in cfg.inputs.items():
-            self.layers[k] = Layer(spec.scale, absent.get(k), k if k in absent else None)
+            self.layers[k] = Layer(spec.scale, absent.get(k))
         for k in cfg.factors:
-            self.layers[k] = Layer(None, absent.get(k), k if k in absent else None)
+            self.layers[k] = Layer(None, absent.get(k))
         self._compile()
 
     @property

@@ -16,19 +16,7 @@ import numpy as np
 from pyproj import CRS, Transformer
 
 from . import rules
-from .config import (
-    CombineStep,
-    Condition,
-    Config,
-    ContiguityStep,
-    DowngradeStep,
-    GeometricMeanStep,
-    LookupStep,
-    MatrixStep,
-    ReclassStep,
-    ShareStep,
-    WeightedSumStep,
-)
+from .config import Condition, Config
 from .errors import InputError
 from .evaluate import LEVEL_LABELS, Evaluation, Planned
 from .grid import Block
@@ -197,38 +185,38 @@ def _describe(ev: Evaluation, p: Planned, env: dict[str, float], value: int,
     def v(name: str) -> str:
         return _num(got[name]) if name in got else "?"
 
-    if isinstance(spec, ReclassStep | ShareStep):
+    if p.op in ("reclass", "share"):
         layer = p.reads[0]
         cls = int(p.table.index(np.array([got[layer]]))[0])
         extra = ""
-        if isinstance(spec, ShareStep):
+        if p.op == "share":
             extra = f"; thresholds {[_num(t) for t in ev.thresholds[p.name]]} for shares " \
                     f"{spec.shares}"
         return f"{layer} {v(layer)} is {p.table.describe(cls)} → {value}{extra}"
-    if isinstance(spec, LookupStep):
+    if p.op == "lookup":
         layer = p.reads[0]
         code = int(got[layer])
         classes = ev.cfg.classes_of(layer) or {}
         name = next((n for n, codes in classes.items() if code in codes), None)
         return f"{layer} code {code}{f' ({name})' if name else ''} → {value}"
-    if isinstance(spec, MatrixStep):
+    if p.op == "matrix":
         rows, cols = p.reads
         return f"row {rows} {v(rows)} × column {cols} {v(cols)} → {value}"
-    if isinstance(spec, WeightedSumStep):
+    if p.op == "weighted_sum":
         w = ev.weights[p.name]
         terms = " + ".join(f"{wt:.3f}×{n} {v(n)}" for n, wt in w.items())
         score = sum(wt * got[n] for n, wt in w.items())
         return f"{terms} = {score:.3f} → {value} (nearest grade, halves to the worse)"
-    if isinstance(spec, CombineStep):
+    if p.op in ("worst", "best", "most_severe"):
         shown = ", ".join(f"{n} {v(n)}" for n in p.reads if n in got)
         left = f"; {p.note}" if p.note else ""
         return f"{spec.op.replace('_', ' ')} of {shown} → {value}{left}"
-    if isinstance(spec, GeometricMeanStep):
+    if p.op == "geometric_mean":
         prod = np.prod([got[n] for n in p.reads]) ** (1 / len(p.reads))
         cls = int(p.table.index(np.array([prod]))[0])
         shown = " · ".join(f"{n} {v(n)}" for n in p.reads)
         return f"({shown})^(1/{len(p.reads)}) = {prod:.3f} is {p.table.describe(cls)} → {value}"
-    if isinstance(spec, ContiguityStep):
+    if p.op == "contiguity":
         base = p.reads[0]
         measured = ev.patches[p.name]
         label = int(measured.labels[cell])
@@ -247,7 +235,7 @@ def _describe(ev: Evaluation, p: Planned, env: dict[str, float], value: int,
         tests = " and ".join(f"{c.layer} {v(c.layer)} {_condition(c)}" for c in conds)
         if not _met(p, got):
             return f"when {tests}: not met → {base} {v(base)} unchanged"
-        if isinstance(spec, DowngradeStep):
+        if p.op == "downgrade":
             change = f"to {spec.to}" if spec.to is not None else f"by {spec.by:+d}"
             only = f" (only grades {spec.only_grades})" if spec.only_grades else ""
             return f"when {tests}: met → {base} {v(base)} {change}{only} → {value}"

@@ -59,20 +59,19 @@ from .vectorize import polygonize
 Progress = Callable[[str, int, int], None]
 
 
-@dataclass
-class RunResult:
-    """What a run produced.
+@dataclass(kw_only=True)
+class Outcome:
+    """What a run wrote and how long it took.
 
     Attributes
     ----------
     out : Path
         Output folder.
     areas : list of dict
-        The rows of ``areas.csv``.
-    report : dict
-        Figures recorded by the line rules (conflicts, caps, quotas).
+        The rows of the run's area table.
     notes : list of str
-        Remarks on the inputs (resampling, CRS equivalence).
+        Remarks: alignment (resampling, CRS equivalence), factors and evaluation
+        steps skipped for missing optional inputs.
     seconds : dict
         Wall-clock seconds per stage.
     cells : int
@@ -81,10 +80,20 @@ class RunResult:
 
     out: Path
     areas: list[dict[str, object]]
-    report: dict[str, float]
     notes: list[str]
     seconds: dict[str, float] = field(default_factory=dict)
     cells: int = 0
+
+
+@dataclass(kw_only=True)
+class RunResult(Outcome):
+    """What ``sanqu delineate`` produced.
+
+    An :class:`Outcome` whose ``areas`` are the rows of ``areas.csv``, with ``report``,
+    the figures recorded by the line rules (conflicts, caps, quotas).
+    """
+
+    report: dict[str, float]
 
 
 def _prepare_out(out: Path, overwrite: bool) -> Path:
@@ -210,7 +219,8 @@ def _run(cfg: Config, tmp: Path, progress: Progress, timer: Timer) -> RunResult:
         manifest = _manifest(cfg, study, notes)
         manifest["line_report"] = lines.report
         write_manifest(tmp / "manifest.json", manifest)
-    return RunResult(tmp, areas, lines.report, notes, dict(timer.seconds), grid.size)
+    return RunResult(out=tmp, areas=areas, report=lines.report, notes=notes,
+                     seconds=dict(timer.seconds), cells=grid.size)
 
 
 #: Raster attribute of :class:`Surfaces` holding each result.
@@ -225,34 +235,17 @@ def write_levels(out: Path, s: Surfaces, compress: str) -> None:
                      compress)
 
 
-@dataclass
-class EvaluationRun:
+@dataclass(kw_only=True)
+class EvaluationRun(Outcome):
     """What ``sanqu evaluate`` produced.
 
-    Attributes
-    ----------
-    out : Path
-        Output folder.
-    areas : list of dict
-        The class-area table (``evaluation_areas.csv``): cells and hectares per
-        result and level.
-    steps : list of dict
-        Per step (``evaluation_steps.csv``): status, cells per grade, and for
-        corrections the cells they changed.
-    notes : list of str
-        Skipped steps, absent factors, alignment remarks.
-    seconds : dict
-        Wall-clock seconds per stage.
-    cells : int
-        Cells in the study grid.
+    An :class:`Outcome` whose ``areas`` are the class-area table
+    (``evaluation_areas.csv``: cells and hectares per result and level), with ``steps``
+    (``evaluation_steps.csv``): per step its status, cells per grade, and for
+    corrections the cells they changed.
     """
 
-    out: Path
-    areas: list[dict[str, object]]
     steps: list[dict[str, object]]
-    notes: list[str]
-    seconds: dict[str, float] = field(default_factory=dict)
-    cells: int = 0
 
 
 def evaluate(cfg: Config, out: str | Path, *, overwrite: bool = False,
@@ -335,7 +328,8 @@ def _evaluate(cfg: Config, tmp: Path, progress: Progress, timer: Timer) -> Evalu
             write_area_table(tmp / "evaluation_steps.csv", steps)
             manifest = _manifest(cfg, study, notes)
             write_manifest(tmp / "manifest.json", manifest)
-    return EvaluationRun(tmp, areas, steps, notes, dict(timer.seconds), grid.size)
+    return EvaluationRun(out=tmp, areas=areas, steps=steps, notes=notes,
+                         seconds=dict(timer.seconds), cells=grid.size)
 
 
 def class_area_rows(s: Surfaces) -> list[dict[str, object]]:
