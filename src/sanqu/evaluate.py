@@ -61,6 +61,9 @@ LEVEL_LABELS = {
 #: Ops that correct an input grade: their statistics count the cells they changed.
 CORRECTIONS = ("downgrade", "constrain", "contiguity")
 
+#: Ops that grade raw values (non-zero even outside the study area): their output is masked.
+GRADERS = ("reclass", "lookup", "share", "weighted_sum", "geometric_mean")
+
 Runner = Callable[[dict[str, np.ndarray], np.ndarray], np.ndarray]
 
 
@@ -641,7 +644,10 @@ class Evaluation:
             env[p.name] = env[p.source]
         if p.status != "run":
             return
-        out = np.where(mask, p.run(env, mask), np.uint8(0)).astype(np.uint8, copy=False)
+        out = p.run(env, mask)
+        if p.op in GRADERS:  # the others keep the 0 of their (masked) inputs outside the area
+            out = np.where(mask, out, np.uint8(0))
+        out = out.astype(np.uint8, copy=False)
         env[p.name] = out
         if kept is not None:
             kept[p.name] = out

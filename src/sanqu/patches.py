@@ -181,8 +181,10 @@ def group_patches(grades: np.ndarray, groups: Sequence[Sequence[int]]) -> tuple[
     out = np.zeros(grades.shape, dtype=np.int32)
     n = 0
     for group in groups:
-        lab, k = label(np.isin(grades, list(group)))
-        out[lab > 0] = lab[lab > 0] + n
+        lut = np.zeros(256, dtype=bool)
+        lut[list(group)] = True
+        lab, k = label(lut[grades])
+        np.add(out, lab + n, out=out, where=lab > 0)
         n += k
     return out, n
 

@@ -136,18 +136,28 @@ def lookup(codes: np.ndarray, table: Mapping[int, int], where: np.ndarray | None
     [2, 5]
     """
     codes = np.asarray(codes)
-    keys = np.array(sorted(table), dtype=np.int64)
-    vals = np.array([table[k] for k in sorted(table)], dtype=np.uint8)
-    idx = np.searchsorted(keys, codes).clip(0, len(keys) - 1)
-    found = keys[idx] == codes
+    if codes.dtype.kind in "ui" and codes.dtype.itemsize <= 2:  # small integer codes: a LUT
+        size = 1 << (8 * codes.dtype.itemsize)
+        lut = np.zeros(size, dtype=np.uint8)
+        known = np.zeros(size, dtype=bool)
+        for k, v in table.items():
+            if 0 <= k < size:
+                lut[k], known[k] = v, True
+        found, graded = known[codes], lut[codes]
+    else:
+        keys = np.array(sorted(table), dtype=np.int64)
+        vals = np.array([table[k] for k in sorted(table)], dtype=np.uint8)
+        idx = np.searchsorted(keys, codes).clip(0, len(keys) - 1)
+        found = keys[idx] == codes
+        graded = vals[idx]
     if default is not None:
-        return np.where(found, vals[idx], np.uint8(default)).astype(np.uint8)
+        return np.where(found, graded, np.uint8(default)).astype(np.uint8)
     check = found if where is None else (found | ~where)
     if not check.all():
         bad = np.unique(codes[~check])
         raise ConfigError(f"{key}: code {int(bad[0])} occurs in the data but is not in the table "
                           f"(missing: {bad.tolist()[:10]})")
-    return np.where(found, vals[idx], 0).astype(np.uint8)
+    return np.where(found, graded, np.uint8(0))
 
 
 def matrix(rows: np.ndarray, cols: np.ndarray, table: Sequence[Sequence[int]]) -> np.ndarray:
@@ -383,6 +393,8 @@ def downgrade(grades: np.ndarray, when: np.ndarray, *, by: int | None = None,
     hit = when & (grades > 0)
     if only_grades is not None:
         hit &= np.isin(grades, list(only_grades))
+    if not hit.any():
+        return grades
     if to is not None:
         new = np.full_like(grades, to)
     else:
