@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import copy
+import logging
 import os
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,17 @@ def require_tool_fixture() -> Callable[[str], str]:
     return require_tool
 
 
+@pytest.fixture
+def fresh_logger() -> Iterator[None]:
+    """Drop the handler the CLI binds to the (per-invocation) CliRunner stderr."""
+    log = logging.getLogger("sanqu")
+    saved = list(log.handlers)
+    yield
+    for h in list(log.handlers):
+        if h not in saved:
+            log.removeHandler(h)
+
+
 @pytest.fixture(scope="session")
 def demo_run(tmp_path_factory: pytest.TempPathFactory) -> sanqu.RunResult:
     """The bundled sample delineated once per session; ``.out`` holds the outputs."""
@@ -48,10 +60,20 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory) -> sanqu.RunResult:
 
 
 def sample_dict() -> dict[str, Any]:
-    """The bundled config as a plain dict, input paths made absolute."""
+    """The bundled config as a plain dict, every file path made absolute."""
     data = yaml.safe_load(SAMPLE_CONFIG.read_text(encoding="utf-8"))
-    for spec in data["inputs"].values():
-        spec["path"] = str((SAMPLE_CONFIG.parent / spec["path"]).resolve())
+
+    def absolute(path: str) -> str:
+        return str((SAMPLE_CONFIG.parent / path).resolve())
+
+    lines = data["lines"]
+    specs = [*data["inputs"].values(), data.get("units"), lines["red_line"].get("protected_areas"),
+             lines["ugb"].get("special_use")]
+    for spec in specs:
+        if spec:
+            spec["path"] = absolute(spec["path"])
+    if isinstance(lines["farmland"].get("unit_quotas"), str):
+        lines["farmland"]["unit_quotas"] = absolute(lines["farmland"]["unit_quotas"])
     return data
 
 

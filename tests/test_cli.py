@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import re
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,15 +22,7 @@ LAYERS = ("study_area", "eco_space", "agri_space", "urban_space", "red_line", "f
 Edit = Callable[[dict[str, Any]], object]
 
 
-@pytest.fixture(autouse=True)
-def _fresh_logger() -> Iterator[None]:
-    """Drop the handler the CLI binds to the (per-invocation) CliRunner stderr."""
-    log = logging.getLogger("sanqu")
-    saved = list(log.handlers)
-    yield
-    for h in list(log.handlers):
-        if h not in saved:
-            log.removeHandler(h)
+pytestmark = pytest.mark.usefixtures("fresh_logger")
 
 
 def invoke(*args: str | os.PathLike[str]) -> Result:
@@ -93,7 +84,12 @@ def test_delineate_default_sample_prints_area_table(tmp_path: Path) -> None:
     assert f"outputs in {out}/" in stdout
     table = stdout.splitlines()[1:]
     assert table[0].split() == ["layer", "name", "area", "(ha)", "share", "%", "polygons"]
-    assert [row.split()[0] for row in table[1:]] == list(LAYERS)
+    assert [row.split()[0] for row in table[1:len(LAYERS) + 1]] == list(LAYERS)
+    # then the summary of the conflict report: overlaps, cells moved, quotas, the cap
+    report = table[len(LAYERS) + 1:]
+    assert [row.split(":")[0] for row in report] == [
+        "overlaps resolved", "cells moved", "farmland quotas", "ugb"]
+    assert "4 floors met" in report[2] and "of a cap of 242.64 ha" in report[3]
     assert "生态保护红线" in stdout and "永久基本农田" in stdout and "城镇开发边界" in stdout
     assert (out / "zones.tif").is_file() and (out / "sanqu.gpkg").is_file()
     assert leftovers(tmp_path) == []
@@ -279,6 +275,35 @@ ERROR_CASES: dict[str, tuple[Callable[[Path], Edit], tuple[str, ...]]] = {
     "ugb_no_cap": (
         lambda _: lambda d: d["lines"]["ugb"].update(expansion_factor=None, cap_ha=None),
         ("lines.ugb", "expansion_factor", "cap_ha"),
+    ),
+    "farmland_unit_quota_impossible": (
+        lambda _: _set("lines", "farmland", "unit_quotas", value={"SYN02": 5000}),
+        ("lines.farmland.unit_quotas", "SYN02", "shortfall 40"),
+    ),
+    "farmland_unit_quota_unknown_code": (
+        lambda _: _set("lines", "farmland", "unit_quotas", value={"SYN09": 1}),
+        ("lines.farmland.unit_quotas.SYN09", "no administrative unit"),
+    ),
+    "unit_quota_table_missing": (
+        lambda tmp: _set("lines", "farmland", "unit_quotas", value=str(tmp / "quota.csv")),
+        ("lines.farmland.unit_quotas", "quota.csv", "not found"),
+    ),
+    "units_code_field_missing": (
+        lambda _: lambda d: d["units"].update(code_field="DM"),
+        ("units.code_field", "'DM'", "XZQDM"),
+    ),
+    "area_with_unknown_unit": (
+        lambda _: _set("lines", "red_line", "min_area_ha", value="3 acres"),
+        ("lines.red_line.min_area_ha", "'3 acres'", "m2"),
+    ),
+    "meet_quota_without_quota": (
+        lambda _: lambda d: d["lines"]["farmland"].update(
+            selection="meet_quota", quota_ha=None, unit_quotas=None),
+        ("lines.farmland.selection", "meet_quota needs"),
+    ),
+    "special_use_over_the_cap": (
+        lambda _: _set("lines", "ugb", "cap_ha", value=190),
+        ("lines.ugb.special_use", "exceed the cap"),
     ),
     "unknown_class_in_line": (
         lambda _: _set("lines", "farmland", "cultivated_classes", value=["paddy"]),

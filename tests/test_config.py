@@ -177,3 +177,62 @@ def test_relief_window_by_cell_size():
     assert [relief_window("auto", c) for c in (5, 29.9, 30, 50, 99, 100, 250)] == [
         15, 15, 12, 9, 9, 3, 3]
     assert relief_window(7, 30) == 7
+
+
+def test_areas_take_units():
+    data = copy.deepcopy(BASE)
+    data["lines"]["red_line"]["min_area_ha"] = "200 m2"
+    data["lines"]["farmland"]["min_area_ha"] = "15 亩"
+    cfg = config_from_dict(data, default_config_path())
+    assert cfg.lines.red_line.min_area_ha == pytest.approx(0.02)
+    assert cfg.lines.farmland.min_area_ha == pytest.approx(1.0)
+    check(lambda d: d["lines"]["ugb"].update(min_area_ha="-2 ha"),
+          r"lines\.ugb\.min_area_ha: .*greater than or equal to 0")
+
+
+def test_unit_quotas_need_units_and_codes_become_text():
+    msg = check(lambda d: d.pop("units"), r"lines\.farmland\.unit_quotas: per-unit quotas need")
+    assert "units" in msg
+    data = copy.deepcopy(BASE)
+    data["lines"]["farmland"]["unit_quotas"] = {340122: 5, "SYN01": "300 亩"}
+    cfg = config_from_dict(data, default_config_path())
+    assert cfg.lines.farmland.unit_quotas == {"340122": 5.0, "SYN01": 20.0}
+
+
+def test_quota_table_is_read_on_load(tmp_path):
+    cfg = load_config(default_config_path())
+    assert cfg.lines.farmland.unit_quotas == {"SYN01": 720.0, "SYN02": 660.0, "SYN03": 620.0}
+    table = tmp_path / "q.csv"
+    table.write_text("code,quota_ha\nA,1\nA,2\n", encoding="utf-8")
+    check(lambda d: d["lines"]["farmland"].update(unit_quotas=str(table)),
+          r"lines\.farmland\.unit_quotas: q\.csv line 3: code 'A' is listed twice")
+    table.write_text("code,area\nA,1\n", encoding="utf-8")
+    check(lambda d: d["lines"]["farmland"].update(unit_quotas=str(table)),
+          r"unit_quotas: q\.csv: expected columns code and quota_ha, missing \['quota_ha'\]")
+    table.write_text("code,quota_ha\nA,lots\n", encoding="utf-8")
+    check(lambda d: d["lines"]["farmland"].update(unit_quotas=str(table)),
+          r"unit_quotas: q\.csv line 2: quota_ha: expected an area, got 'lots'")
+
+
+def test_farmland_quality_checks():
+    check(lambda d: d["lines"]["farmland"]["quality"].update(weights={"slope": 0.5}),
+          r"lines\.farmland\.quality\.weights: must sum to 1, got 0\.5")
+    check(lambda d: d["lines"]["farmland"]["quality"].update(near_factor=None),
+          r"lines\.farmland\.quality\.near_factor: a near_built weight needs")
+    check(lambda d: d["lines"]["farmland"]["quality"].update(near_factor="slope"),
+          r"lines\.farmland\.quality\.near_factor: 'slope' is not a distance factor")
+    check(lambda d: d["lines"]["farmland"]["quality"].update(slope_breaks=[6, 2]),
+          r"quality\.slope_breaks: expected strictly increasing values")
+
+
+def test_allocation_order_and_classes():
+    check(lambda d: d["allocation"].update(order=["protected", "protected"]),
+          r"allocation\.order: expected each rule at most once")
+    check(lambda d: d["allocation"].update(order=["towns"]), r"allocation\.order\.0: ")
+    check(lambda d: d["allocation"].update(built_up_classes=["towns"]),
+          r"allocation\.built_up_classes: unknown land-use class 'towns'")
+
+
+def test_ugb_flexible_share_range():
+    check(lambda d: d["lines"]["ugb"].update(flexible_share=1.0),
+          r"lines\.ugb\.flexible_share: .*less than 1")

@@ -11,8 +11,8 @@ import pytest
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "walkthrough.ipynb"
 
 #: Cells of the notebook that draw a figure (inputs, factors, evaluation steps, results,
-#: lines, spaces, polygons); each must leave at least one PNG.
-PLOTTING_CELLS = 7
+#: lines, units and UGB sub-zones, spaces, polygons); each must leave at least one PNG.
+PLOTTING_CELLS = 8
 
 
 def _png_count(nb: nbformat.NotebookNode) -> int:

@@ -31,6 +31,12 @@ LINE_NAMES = {"red_line": "生态保护红线", "farmland": "永久基本农田"
 SPACE_CODES = {"eco_space": 1, "agri_space": 2, "urban_space": 3}
 ZONE_COLOURS = {1: (56, 168, 0, 255), 2: (255, 211, 127, 255), 3: (230, 76, 0, 255)}
 FIELDS = ["id", "code", "name", "area_ha"]
+#: The growth boundary's polygons also name their sub-zone (规划分区).
+UGB_FIELDS = [*FIELDS, "zone", "zone_name"]
+
+
+def fields(layer: str) -> list[str]:
+    return UGB_FIELDS if layer == "ugb" else FIELDS
 
 pytestmark = pytest.mark.slow
 
@@ -95,7 +101,7 @@ def test_every_polygon_is_valid(layers: dict[str, gpd.GeoDataFrame], name: str) 
 @pytest.mark.parametrize("name", LAYERS)
 def test_layer_fields(layers: dict[str, gpd.GeoDataFrame], name: str) -> None:
     df = layers[name]
-    assert [c for c in df.columns if c != "geometry"] == FIELDS
+    assert [c for c in df.columns if c != "geometry"] == fields(name)
     assert df["id"].tolist() == list(range(1, len(df) + 1))
     expected_name = {**SPACE_NAMES, **LINE_NAMES}[name]
     assert set(df["name"]) == {expected_name}
@@ -187,7 +193,7 @@ def test_two_runs_give_byte_identical_geotiffs(
     sanqu.delineate(load_config(default_config_path()), again)
     tifs = sorted(p.name for p in out.glob("*.tif"))
     assert tifs == sorted(p.name for p in again.glob("*.tif"))
-    assert len(tifs) == 5
+    assert len(tifs) == 7
     for name in tifs:
         assert (out / name).read_bytes() == (again / name).read_bytes(), name
     # the vector files, tables and manifest are reproducible too (fixed dates inside)
@@ -228,7 +234,7 @@ def test_shapefile_cpg_is_utf8(out: Path, name: str) -> None:
 @pytest.mark.parametrize("name", LINES)
 def test_shapefile_matches_gpkg(out: Path, layers: dict[str, gpd.GeoDataFrame], name: str) -> None:
     shp = gpd.read_file(out / f"{name}.shp", engine="pyogrio")
-    assert [c for c in shp.columns if c != "geometry"] == FIELDS
+    assert [c for c in shp.columns if c != "geometry"] == fields(name)
     assert set(shp["name"]) == {LINE_NAMES[name]}
     assert len(shp) == len(layers[name])
     assert shp.geometry.area.sum() == pytest.approx(layers[name].geometry.area.sum(), rel=1e-9)
@@ -335,7 +341,7 @@ def test_ogrinfo_lists_gpkg_layers(
     assert sorted(summary) == sorted(LAYERS)
     for name, info in summary.items():
         assert info["count"] == len(layers[name]), name
-        assert info["fields"] == FIELDS, name
+        assert info["fields"] == fields(name), name
 
 
 @pytest.mark.parametrize("name", LINES)

@@ -17,11 +17,14 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import rasterio
+import shapely
 from affine import Affine
 from pyproj import CRS
 from rasterio.enums import Resampling
@@ -31,6 +34,9 @@ from rasterio.windows import Window
 
 from .errors import InputError, InputNotFoundError
 from .grid import Block, Grid
+
+if TYPE_CHECKING:
+    import geopandas as gpd
 
 _IGNORED_PROJ_KEYS = {"type", "no_defs", "wktext"}
 
@@ -283,12 +289,9 @@ def _aligned(crs: CRS, transform, grid: Grid) -> tuple[bool, tuple[int, int]]:
     return True, (round(dr), round(dc))
 
 
-def burn_polygons(path: Path, key: str, grid: Grid, block: Block | None = None,
-                  layer: str | None = None) -> np.ndarray:
-    """Rasterize a polygon file onto the grid (or one block of it): True inside.
-
-    Cells are burnt when their centre lies inside a polygon. The file is reprojected
-    to the grid's CRS first.
+def read_polygons(path: Path, key: str, grid: Grid, layer: str | None = None
+                  ) -> gpd.GeoDataFrame:
+    """Read a polygon layer, reprojected to the grid's CRS, geometries made valid.
 
     Raises
     ------
@@ -310,11 +313,40 @@ def burn_polygons(path: Path, key: str, grid: Grid, block: Block | None = None,
     if not kinds or not kinds <= {"Polygon", "MultiPolygon"}:
         raise InputError(f"{key}: {path.name} expected polygons, got {sorted(kinds) or 'nothing'}")
     df = df.to_crs(grid.crs)
-    geoms = df.geometry.make_valid()
+    df.geometry = df.geometry.make_valid()
+    return df
+
+
+def burn(geoms: Iterable[shapely.Geometry], values: Iterable[int], grid: Grid,
+         block: Block | None = None, dtype: str = "uint8") -> np.ndarray:
+    """Rasterize polygons with a value each onto the grid (or one block's read window).
+
+    Cells are burnt when their centre lies inside a polygon; later polygons win
+    where polygons overlap; 0 elsewhere.
+    """
     transform, shape = grid.transform, grid.shape
     if block is not None:
         w = block.read_window
         transform = transform @ Affine.translation(w.col_off, w.row_off)
         shape = (int(w.height), int(w.width))
-    return rasterize(((g, 1) for g in geoms if not g.is_empty), out_shape=shape,
-                     transform=transform, fill=0, dtype="uint8").astype(bool)
+    pairs = [(g, int(v)) for g, v in zip(geoms, values, strict=True)
+             if g is not None and not g.is_empty]
+    if not pairs:
+        return np.zeros(shape, dtype=dtype)
+    return rasterize(pairs, out_shape=shape, transform=transform, fill=0, dtype=dtype)
+
+
+def burn_polygons(path: Path, key: str, grid: Grid, block: Block | None = None,
+                  layer: str | None = None) -> np.ndarray:
+    """Rasterize a polygon file onto the grid (or one block of it): True inside.
+
+    Cells are burnt when their centre lies inside a polygon. The file is reprojected
+    to the grid's CRS first.
+
+    Raises
+    ------
+    InputError
+        If the file is missing, unreadable, has no CRS or holds no polygons.
+    """
+    geoms = read_polygons(path, key, grid, layer).geometry
+    return burn(geoms, [1] * len(geoms), grid, block).astype(bool)

@@ -1,7 +1,10 @@
 """Allocation of every study cell to one of the three spaces (三区).
 
 Whole-area stage. Rules apply in order and the first that matches places the
-cell (methodology.md §3); the rule's code is recorded per cell so every cell's
+cell (methodology.md §3): the three lines first (each into its own space), then
+the lock-ins in the configured order (protected areas, existing built-up land,
+极重要 ecology, cultivated land, ecological land-use classes), then comparative
+advantage for the rest. The rule's code is recorded per cell so every cell's
 space can be explained. Small patches of a space are then merged into the
 neighbouring space with the longest shared border, except patches holding a
 control line, so each line stays inside its own space.
@@ -9,29 +12,36 @@ control line, so each line stays inside its own space.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from .config import SPACES, AllocationSpec
 from .lines import Lines
-from .patches import sieve_classes
-from .surfaces import Surfaces
+from .patches import remove_small_patches, sieve_classes
+from .report import Finding
+from .surfaces import Surfaces, one_of
 
 ECO, AGRI, URBAN = SPACES["ecological"], SPACES["agricultural"], SPACES["urban"]
 
-#: Allocation rules in order: code → (description, space or None for "by comparison").
+#: Allocation rules by code (``allocation_rule.tif``); codes stay fixed whatever the order.
 RULES: dict[int, str] = {
     1: "red line → ecological",
     2: "permanent farmland → agricultural",
     3: "urban development boundary → urban",
     4: "protected area → ecological",
     5: "ecological protection 极重要 → ecological",
-    6: "cultivated land, agriculture 适宜/一般适宜 → agricultural",
+    6: "cultivated land of allocation.cultivated_levels → agricultural",
     7: "ecological land-use class (water, wetland…) → ecological",
     8: "comparative advantage (best of the three evaluations)",
     9: "merged into a neighbour: patch below the minimum area",
+    10: "existing built-up land (allocation.built_up_classes) → urban",
 }
+
+#: Rule code of each lock-in name of ``allocation.order``.
+LOCK_IN_CODES = {"protected": 4, "built_up": 10, "eco_important": 5, "cultivated": 6,
+                 "ecological_classes": 7}
 
 
 @dataclass
@@ -44,10 +54,13 @@ class Allocation:
         1 ecological, 2 agricultural, 3 urban, 0 outside the study area.
     rule : numpy.ndarray of uint8
         Code of :data:`RULES` that placed the cell; 0 outside.
+    findings : list of Finding
+        Cells moved by sieving, per pair of spaces (for the conflict report).
     """
 
     zones: np.ndarray
     rule: np.ndarray
+    findings: list[Finding] = field(default_factory=list)
 
 
 def comparative_advantage(eco: np.ndarray, agri: np.ndarray, urban: np.ndarray,
@@ -84,7 +97,7 @@ def allocate(s: Surfaces, lines: Lines, spec: AllocationSpec,
     lines : Lines
         The three control lines, each placed in its own space first.
     spec : AllocationSpec
-        Ecological land-use classes, minimum patch area and tie order.
+        Order of the lock-ins, their classes, minimum patch area and tie order.
     cultivated_classes : list of str
         Land-use classes counted as cultivated land.
     """
@@ -101,13 +114,32 @@ def allocate(s: Surfaces, lines: Lines, spec: AllocationSpec,
     place(1, lines.red_line, ECO)
     place(2, lines.farmland, AGRI)
     place(3, lines.ugb, URBAN)
-    place(4, s.protected, ECO)
-    place(5, s.eco == 1, ECO)
-    place(6, s.is_class(cultivated_classes) & np.isin(s.agri, [1, 2]), AGRI)
-    if spec.ecological_classes:
-        place(7, s.is_class(spec.ecological_classes), ECO)
+    lock_ins: dict[str, tuple[Callable[[], np.ndarray], int]] = {
+        "protected": (lambda: s.protected, ECO),
+        "built_up": (lambda: remove_small_patches(
+            s.is_class(spec.built_up_classes), s.cells_at_least(spec.built_up_min_ha)), URBAN),
+        "eco_important": (lambda: s.eco == 1, ECO),
+        "cultivated": (lambda: s.is_class(cultivated_classes)
+                       & one_of(s.agri, spec.cultivated_levels), AGRI),
+        "ecological_classes": (lambda: s.is_class(spec.ecological_classes), ECO),
+    }
+    for name in spec.order:
+        cells, space = lock_ins[name]
+        place(LOCK_IN_CODES[name], cells(), space)
     place(8, free, comparative_advantage(s.eco, s.agri, s.urban, spec.tie_order))
     locked = lines.red_line | lines.farmland | lines.ugb
-    sieved = sieve_classes(zones, s.cells(spec.min_patch_ha), locked=locked)
-    rule[sieved != zones] = 9
-    return Allocation(sieved, rule)
+    sieved = sieve_classes(zones, s.cells_at_least(spec.min_patch_ha), locked=locked)
+    moved = sieved != zones
+    rule[moved] = 9
+    return Allocation(sieved, rule, _sieve_findings(zones, sieved, moved, spec.min_patch_ha))
+
+
+def _sieve_findings(before: np.ndarray, after: np.ndarray, moved: np.ndarray,
+                    min_ha: float) -> list[Finding]:
+    """One row per (from, to) pair of spaces that sieving moved cells between."""
+    names = {code: name for name, code in SPACES.items()}
+    pairs = np.bincount(before[moved].astype(np.int64) * 4 + after[moved], minlength=16)
+    return [Finding("moved", f"space.{names[a]}→{names[b]}", int(pairs[a * 4 + b]),
+                    f"patches below {min_ha:g} ha merged into the neighbour with the "
+                    "longest shared border")
+            for a in (1, 2, 3) for b in (1, 2, 3) if pairs[a * 4 + b]]

@@ -1,9 +1,11 @@
-"""Command line: ``sanqu delineate``, ``sanqu evaluate`` and ``sanqu explain``.
+"""Command line: ``sanqu delineate``, ``evaluate``, ``explain`` and ``check``.
 
 A thin layer: it parses options, calls :func:`sanqu.pipeline.delineate`,
-:func:`sanqu.pipeline.evaluate` or :func:`sanqu.explain.explain` and prints. A
-user error (any :class:`~sanqu.errors.SanquError`) becomes one line on stderr and
-exit code 1, without a traceback; anything else is a bug and keeps it.
+:func:`sanqu.pipeline.evaluate`, :func:`sanqu.explain.explain` or
+:func:`sanqu.check.check_layers` and prints. A user error (any
+:class:`~sanqu.errors.SanquError`) becomes one line on stderr and exit code 1,
+without a traceback; anything else is a bug and keeps it. ``sanqu check`` also
+exits 1 when it finds a defect, after printing the report.
 """
 
 from __future__ import annotations
@@ -18,10 +20,12 @@ from typing import Any
 import click
 
 from . import __version__
-from .config import Config, default_config_path, load_config
+from .check import check_layers
+from .config import Config, area_ha, default_config_path, load_config
 from .errors import SanquError
 from .explain import explain
 from .pipeline import EvaluationRun, RunResult, delineate, evaluate
+from .report import summary as conflict_summary
 
 log = logging.getLogger("sanqu")
 
@@ -167,6 +171,8 @@ def delineate_cmd(config: Path | None, out: Path, overwrite: bool, verbose: int,
     if level >= 1:
         click.echo(f"{cfg.name}: outputs in {result.out}/")
         click.echo(summary(result))
+        for line in conflict_summary(result.conflicts):
+            click.echo(line)
 
 
 @main.command("evaluate")
@@ -219,3 +225,69 @@ def evaluation_summary(result: EvaluationRun) -> str:
     skipped = sum(1 for r in result.steps if r["status"] != "run")
     lines.append(f"({skipped} steps skipped or not computed: see evaluation_steps.csv)")
     return "\n".join(lines)
+
+
+class _Area(click.ParamType):
+    """An area option: a number of m², or a number with a unit (``200 m2``, ``0.5 ha``)."""
+
+    name = "area"
+
+    def convert(self, value: object, param: click.Parameter | None,
+                ctx: click.Context | None) -> float:
+        if isinstance(value, float):
+            return value
+        text = str(value).strip()
+        try:
+            m2 = float(text) if _is_number(text) else area_ha(text) * 10_000
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
+        if m2 < 0:
+            self.fail(f"expected a non-negative area, got {text!r}", param, ctx)
+        return m2
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+@main.command("check")
+@click.argument("lines", nargs=-1, required=True)
+@click.option("--min-area", type=_Area(), default="200 m2", show_default=True,
+              help="Polygon parts below this are slivers (m², or with a unit: 0.5 ha, 3 亩).")
+@click.option("--study-area", metavar="PATH[:LAYER]",
+              help="Boundary layer; area of the lines outside it is a defect.")
+@click.option("--tolerance", type=_Area(), default="0.01 m2", show_default=True,
+              help="Overlaps and parts outside up to this area are ignored.")
+@click.option("--csv", "csv_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write the defects to this CSV file.")
+@_options
+def check_cmd(lines: tuple[str, ...], min_area: float, study_area: str | None, tolerance: float,
+              csv_path: Path | None, verbose: int, quiet: int) -> None:
+    """Check line layers for overlaps, invalid geometry, slivers and parts outside.
+
+    LINES are polygon layers: shapefiles, or FILE.gpkg:LAYER for one layer of a
+    GeoPackage. Exit code 0 when nothing is wrong, 1 when a defect is found.
+    """
+    level = _setup_logging(verbose, quiet)
+    try:
+        report = check_layers(list(lines), min_area_m2=min_area, study_area=study_area,
+                              tolerance_m2=tolerance)
+        if csv_path is not None:
+            report.write_csv(csv_path)
+    except SanquError as exc:
+        click.echo(f"sanqu: error: {exc}", err=True)
+        sys.exit(1)
+    except OSError as exc:
+        click.echo(f"sanqu: error: --csv {csv_path}: cannot write ({exc.strerror})", err=True)
+        sys.exit(1)
+    for note in report.notes:
+        log.info("note: %s", note)
+    if level >= 1 and report.defects:
+        click.echo(report.table())
+    if level >= 1 or not report.ok:
+        click.echo(f"sanqu check: {report.summary()}")
+    sys.exit(0 if report.ok else 1)

@@ -18,6 +18,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     ValidationError,
@@ -37,6 +38,33 @@ SPACES = {"ecological": 1, "agricultural": 2, "urban": 3}
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+#: Area units accepted in config values, as hectares per unit (1 ha = 15 亩).
+AREA_UNITS = {"ha": 1.0, "m2": 1e-4, "m²": 1e-4, "km2": 100.0, "km²": 100.0, "mu": 1 / 15,
+              "亩": 1 / 15}
+
+
+def area_ha(value: Any) -> Any:
+    """An area in hectares: a number is hectares, a string carries its unit.
+
+    Examples
+    --------
+    >>> [round(area_ha(v), 4) for v in (2, "3", "200 m2", "1.5 ha", "30 亩", "0.01 km2")]
+    [2, 3.0, 0.02, 1.5, 2.0, 1.0]
+    """
+    if not isinstance(value, str):
+        return value
+    m = re.fullmatch(r"\s*([-+]?[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*(\S*)\s*", value)
+    if m is None or m.group(2) not in ("", *AREA_UNITS):
+        raise ValueError(
+            f"expected an area: a number of hectares or a number with a unit "
+            f"({', '.join(AREA_UNITS)}), e.g. '200 m2'; got {value!r}")
+    return float(m.group(1)) * AREA_UNITS[m.group(2) or "ha"]
+
+
+#: A non-negative area in hectares; config values may also say ``"200 m2"``, ``"30 mu"``.
+AreaHa = Annotated[float, BeforeValidator(area_ha), Field(ge=0)]
 
 
 # ---------------------------------------------------------------- inputs and grid
@@ -667,36 +695,119 @@ class EvaluationSpec(_Model):
 
 
 class RedLineSpec(_Model):
-    """Ecological protection red line: 极重要 land (and protected areas), cleaned."""
+    """Ecological protection red line: 极重要 land (and protected areas), cleaned.
+
+    ``cultivated_conflict`` and ``exclude_classes`` resolve conflicts with existing
+    land use (methodology.md §4.1): excluded classes are always cut out; cultivated
+    land is cut out (``cut``) or kept inside (``keep``). ``smooth_m`` fills notches
+    up to that deep and prunes whiskers and teeth up to that long (锯齿, 龙须), in
+    metres, so independent of the cell size (0: no smoothing).
+    """
 
     from_levels: list[int] = [1]
     protected_areas: VectorInputSpec | None = None
     exclude_classes: list[str] = []
     cultivated_conflict: Literal["keep", "cut"] = "cut"
-    min_area_ha: Annotated[float, Field(ge=0)] = 1.0
-    fill_holes_below_ha: Annotated[float, Field(ge=0)] = 1.0
+    smooth_m: Annotated[float, Field(ge=0)] = 0.0
+    min_area_ha: AreaHa = 1.0
+    fill_holes_below_ha: AreaHa = 1.0
+
+
+#: Criteria of the farmland quality score (methodology.md §4.2: quality first).
+QUALITY_CRITERIA = ("suitability", "slope", "patch_size", "near_built")
+
+
+class FarmQualitySpec(_Model):
+    """How eligible cultivated land is ranked: a weighted score of four graded criteria.
+
+    Each criterion grades a cell 1 (best) … n; grades are scaled to 0 … 1 and
+    weighted. ``suitability`` is the agricultural suitability level, ``slope`` the
+    slope class by ``slope_breaks`` (degrees; the default is the 耕地坡度分级 of the
+    land survey, ≤2, 2-6, 6-15, 15-25, >25), ``patch_size`` the area of the
+    contiguous piece of eligible land by ``patch_breaks_ha`` (larger is better; the
+    default 150/400/600/900 亩 are the plains classes of methodology.md §2.7), and
+    ``near_built`` the distance factor ``near_factor`` by ``near_breaks`` (m; nearer
+    is better: land most at risk of being built on is protected first).
+    """
+
+    weights: dict[Literal["suitability", "slope", "patch_size", "near_built"], float] = {
+        "suitability": 0.4, "slope": 0.3, "patch_size": 0.3, "near_built": 0.0}
+    slope_breaks: list[float] = [2, 6, 15, 25]
+    patch_breaks_ha: list[AreaHa] = [10, 80 / 3, 40, 60]
+    near_factor: str | None = None
+    near_breaks: list[float] = [300, 600, 1200, 2400]
+
+    @model_validator(mode="after")
+    def _check(self) -> FarmQualitySpec:
+        if any(w < 0 for w in self.weights.values()):
+            raise ValueError(f"weights: expected non-negative weights, got {self.weights}")
+        total = sum(self.weights.values())
+        if not math.isclose(total, 1.0, abs_tol=1e-6):
+            raise ValueError(f"weights: must sum to 1, got {round(total, 6)}")
+        for key in ("slope_breaks", "patch_breaks_ha", "near_breaks"):
+            b = getattr(self, key)
+            if not b or any(x >= y for x, y in zip(b, b[1:], strict=False)):
+                raise ValueError(f"{key}: expected strictly increasing values, got {b}")
+        if self.weights.get("near_built", 0) > 0 and self.near_factor is None:
+            raise ValueError("near_factor: a near_built weight needs a distance factor here")
+        return self
+
+
+def _codes_as_text(value: Any) -> Any:
+    """Unit codes may be written as YAML numbers; they are text (e.g. XZQDM)."""
+    if isinstance(value, dict):
+        return {str(k): v for k, v in value.items()}
+    return value
 
 
 class FarmlandSpec(_Model):
-    """Permanent basic farmland: cultivated land, flat enough, suitable, outside the red line."""
+    """Permanent basic farmland: cultivated land, flat enough, suitable, outside the red line.
+
+    Quotas are floors: ``quota_ha`` for the whole study area and ``unit_quotas`` per
+    administrative unit (unit code → ha, or a CSV file with columns ``code`` and
+    ``quota_ha``; needs the top-level ``units`` layer). ``selection: all_eligible``
+    protects all eligible land and checks the floors; ``meet_quota`` protects the
+    best-ranked land (``quality``) just until every floor is met.
+    """
 
     cultivated_classes: list[str] = Field(min_length=1)
     slope_factor: str = "slope"
     max_slope: Annotated[float, Field(gt=0, le=90)] = 25.0
     suitability_levels: list[int] = [1, 2]
-    min_area_ha: Annotated[float, Field(ge=0)] = 1.0
-    quota_ha: Annotated[float, Field(ge=0)] | None = None
+    min_area_ha: AreaHa = 1.0
+    quota_ha: AreaHa | None = None
+    unit_quotas: Annotated[dict[str, AreaHa] | Path | None, BeforeValidator(_codes_as_text)] = None
+    selection: Literal["all_eligible", "meet_quota"] = "all_eligible"
+    quality: FarmQualitySpec = FarmQualitySpec()
+
+    @model_validator(mode="after")
+    def _quota_for_selection(self) -> FarmlandSpec:
+        if self.selection == "meet_quota" and self.quota_ha is None and not self.unit_quotas:
+            raise ValueError("selection: meet_quota needs quota_ha or unit_quotas")
+        return self
+
+
+#: Sub-zones (规划分区) of the urban development boundary, by raster code.
+UGB_ZONES = {1: "城镇集中建设区", 2: "城镇弹性发展区", 3: "特别用途区"}
 
 
 class UgbSpec(_Model):
-    """Urban development boundary: built-up seed grown into suitable land up to a cap."""
+    """Urban development boundary: built-up seed grown into suitable land up to a cap.
+
+    ``flexible_share`` of the cap is the 弹性发展区, the last land grown (at the
+    margin); the rest is the 集中建设区. ``special_use`` polygons (parks, green
+    belts…) become the 特别用途区 where they lie outside the red line and farmland;
+    they count against the cap.
+    """
 
     seed_classes: list[str] = Field(min_length=1)
     grow_levels: list[int] = [1, 2]
     expansion_factor: Annotated[float, Field(ge=1)] | None = 1.3
-    cap_ha: Annotated[float, Field(gt=0)] | None = None
-    min_area_ha: Annotated[float, Field(ge=0)] = 5.0
-    fill_holes_below_ha: Annotated[float, Field(ge=0)] = 1.0
+    cap_ha: Annotated[AreaHa, Field(gt=0)] | None = None
+    min_area_ha: AreaHa = 5.0
+    fill_holes_below_ha: AreaHa = 1.0
+    flexible_share: Annotated[float, Field(ge=0, lt=1)] = 0.0
+    special_use: VectorInputSpec | None = None
 
     @model_validator(mode="after")
     def _cap(self) -> UgbSpec:
@@ -713,11 +824,28 @@ class LinesSpec(_Model):
     ugb: UgbSpec
 
 
+#: Lock-in rules of the allocation, applied after the three lines in the configured order.
+LOCK_INS = ("protected", "built_up", "eco_important", "cultivated", "ecological_classes")
+
+
 class AllocationSpec(_Model):
-    """Rules for the three spaces outside the lines (methodology.md §3)."""
+    """Rules for the three spaces outside the lines (methodology.md §3).
+
+    After the three lines, the lock-ins in ``order`` place cells (a name left out
+    is not applied): ``protected`` areas → ecological; ``built_up`` land of
+    ``built_up_classes`` in patches of at least ``built_up_min_ha`` → urban;
+    ``eco_important`` (极重要) → ecological; ``cultivated`` land of
+    ``cultivated_levels`` → agricultural; ``ecological_classes`` → ecological.
+    Every other cell goes by comparative advantage, ties in ``tie_order``.
+    """
 
     ecological_classes: list[str] = []
-    min_patch_ha: Annotated[float, Field(ge=0)] = 1.0
+    built_up_classes: list[str] = []
+    built_up_min_ha: AreaHa = 0.0
+    cultivated_levels: list[int] = [1, 2]
+    order: list[Literal["protected", "built_up", "eco_important", "cultivated",
+                        "ecological_classes"]] = list(LOCK_INS)
+    min_patch_ha: AreaHa = 1.0
     tie_order: list[Literal["ecological", "agricultural", "urban"]] = [
         "ecological",
         "agricultural",
@@ -730,6 +858,22 @@ class AllocationSpec(_Model):
         if sorted(order) != sorted(SPACES):
             raise ValueError(f"expected each of {sorted(SPACES)} once, got {order}")
         return order
+
+    @field_validator("order")
+    @classmethod
+    def _once(cls, order: list[str]) -> list[str]:
+        if len(set(order)) != len(order):
+            raise ValueError(f"expected each rule at most once, got {order}")
+        return order
+
+
+class UnitsSpec(_Model):
+    """Administrative units (e.g. townships): polygons with a code and a name field."""
+
+    path: Path
+    layer: str | None = None
+    code_field: str = "XZQDM"
+    name_field: str = "XZQMC"
 
 
 class OutputSpec(_Model):
@@ -755,6 +899,7 @@ class Config(_Model):
     evaluation: dict[str, EvaluationSpec]
     allocation: AllocationSpec = AllocationSpec()
     lines: LinesSpec
+    units: UnitsSpec | None = None
     outputs: OutputSpec = OutputSpec()
     source: Path | None = Field(default=None, exclude=True)
 
@@ -872,8 +1017,8 @@ def config_from_dict(data: Any, source: Path | None = None) -> Config:
     except ValidationError as exc:
         msg = _describe(exc.errors()[0])
         raise ConfigError(f"{label}: {msg}{_origin(msg, data, origins, preset)}") from None
-    cfg = _resolve_paths(cfg, base)
     try:
+        cfg = _resolve_paths(cfg, base)
         _cross_check(cfg)
     except ConfigError as exc:
         raise ConfigError(f"{label}: {exc}{_origin(str(exc), data, origins, preset)}") from None
@@ -893,24 +1038,62 @@ def load_config(path: str | Path) -> Config:
 
 
 def _resolve_paths(cfg: Config, base: Path) -> Config:
+    """Resolve relative paths against ``base``; read a per-unit quota table into a dict."""
     def fix(p: Path) -> Path:
         return p if p.is_absolute() else (base / p).resolve()
 
+    def at(model: BaseModel, keys: tuple[str, ...], change: Any) -> BaseModel:
+        child = getattr(model, keys[0])
+        if child is None:
+            return model
+        new = change(child) if len(keys) == 1 else at(child, keys[1:], change)
+        return model.model_copy(update={keys[0]: new})
+
     inputs = {k: v.model_copy(update={"path": fix(v.path) if v.path else None})
               for k, v in cfg.inputs.items()}
-    update: dict[str, Any] = {"inputs": inputs}
-    if cfg.study_area.boundary:
-        b = cfg.study_area.boundary
-        update["study_area"] = cfg.study_area.model_copy(
-            update={"boundary": b.model_copy(update={"path": fix(b.path)})}
-        )
-    pa = cfg.lines.red_line.protected_areas
-    if pa:
-        red = cfg.lines.red_line.model_copy(
-            update={"protected_areas": pa.model_copy(update={"path": fix(pa.path)})}
-        )
-        update["lines"] = cfg.lines.model_copy(update={"red_line": red})
-    return cfg.model_copy(update=update)
+    cfg = cfg.model_copy(update={"inputs": inputs})
+    for keys in (("study_area", "boundary"), ("lines", "red_line", "protected_areas"),
+                 ("lines", "ugb", "special_use"), ("units",)):
+        cfg = at(cfg, keys, lambda spec: spec.model_copy(update={"path": fix(spec.path)}))
+    if isinstance(cfg.lines.farmland.unit_quotas, Path):
+        cfg = at(cfg, ("lines", "farmland", "unit_quotas"),
+                 lambda p: read_quota_table(fix(p), "lines.farmland.unit_quotas"))
+    return cfg  # type: ignore[return-value]
+
+
+def read_quota_table(path: Path, key: str) -> dict[str, float]:
+    """Per-unit quotas from a CSV file with columns ``code`` and ``quota_ha``.
+
+    Raises
+    ------
+    ConfigError
+        If the file is missing, lacks a column, repeats a code or holds a bad area.
+    """
+    import csv
+
+    if not path.is_file():
+        raise ConfigError(f"{key}: quota table not found: {path}")
+    with path.open(encoding="utf-8-sig", newline="") as fh:
+        reader = csv.DictReader(fh)
+        missing = {"code", "quota_ha"} - set(reader.fieldnames or [])
+        if missing:
+            raise ConfigError(f"{key}: {path.name}: expected columns code and quota_ha, "
+                              f"missing {sorted(missing)}")
+        quotas: dict[str, float] = {}
+        for row in reader:
+            where = f"{key}: {path.name} line {reader.line_num}"
+            code = (row["code"] or "").strip()
+            if code in quotas:
+                raise ConfigError(f"{where}: code {code!r} is listed twice")
+            try:
+                ha = float(area_ha(row["quota_ha"].strip()))
+            except (ValueError, AttributeError):
+                raise ConfigError(f"{where}: quota_ha: expected an area, got "
+                                  f"{row['quota_ha']!r}") from None
+            if not code or ha < 0 or not math.isfinite(ha):
+                raise ConfigError(f"{where}: expected a code and a non-negative quota_ha")
+            quotas[code] = ha
+    return quotas
 
 
 def relief_window(window: str | int, cell_size: float) -> int:
@@ -995,6 +1178,14 @@ def _cross_check(cfg: Config) -> None:
     known_classes("lines.farmland.cultivated_classes", lines.farmland.cultivated_classes)
     known_classes("lines.ugb.seed_classes", lines.ugb.seed_classes)
     known_classes("allocation.ecological_classes", cfg.allocation.ecological_classes)
+    known_classes("allocation.built_up_classes", cfg.allocation.built_up_classes)
+    near = lines.farmland.quality.near_factor
+    if near is not None and not isinstance(cfg.factors.get(near), DistanceFactor):
+        raise ConfigError(
+            f"lines.farmland.quality.near_factor: {near!r} is not a distance factor")
+    if lines.farmland.unit_quotas and cfg.units is None:
+        raise ConfigError("lines.farmland.unit_quotas: per-unit quotas need the administrative "
+                          "units layer (top-level key units)")
     if lines.farmland.slope_factor not in cfg.factors or not isinstance(
         cfg.factors[lines.farmland.slope_factor], SlopeFactor
     ):
@@ -1007,6 +1198,7 @@ def _cross_check(cfg: Config) -> None:
         ("lines.red_line.from_levels", lines.red_line.from_levels),
         ("lines.farmland.suitability_levels", lines.farmland.suitability_levels),
         ("lines.ugb.grow_levels", lines.ugb.grow_levels),
+        ("allocation.cultivated_levels", cfg.allocation.cultivated_levels),
     ):
         bad = [v for v in levels if v not in (1, 2, 3)]
         if bad:

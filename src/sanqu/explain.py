@@ -20,7 +20,6 @@ from .config import Condition, Config
 from .errors import InputError
 from .evaluate import LEVEL_LABELS, Evaluation, Planned
 from .grid import Block
-from .patches import AREA_UNITS
 from .study import Study
 
 
@@ -225,7 +224,7 @@ def _describe(ev: Evaluation, p: Planned, env: dict[str, float], value: int,
         m = measured.values[label]
         unit = "" if spec.measure == "compactness" else f" {spec.unit}"
         cls = int(p.table.index(np.array([m]))[0])
-        ha = measured.cells[label] * cell_area / AREA_UNITS["ha"]
+        ha = measured.cells[label] * cell_area / 10_000
         return (f"patch of {measured.cells[label]} cells ({ha:.1f} ha), {spec.measure} "
                 f"{m:.4g}{unit} is {p.table.describe(cls)} → class {p.table.grades[cls]}; "
                 f"{base} {v(base)} × class {p.table.grades[cls]} → {value}")

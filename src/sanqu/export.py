@@ -24,6 +24,7 @@ from .grid import Grid
 
 #: Colour tables (value → RGBA) of the raster outputs.
 ZONE_COLOURS = {1: (56, 168, 0, 255), 2: (255, 211, 127, 255), 3: (230, 76, 0, 255)}
+UGB_ZONE_COLOURS = {1: (230, 76, 0, 255), 2: (255, 170, 0, 255), 3: (115, 178, 255, 255)}
 LEVEL_COLOURS = {
     "eco_importance": {1: (0, 100, 0, 255), 2: (120, 190, 80, 255), 3: (225, 240, 200, 255)},
     "agri_suitability": {1: (168, 112, 0, 255), 2: (230, 200, 100, 255), 3: (240, 240, 220, 255)},

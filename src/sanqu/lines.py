@@ -4,6 +4,11 @@ Whole-area stage on the compact rasters of :class:`~sanqu.surfaces.Surfaces`.
 The lines are drawn in the order of national policy (methodology.md §3-§4):
 the red line first, then farmland outside it, then the growth boundary outside
 both, so they are disjoint by construction; :func:`check_disjoint` verifies it.
+
+Every cell the line rules looked at gets a decision code (:data:`LINE_RULES`):
+why it is in a line, or why a candidate was left out. Conflicts resolved,
+cells moved, quotas met and the cap used are recorded as
+:class:`~sanqu.report.Finding` rows for the conflict report.
 """
 
 from __future__ import annotations
@@ -11,75 +16,414 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+from scipy import ndimage
 
-from .config import FarmlandSpec, RedLineSpec, UgbSpec
+from .config import UGB_ZONES, FarmlandSpec, FarmQualitySpec, RedLineSpec, UgbSpec
 from .errors import QuotaError
-from .patches import fill_holes, remove_small_patches
-from .surfaces import Surfaces
+from .patches import (
+    fill_holes,
+    label,
+    label_sums,
+    remove_small_patches,
+    sieve_classes,
+    smooth,
+)
+from .report import Finding
+from .surfaces import Surfaces, one_of
+from .units import quota_index
+
+#: Per-cell decisions of the line rules (``line_rule.tif``): in a line, or left out and why.
+LINE_RULES: dict[int, str] = {
+    11: "red line: protected area",
+    12: "red line: ecological protection 极重要",
+    13: "red line: added by smoothing (notch filled)",
+    14: "red line: hole filled",
+    15: "red line: cultivated land kept in the red line (cultivated_conflict: keep)",
+    16: "not red line: cultivated land cut out (cultivated_conflict: cut)",
+    17: "not red line: land-use class cut out (exclude_classes)",
+    18: "not red line: removed by smoothing (whisker or saw-tooth)",
+    19: "not red line: patch below the minimum area",
+    21: "farmland: selected by quality rank to meet the quotas",
+    22: "farmland: eligible cultivated land (selection: all_eligible)",
+    23: "not farmland: cultivated land steeper than max_slope",
+    24: "not farmland: cultivated land inside the red line",
+    25: "not farmland: cultivated land of too low agricultural suitability",
+    26: "not farmland: eligible piece below the minimum area",
+    27: "not farmland: eligible, but ranked beyond the quotas (selection: meet_quota)",
+    31: "UGB 城镇集中建设区: existing urban built-up land (seed)",
+    32: "UGB 城镇集中建设区: growth",
+    33: "UGB 城镇弹性发展区: growth at the margin (flexible_share)",
+    34: "UGB 城镇集中建设区: gap filled",
+    35: "UGB 特别用途区: special-use input",
+    36: "not UGB: built-up patch below the minimum area (no seed)",
+    37: "not UGB: built-up land inside the red line or farmland",
+    38: "not UGB: special-use land inside the red line or farmland",
+    39: "not UGB: special-use patch below the minimum area",
+}
+
+#: Codes of :data:`LINE_RULES` that put a cell into a line (the others leave it out).
+IN_LINE = (11, 12, 13, 14, 15, 21, 22, 31, 32, 33, 34, 35)
 
 
 @dataclass
 class Lines:
-    """The three lines as boolean rasters, plus what happened while drawing them."""
+    """The three lines as rasters, plus what happened while drawing them.
+
+    Attributes
+    ----------
+    red_line, farmland, ugb : numpy.ndarray of bool
+        The three lines; pairwise disjoint.
+    ugb_zone : numpy.ndarray of uint8
+        Sub-zones of the growth boundary (:data:`~sanqu.config.UGB_ZONES`), 0 outside it.
+    rule : numpy.ndarray of uint8
+        Decision code of :data:`LINE_RULES` per cell; 0 where no line rule applied.
+    report : dict
+        Figures in hectares (conflicts, caps, quotas) by name.
+    findings : list of Finding
+        Rows of the conflict report.
+    """
 
     red_line: np.ndarray
     farmland: np.ndarray
     ugb: np.ndarray
+    ugb_zone: np.ndarray
+    rule: np.ndarray
     report: dict[str, float] = field(default_factory=dict)
+    findings: list[Finding] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, np.ndarray]:
         """The three rasters by line name."""
         return {"red_line": self.red_line, "farmland": self.farmland, "ugb": self.ugb}
 
 
+class _Log:
+    """Collects decisions, figures and findings while the lines are drawn."""
+
+    def __init__(self, s: Surfaces) -> None:
+        self.s = s
+        self.rule = np.zeros(s.grid.shape, dtype=np.uint8)
+        self.report: dict[str, float] = {}
+        self.findings: list[Finding] = []
+        self.in_line = np.zeros(s.grid.shape, dtype=bool)
+
+    def mark(self, code: int, cells: np.ndarray) -> int:
+        """Record decision ``code`` for ``cells``; returns how many cells were given.
+
+        A reason to leave a cell out never overwrites a decision that put it in a line.
+        """
+        count = int(np.count_nonzero(cells))
+        if count:
+            if code in IN_LINE:
+                self.in_line |= cells
+            else:
+                cells = cells & ~self.in_line
+            self.rule[cells] = code
+        return count
+
+    def ha(self, key: str, cells: int) -> None:
+        """Record a figure in hectares."""
+        self.report[key] = self.s.hectares(cells)
+
+    def add(self, section: str, item: str, cells: int, note: str, **kw: object) -> None:
+        """Record a conflict-report row (rows with no cells are kept: they say "none")."""
+        self.findings.append(Finding(section, item, int(cells), note, **kw))  # type: ignore[arg-type]
+
+
+# ---------------------------------------------------------------- red line
+
+
 def red_line(s: Surfaces, spec: RedLineSpec, cultivated_classes: list[str],
-             report: dict[str, float]) -> np.ndarray:
+             log: _Log) -> np.ndarray:
     """Ecological protection red line: protected areas ∪ eco-importance levels, cleaned.
 
-    Conflicting cells (land-use classes in ``exclude_classes``, and land of
-    ``cultivated_classes`` when ``cultivated_conflict`` is ``cut``) are counted in
-    ``report`` and cut out.
-    Patches below ``min_area_ha`` are dropped and holes up to
-    ``fill_holes_below_ha`` filled with non-conflicting cells.
+    Conflicts with existing land use are counted and resolved as configured:
+    ``exclude_classes`` are cut out; cultivated land is cut out or kept
+    (``cultivated_conflict``). Then the edges are smoothed (``smooth_m``,
+    :func:`~sanqu.patches.smooth`: notches filled with cells the line may hold,
+    whiskers and teeth pruned but never protected areas), patches below ``min_area_ha``
+    are dropped and holes up to ``fill_holes_below_ha`` filled with cells the line
+    may hold.
     """
-    core = s.mask & (np.isin(s.eco, spec.from_levels) | s.protected)
-    conflict = s.is_class(spec.exclude_classes) if spec.exclude_classes else np.zeros_like(core)
-    report["red_line_conflict_excluded_ha"] = s.hectares(np.count_nonzero(core & conflict))
-    cut = conflict
+    eco = s.mask & one_of(s.eco, spec.from_levels)
+    protected = s.protected & s.mask
+    core = eco | protected
+    excluded = (s.is_class(spec.exclude_classes) if spec.exclude_classes
+                else np.zeros_like(core))
+    cultivated = s.is_class(cultivated_classes) & ~excluded
+    cut = (excluded | cultivated) if spec.cultivated_conflict == "cut" else excluded
+    n_excl = log.mark(17, core & excluded)
+    n_cult = int(np.count_nonzero(core & cultivated))
     if spec.cultivated_conflict == "cut":
-        cultivated = s.is_class(cultivated_classes)
-        report["red_line_conflict_cultivated_ha"] = s.hectares(
-            np.count_nonzero(core & cultivated & ~conflict))
-        cut = conflict | cultivated
+        log.mark(16, core & cultivated)
+    log.ha("red_line_conflict_excluded_ha", n_excl)
+    log.ha("red_line_conflict_cultivated_ha", n_cult)
+    log.add("overlap", "red_line&excluded_classes", n_excl,
+            f"{'/'.join(spec.exclude_classes) or 'none'}: cut from the red line")
+    log.add("overlap", "red_line&cultivated", n_cult,
+            "cut from the red line" if spec.cultivated_conflict == "cut"
+            else "kept in the red line; not farmland")
+    allowed = s.mask & ~cut
     line = core & ~cut
-    line = remove_small_patches(line, s.cells(spec.min_area_ha))
-    return fill_holes(line, s.cells(spec.fill_holes_below_ha), allowed=s.mask & ~cut)
+    steps = int(round(spec.smooth_m / s.grid.res[0]))
+    smoothed = smooth(line, steps, allowed=allowed, keep=protected)
+    n_off = log.mark(18, line & ~smoothed)
+    added = smoothed & ~line
+    log.ha("red_line_smoothing_removed_ha", n_off)
+    log.ha("red_line_smoothing_added_ha", int(np.count_nonzero(added)))
+    log.add("moved", "red_line.smoothing_removed", n_off,
+            f"whiskers and teeth up to {spec.smooth_m:g} m long pruned" if steps
+            else "no smoothing (smooth_m below half a cell)")
+    log.add("moved", "red_line.smoothing_added", int(np.count_nonzero(added)),
+            f"notches up to {spec.smooth_m:g} m deep filled" if steps
+            else "no smoothing (smooth_m below half a cell)")
+    kept = remove_small_patches(smoothed, s.cells_at_least(spec.min_area_ha))
+    n_small = log.mark(19, smoothed & ~kept)
+    log.ha("red_line_small_patches_ha", n_small)
+    log.add("moved", "red_line.small_patches", n_small,
+            f"patches below {spec.min_area_ha:g} ha dropped from the red line")
+    line = fill_holes(kept, s.cells_at_most(spec.fill_holes_below_ha), allowed=allowed)
+    log.mark(12, line & eco)
+    log.mark(11, line & protected)
+    log.mark(13, line & added & ~core)
+    n_holes = log.mark(14, line & ~kept)
+    log.mark(15, line & cultivated & core)
+    log.ha("red_line_holes_filled_ha", n_holes)
+    log.add("moved", "red_line.holes_filled", n_holes,
+            f"holes up to {spec.fill_holes_below_ha:g} ha filled")
+    return line
 
 
-def farmland(s: Surfaces, spec: FarmlandSpec, red: np.ndarray,
-             report: dict[str, float]) -> np.ndarray:
-    """Permanent basic farmland: suitable, not steep, cultivated land outside the red line.
+# ---------------------------------------------------------------- farmland
+
+
+def farmland(s: Surfaces, spec: FarmlandSpec, red: np.ndarray, log: _Log) -> np.ndarray:
+    """Permanent basic farmland: ranked, quota-checked cultivated land outside the red line.
+
+    Eligible land is cultivated, not steeper than ``max_slope``, outside the red
+    line and of the listed suitability levels. It is cut into pieces at
+    administrative unit borders (each mapped patch belongs to one unit) and pieces
+    below ``min_area_ha`` are dropped. With ``selection: all_eligible`` every piece
+    is farmland; with ``meet_quota`` pieces are taken in order of quality
+    (:func:`quality_score`; ties: larger first, then row-major) until each unit's
+    floor and then the total floor is met, the last piece grown from its best cell
+    (:func:`grow_region`) just far enough, so every selection is contiguous and
+    at least ``min_area_ha``.
 
     Raises
     ------
     QuotaError
-        If ``quota_ha`` is set and the eligible land falls short of it.
+        If the eligible land of a unit or of the study area falls short of its quota.
+    ConfigError
+        If a per-unit quota names a code that is not among the units.
     """
-    land = (s.is_class(spec.cultivated_classes) & ~s.steep & ~red
-            & np.isin(s.agri, spec.suitability_levels))
-    report["farmland_excluded_steep_ha"] = s.hectares(
-        np.count_nonzero(s.is_class(spec.cultivated_classes) & s.steep))
-    land = remove_small_patches(land, s.cells(spec.min_area_ha))
-    area = s.hectares(np.count_nonzero(land))
-    if spec.quota_ha is not None:
-        report["farmland_quota_ha"] = spec.quota_ha
-        if area + 1e-9 < spec.quota_ha:
-            raise QuotaError(
-                f"lines.farmland.quota_ha: quota {spec.quota_ha:.2f} ha cannot be met; only "
-                f"{area:.2f} ha of cultivated land qualifies "
-                f"(shortfall {spec.quota_ha - area:.2f} ha)"
-            )
+    cultivated = s.is_class(spec.cultivated_classes)
+    steep = cultivated & s.steep
+    inside_red = cultivated & ~s.steep & red
+    suitable = one_of(s.agri, spec.suitability_levels)
+    log.mark(23, steep)
+    n_red = log.mark(24, inside_red)
+    log.mark(25, cultivated & ~s.steep & ~red & ~suitable)
+    log.ha("farmland_excluded_steep_ha", int(np.count_nonzero(steep)))
+    log.add("overlap", "farmland&red_line", n_red,
+            "flat cultivated land inside the red line: not farmland")
+    eligible = cultivated & ~s.steep & ~red & suitable
+    pieces, piece_unit = unit_pieces(eligible, s.unit, len(s.unit_codes))
+    sizes = label_sums(pieces, len(piece_unit) - 1)
+    min_cells = s.cells_at_least(spec.min_area_ha)
+    big = sizes >= max(min_cells, 1)
+    big[0] = False
+    n_small = log.mark(26, eligible & ~big[pieces])
+    log.add("moved", "farmland.small_pieces", n_small,
+            f"eligible pieces below {spec.min_area_ha:g} ha left out of farmland")
+    quotas = _unit_quotas(s, spec)
+    total_need = s.cells_at_least(spec.quota_ha) if spec.quota_ha is not None else 0
+    avail = np.bincount(piece_unit, weights=sizes * big, minlength=len(s.unit_codes) + 1)
+    _check_quotas(s, spec, quotas, avail, total_need)
+    if spec.selection == "all_eligible":
+        land = big[pieces]
+        log.mark(22, land)
+    else:
+        q = quality_score(s, spec.quality, pieces, sizes)
+        score = label_sums(pieces, len(sizes) - 1, weights=q) / np.maximum(sizes, 1)
+        ids = np.arange(len(sizes))
+        ranked = ids[np.lexsort((ids, -sizes, score))]
+        ranked = ranked[big[ranked]]
+        take = np.zeros(len(sizes), dtype=np.int64)
+        for u, need in quotas.items():
+            _fill(take, ranked[piece_unit[ranked] == u], sizes, need, min_cells)
+        _fill(take, ranked, sizes, total_need, min_cells)
+        land = _taken(pieces, take, sizes, q)
+        log.mark(27, eligible & big[pieces] & ~land)
+        log.mark(21, land)
+    _quota_findings(s, spec, log, land, avail)
     return land
+
+
+def unit_pieces(land: np.ndarray, unit: np.ndarray, n_units: int) -> tuple[np.ndarray, np.ndarray]:
+    """Label the 4-connected pieces of ``land`` within each administrative unit.
+
+    A piece never crosses a unit border. Each unit is labelled inside its own
+    bounding box, so the cost stays about one pass over the grid.
+
+    Returns
+    -------
+    labels : numpy.ndarray of int32
+        Piece ids 1..n, 0 off ``land``.
+    piece_unit : numpy.ndarray of int64
+        Unit index of each piece id (index 0 is the background).
+
+    Examples
+    --------
+    >>> land = np.ones((1, 4), bool)
+    >>> lab, pu = unit_pieces(land, np.array([[1, 1, 2, 2]], np.uint16), 2)
+    >>> lab.tolist(), pu.tolist()
+    ([[1, 1, 2, 2]], [0, 1, 2])
+    """
+    if n_units == 0 or not unit.any():
+        labels, n = label(land)
+        return labels, np.zeros(n + 1, dtype=np.int64)
+    labels = np.zeros(land.shape, dtype=np.int32)
+    owner = [0]
+    boxes = [(0, (slice(None), slice(None)))] + [
+        (i + 1, box) for i, box in enumerate(ndimage.find_objects(unit, n_units))
+        if box is not None]
+    offset = 0
+    for u, box in boxes:
+        here = land[box] & (unit[box] == u)
+        lab, n = label(here)
+        sub = labels[box]
+        sub[here] = lab[here] + offset
+        owner.extend([u] * n)
+        offset += n
+    return labels, np.asarray(owner, dtype=np.int64)
+
+
+def quality_score(s: Surfaces, spec: FarmQualitySpec, pieces: np.ndarray,
+                  sizes: np.ndarray) -> np.ndarray:
+    """Farmland quality per cell, 0 (best) … 100 (worst), uint8.
+
+    The weighted sum of four criteria, each scaled from its best grade (0) to its
+    worst (1): agricultural suitability level, slope class, the area of the cell's
+    piece (larger is better) and nearness to built-up land (nearer is better).
+
+    Examples
+    --------
+    >>> from affine import Affine
+    >>> from sanqu.grid import Grid
+    >>> s = Surfaces.empty(Grid("EPSG:4527", Affine(100, 0, 0, 0, -100, 0), (1, 2)), ())
+    >>> s.agri[:] = [[1, 2]]; s.slope_grade[:] = [[1, 5]]; s.near_grade[:] = 1
+    >>> w = FarmQualitySpec(weights={"suitability": 0.5, "slope": 0.5})
+    >>> quality_score(s, w, np.array([[1, 1]]), np.array([0, 2])).tolist()
+    [[0, 75]]
+    """
+    w = spec.weights
+
+    def part(name: str, grades: int) -> np.ndarray:
+        steps = np.arange(grades + 1, dtype=np.float64)  # index = grade; grade 0 unused
+        return np.rint(100 * w.get(name, 0.0) * np.clip(steps - 1, 0, None)
+                       / max(grades - 1, 1)).astype(np.uint8)
+
+    patch_ha = sizes * s.grid.cell_area / 10_000
+    nb = len(spec.patch_breaks_ha)
+    patch_grade = (nb + 1 - np.searchsorted(spec.patch_breaks_ha, patch_ha, side="right"))
+    q = part("suitability", 3)[s.agri]
+    q += part("slope", len(spec.slope_breaks) + 1)[s.slope_grade]
+    q += part("near_built", len(spec.near_breaks) + 1)[s.near_grade]
+    q += part("patch_size", nb + 1)[patch_grade][pieces]
+    return q
+
+
+def _fill(take: np.ndarray, ranked: np.ndarray, sizes: np.ndarray, need: int,
+          min_cells: int) -> None:
+    """Take cells of the ``ranked`` pieces, best first, until ``need`` cells are taken."""
+    missing = need - int(take[ranked].sum())
+    if missing <= 0 or ranked.size == 0:
+        return
+    room = sizes[ranked] - take[ranked]
+    cum = np.cumsum(room)
+    k = int(np.searchsorted(cum, missing))  # first piece whose room completes the need
+    take[ranked[:k]] = sizes[ranked[:k]]
+    if k < ranked.size:
+        p = ranked[k]
+        rest = missing - (int(cum[k - 1]) if k else 0)
+        take[p] = min(int(sizes[p]), max(int(take[p]) + rest, min_cells))
+
+
+def _taken(pieces: np.ndarray, take: np.ndarray, sizes: np.ndarray,
+           q: np.ndarray) -> np.ndarray:
+    """Cells of the pieces as taken: whole pieces, and the partly taken ones grown."""
+    whole = take >= sizes
+    whole[0] = False
+    land = whole[pieces]
+    partial = np.flatnonzero((take > 0) & (take < sizes))
+    if partial.size:
+        boxes = ndimage.find_objects(pieces)
+        for p in partial:
+            box = boxes[p - 1]
+            here = pieces[box] == p
+            land[box] |= _grow_piece(here, q[box], int(take[p]))
+    return land
+
+
+def _grow_piece(here: np.ndarray, q: np.ndarray, cells: int) -> np.ndarray:
+    """``cells`` cells of one piece, grown ring by ring from its best cell, better land first."""
+    qq = np.where(here, q, 255)
+    seed = np.zeros(here.shape, dtype=bool)
+    seed.flat[int(np.argmin(qq))] = True  # the first best cell in row-major order
+    phases = [here & (qq <= t) for t in (20, 40, 60, 80, 100)] + [here]
+    return grow_region(seed, phases, cells)
+
+
+def _unit_quotas(s: Surfaces, spec: FarmlandSpec) -> dict[int, int]:
+    """Per-unit floors as unit index → cells (in unit-code order)."""
+    given = spec.unit_quotas if isinstance(spec.unit_quotas, dict) else {}
+    return {u: s.cells_at_least(ha) for u, ha in quota_index(s.unit_codes, given).items()}
+
+
+def _check_quotas(s: Surfaces, spec: FarmlandSpec, quotas: dict[int, int], avail: np.ndarray,
+                  total_need: int) -> None:
+    """Raise a one-line QuotaError naming every unit (then the total) that falls short."""
+    short = [(u, need, int(avail[u])) for u, need in quotas.items() if avail[u] < need]
+    if short:
+        parts = [f"{s.unit_codes[u - 1]} {s.unit_names[u - 1]} needs {s.hectares(need):.2f} ha, "
+                 f"only {s.hectares(have):.2f} ha qualifies (shortfall "
+                 f"{s.hectares(need - have):.2f} ha)" for u, need, have in short]
+        raise QuotaError(f"lines.farmland.unit_quotas: quota cannot be met in {len(short)} "
+                         f"unit{'s' * (len(short) > 1)}: " + "; ".join(parts))
+    have = int(avail.sum())
+    if spec.quota_ha is not None and have < total_need:
+        raise QuotaError(
+            f"lines.farmland.quota_ha: quota {spec.quota_ha:.2f} ha cannot be met; only "
+            f"{s.hectares(have):.2f} ha of cultivated land qualifies "
+            f"(shortfall {spec.quota_ha - s.hectares(have):.2f} ha)"
+        )
+
+
+def _quota_findings(s: Surfaces, spec: FarmlandSpec, log: _Log, land: np.ndarray,
+                    avail: np.ndarray) -> None:
+    """Quota rows: task vs. delineated per unit with a floor, then the whole study area."""
+    per_cell = 10_000 / s.grid.cell_area
+    got = np.bincount(s.unit[land], minlength=len(s.unit_codes) + 1)
+    given = spec.unit_quotas if isinstance(spec.unit_quotas, dict) else {}
+    for u, task_ha in quota_index(s.unit_codes, given).items():
+        log.add("quota", "farmland", int(got[u]),
+                f"floor met; surplus {s.hectares(int(got[u])) - task_ha:.2f} ha; eligible "
+                f"{s.hectares(int(avail[u])):.2f} ha", reference_cells=task_ha * per_cell,
+                unit_code=s.unit_codes[u - 1], unit_name=s.unit_names[u - 1])
+    total = int(np.count_nonzero(land))
+    log.ha("farmland_ha", total)
+    task = spec.quota_ha if spec.quota_ha is not None else (sum(given.values()) or None)
+    if spec.quota_ha is not None:
+        log.report["farmland_quota_ha"] = spec.quota_ha
+    note = "no quota" if task is None else f"floor met; surplus {s.hectares(total) - task:.2f} ha"
+    if spec.quota_ha is None and task is not None:
+        note += " over the sum of the unit floors"
+    log.add("quota", "farmland", total, f"{note}; eligible {s.hectares(int(avail.sum())):.2f} "
+            f"ha; selection {spec.selection}",
+            reference_cells=None if task is None else task * per_cell)
+
+
+# ---------------------------------------------------------------- growth boundary
 
 
 def grow_region(seed: np.ndarray, phases: list[np.ndarray], cap_cells: int) -> np.ndarray:
@@ -89,7 +433,8 @@ def grow_region(seed: np.ndarray, phases: list[np.ndarray], cap_cells: int) -> n
     suitable); a phase grows until no allowed neighbour is left, then the next
     starts. Cells join in order of their ring (4-neighbour steps from the region),
     and within the last ring in row-major order, so the result is compact,
-    contiguous with the seed, and deterministic.
+    contiguous with the seed, and deterministic. The cells join in one fixed
+    order whatever the cap, so a smaller cap gives a subset of a larger one.
 
     Examples
     --------
@@ -99,20 +444,81 @@ def grow_region(seed: np.ndarray, phases: list[np.ndarray], cap_cells: int) -> n
     """
     region = seed.copy()
     flat = region.ravel()
-    width = region.shape[1]
-    count = int(np.count_nonzero(flat))
-    for allowed in phases:
-        ok = allowed.ravel()
-        frontier = np.flatnonzero(flat)  # a new phase may open cells next to any region cell
-        while count < cap_cells and frontier.size:
-            ring = _neighbours(frontier, width, flat.size)
-            ring = np.unique(ring[ok[ring] & ~flat[ring]])  # sorted: row-major order
-            if count + ring.size > cap_cells:
-                ring = ring[: cap_cells - count]
-            flat[ring] = True
-            count += ring.size
-            frontier = ring
+    start = np.flatnonzero(flat)
+    _grow(flat, region.shape[1], [p.ravel() for p in phases], start, cap_cells - start.size)
     return region
+
+
+def grow_blobs(region: np.ndarray, phases: list[np.ndarray], cells: int,
+               min_cells: int) -> np.ndarray:
+    """Compact blobs grown out of ``region``'s edge, best land first, ``cells`` in all.
+
+    Candidate starts are the allowed cells touching ``region``, taken in order
+    of the first phase that allows them, then row-major. From each start a blob
+    grows ring by ring (:func:`grow_region`'s rule) until the cells are used up
+    or it is enclosed; a blob that cannot reach ``min_cells`` is given up, and no
+    blob starts with fewer than ``min_cells`` cells left. So every blob is
+    contiguous, compact, touches ``region`` and holds at least ``min_cells``.
+
+    Returns
+    -------
+    numpy.ndarray of bool
+        The blob cells (never in ``region``).
+
+    Examples
+    --------
+    >>> town = np.zeros((3, 8), bool); town[:, :2] = True
+    >>> free = np.ones((3, 8), bool); free[0, 2] = free[2, 2] = False
+    >>> grow_blobs(town, [free], 4, 3).astype(int).tolist()
+    [[0, 0, 0, 1, 0, 0, 0, 0], [0, 0, 1, 1, 1, 0, 0, 0], [0, 0, 0, 0, 0, 0, 0, 0]]
+    """
+    out = region.copy()
+    flat = out.ravel()
+    width = out.shape[1]
+    oks = [p.ravel() for p in phases]
+    edge = _neighbours(np.flatnonzero(flat), width, flat.size)
+    edge = np.unique(edge[oks[-1][edge] & ~flat[edge]])
+    rank = np.zeros(edge.size, dtype=np.int64)
+    for k in range(len(oks) - 1, -1, -1):
+        rank[oks[k][edge]] = k
+    tried = np.zeros(flat.size, dtype=bool)
+    left = cells
+    for c in edge[np.lexsort((edge, rank))]:
+        if left < max(min_cells, 1):
+            break
+        if flat[c] or tried[c]:
+            continue
+        flat[c] = True
+        blob = np.concatenate([[c], _grow(flat, width, oks, np.array([c]), left - 1)])
+        if blob.size < min_cells:  # an enclosed pocket: give it up, never try it again
+            flat[blob] = False
+            tried[blob] = True
+            continue
+        left -= blob.size
+    return out & ~region
+
+
+def _grow(flat: np.ndarray, width: int, oks: list[np.ndarray], start: np.ndarray,
+          cells: int) -> np.ndarray:
+    """Grow the region ``flat`` from ``start`` by up to ``cells`` cells; returns them in order."""
+    members = [start]
+    added = 0
+    stamp = np.empty(flat.size, dtype=np.int32)  # scratch; only touched pages take memory
+    for ok in oks:
+        frontier = np.concatenate(members)  # a new phase may open cells next to any member
+        while added < cells and frontier.size:
+            near = _neighbours(frontier, width, flat.size)
+            near = near[ok[near] & ~flat[near]]
+            order = np.arange(near.size, dtype=np.int32)
+            stamp[near] = order  # one entry per cell survives: no sorting
+            ring = near[stamp[near] == order]
+            if added + ring.size > cells:  # only the last ring is cut: in row-major order
+                ring = np.sort(ring)[: cells - added]
+            flat[ring] = True
+            added += ring.size
+            members.append(ring)
+            frontier = ring
+    return np.concatenate(members[1:]) if len(members) > 1 else np.zeros(0, dtype=np.int64)
 
 
 def _neighbours(cells: np.ndarray, width: int, size: int) -> np.ndarray:
@@ -127,30 +533,48 @@ def _neighbours(cells: np.ndarray, width: int, size: int) -> np.ndarray:
 
 
 def ugb(s: Surfaces, spec: UgbSpec, red: np.ndarray, farm: np.ndarray,
-        report: dict[str, float]) -> np.ndarray:
+        log: _Log) -> np.ndarray:
     """Urban development boundary grown from existing built-up land, within its cap.
 
     The cap is ``expansion_factor`` × existing built-up area and/or ``cap_ha`` (the
-    smaller wins). Growth goes into cells outside the red line and farmland whose
-    urban suitability is in ``grow_levels`` (best level first). Built-up patches
-    below ``min_area_ha`` (villages) are not seeds; small gaps are filled within the cap.
+    smaller wins). Built-up patches outside the red line and farmland of at least
+    ``min_area_ha`` are the seeds (smaller ones are villages). Special-use land
+    (``special_use``) outside the red line and farmland is the 特别用途区 and counts
+    against the cap. The seeds grow (:func:`grow_region`) into cells outside the
+    red line and farmland whose urban suitability is in ``grow_levels`` (best level
+    first): the 集中建设区 up to the cap less ``flexible_share`` of it; then the
+    弹性发展区 at its margin, as compact blobs of at least ``min_area_ha``
+    (:func:`grow_blobs`), up to the cap. Small gaps are filled within the cap.
+
+    Returns
+    -------
+    numpy.ndarray of uint8
+        Sub-zone codes (:data:`~sanqu.config.UGB_ZONES`), 0 outside the boundary.
 
     Raises
     ------
     QuotaError
-        If the cap is smaller than the existing built-up land.
+        If the cap is smaller than the existing built-up land plus special-use land.
     """
-    seed = remove_small_patches(s.is_class(spec.seed_classes) & ~red & ~farm,
-                                s.cells(spec.min_area_ha))
+    built = s.is_class(spec.seed_classes)
+    n_blocked = log.mark(37, built & (red | farm))
+    log.add("overlap", "ugb_seed&lines", n_blocked,
+            "built-up land inside the red line or farmland: no seed of the UGB")
+    free = s.mask & ~red & ~farm
+    min_cells = s.cells_at_least(spec.min_area_ha)
+    seed = remove_small_patches(built & free, min_cells)
+    n_village = log.mark(36, built & free & ~seed)
+    log.add("moved", "ugb.small_built_up", n_village,
+            f"built-up patches below {spec.min_area_ha:g} ha are no seeds (villages)")
     seed_cells = int(np.count_nonzero(seed))
     caps = []
     if spec.expansion_factor is not None:
-        caps.append(int(np.floor(seed_cells * spec.expansion_factor)))
+        caps.append(int(np.floor(seed_cells * spec.expansion_factor + 1e-9)))
     if spec.cap_ha is not None:
-        caps.append(int(np.floor(spec.cap_ha * 10_000 / s.grid.cell_area)))
+        caps.append(s.cells_at_most(spec.cap_ha))
     cap = min(caps)
-    report["ugb_seed_ha"] = s.hectares(seed_cells)
-    report["ugb_cap_ha"] = s.hectares(cap)
+    log.ha("ugb_seed_ha", seed_cells)
+    log.ha("ugb_cap_ha", cap)
     if cap < seed_cells:
         what = (f"cap_ha {spec.cap_ha:.2f} ha" if spec.cap_ha is not None
                 and cap == caps[-1] else f"the cap of {s.hectares(cap):.2f} ha")
@@ -158,26 +582,82 @@ def ugb(s: Surfaces, spec: UgbSpec, red: np.ndarray, farm: np.ndarray,
             f"lines.ugb.cap_ha: {what} is below the existing built-up land of "
             f"{s.hectares(seed_cells):.2f} ha"
         )
-    free = s.mask & ~red & ~farm
-    phases = [free & np.isin(s.urban, spec.grow_levels[: i + 1])
+    n_special_cut = log.mark(38, s.special & s.mask & (red | farm))
+    log.add("overlap", "ugb_special&lines", n_special_cut,
+            "special-use land inside the red line or farmland: cut from the 特别用途区")
+    special = s.special & free & ~seed
+    special_cells = int(np.count_nonzero(special))
+    if seed_cells + special_cells > cap:
+        raise QuotaError(
+            f"lines.ugb.special_use: special-use land of {s.hectares(special_cells):.2f} ha and "
+            f"existing built-up land of {s.hectares(seed_cells):.2f} ha exceed the cap of "
+            f"{s.hectares(cap):.2f} ha")
+    budget = cap - special_cells
+    concentrated_cap = max(seed_cells, budget - int(np.floor(spec.flexible_share * cap + 1e-9)))
+    grow = free & ~special
+    phases = [grow & one_of(s.urban, spec.grow_levels[: i + 1])
               for i in range(len(spec.grow_levels))]
-    region = grow_region(seed, phases, cap)
-    used = int(np.count_nonzero(region))
-    region = fill_holes(region, s.cells(spec.fill_holes_below_ha), allowed=free,
-                        budget=cap - used)
-    report["ugb_ha"] = s.hectares(np.count_nonzero(region))
-    report["ugb_cap_used_pct"] = float(100.0 * np.count_nonzero(region) / cap) if cap else 0.0
-    return region
+    concentrated = grow_region(seed, phases, concentrated_cap)
+    flexible = grow_blobs(concentrated, phases, budget - int(np.count_nonzero(concentrated)),
+                          min_cells)
+    region = concentrated | flexible
+    used = int(np.count_nonzero(region)) + special_cells
+    whole = fill_holes(region | special, s.cells_at_most(spec.fill_holes_below_ha),
+                       allowed=grow, budget=cap - used)
+    gaps = whole & ~region & ~special
+    kept = remove_small_patches(whole, min_cells)  # only special-use patches can be this small
+    n_small_special = log.mark(39, whole & ~kept)
+    zone = np.zeros(s.grid.shape, dtype=np.uint8)
+    zone[kept & (concentrated | gaps)] = 1
+    zone[kept & flexible] = 2
+    zone[kept & special] = 3
+    if zone.max() > 1:  # a sub-zone sliver joins the sub-zone with the longest shared border
+        sieved = sieve_classes(zone, min_cells)
+        n_sliver = int(np.count_nonzero(sieved != zone))
+        zone = sieved
+    else:
+        n_sliver = 0
+    log.mark(32, zone == 1)
+    log.mark(31, seed)
+    log.mark(34, kept & gaps & (zone == 1))
+    log.mark(33, zone == 2)
+    log.mark(35, zone == 3)
+    log.add("moved", "ugb.subzone_slivers", n_sliver,
+            f"sub-zone patches below {spec.min_area_ha:g} ha merged into the neighbouring "
+            "sub-zone with the longest shared border")
+    total = int(np.count_nonzero(kept))
+    for code, key in ((1, "concentrated"), (2, "flexible"), (3, "special")):
+        log.ha(f"ugb_{key}_ha", int(np.count_nonzero(zone == code)))
+    log.ha("ugb_gaps_filled_ha", int(np.count_nonzero(kept & gaps)))
+    log.ha("ugb_ha", total)
+    log.report["ugb_cap_used_pct"] = float(100.0 * total / cap) if cap else 0.0
+    log.add("moved", "ugb.gaps_filled", int(np.count_nonzero(kept & gaps)),
+            f"gaps up to {spec.fill_holes_below_ha:g} ha filled within the cap")
+    log.add("moved", "ugb.small_special_use", n_small_special,
+            f"special-use patches below {spec.min_area_ha:g} ha dropped")
+    shares = ", ".join(f"{UGB_ZONES[c]} {log.report[f'ugb_{k}_ha']:.2f} ha" for c, k in
+                       ((1, "concentrated"), (2, "flexible"), (3, "special")))
+    why = ("" if total == cap else
+           f"; the rest is less than a {spec.min_area_ha:g} ha patch" if cap - total < min_cells
+           else "; growth ran out of land of grow_levels next to the boundary outside the red "
+           "line and farmland")
+    log.add("cap", "ugb", total, f"{log.report['ugb_cap_used_pct']:.1f} % of the cap; "
+            f"existing built-up {s.hectares(seed_cells):.2f} ha; {shares}{why}",
+            reference_cells=cap)
+    return zone
+
+
+# ---------------------------------------------------------------- all three
 
 
 def draw_lines(s: Surfaces, red_spec: RedLineSpec, farm_spec: FarmlandSpec,
                ugb_spec: UgbSpec) -> Lines:
     """Draw the three lines in policy order; they are disjoint by construction."""
-    report: dict[str, float] = {}
-    red = red_line(s, red_spec, farm_spec.cultivated_classes, report)
-    farm = farmland(s, farm_spec, red, report)
-    boundary = ugb(s, ugb_spec, red, farm, report)
-    lines = Lines(red, farm, boundary, report)
+    log = _Log(s)
+    red = red_line(s, red_spec, farm_spec.cultivated_classes, log)
+    farm = farmland(s, farm_spec, red, log)
+    zone = ugb(s, ugb_spec, red, farm, log)
+    lines = Lines(red, farm, zone > 0, zone, log.rule, log.report, log.findings)
     check_disjoint(lines)
     return lines
 
@@ -188,3 +668,4 @@ def check_disjoint(lines: Lines) -> None:
              + lines.ugb.astype(np.uint8))
     if (total > 1).any():
         raise AssertionError(f"{int(np.count_nonzero(total > 1))} cells lie in two lines")
+

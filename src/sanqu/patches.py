@@ -16,6 +16,8 @@ import numpy as np
 import shapely
 from scipy import ndimage
 
+from .config import AREA_UNITS
+
 #: 4-connectivity structuring element.
 FOUR = ndimage.generate_binary_structure(2, 1)
 
@@ -23,6 +25,47 @@ FOUR = ndimage.generate_binary_structure(2, 1)
 def label(mask: np.ndarray) -> tuple[np.ndarray, int]:
     """Label the 4-connected patches of a boolean raster (1..n, 0 = background)."""
     return ndimage.label(mask, structure=FOUR)
+
+
+def label_classes(classes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Label the 4-connected patches of every class of a class raster at once.
+
+    Returns
+    -------
+    labels : numpy.ndarray of int32
+        Unique label per patch (1..n, class by class in ascending code); 0 where
+        the class is 0.
+    label_class : numpy.ndarray of int64
+        Class of each label (``label_class[0]`` is 0).
+
+    Examples
+    --------
+    >>> lab, cls = label_classes(np.array([[1, 2, 1], [0, 2, 2]], np.uint8))
+    >>> lab.tolist(), cls.tolist()
+    ([[1, 3, 2], [0, 3, 3]], [0, 1, 1, 2])
+    """
+    labels = np.zeros(classes.shape, dtype=np.int32)
+    label_class = [np.zeros(1, dtype=np.int64)]
+    offset = 0
+    for cls in np.flatnonzero(np.bincount(classes.ravel(), minlength=256)[1:]) + 1:
+        lab, n = label(classes == cls)
+        if offset:
+            np.add(lab, offset, out=lab, where=lab > 0)
+        labels += lab
+        label_class.append(np.full(n, cls, dtype=np.int64))
+        offset += n
+    return labels, np.concatenate(label_class)
+
+
+def labels_touching(labels: np.ndarray, cells: np.ndarray, n: int) -> np.ndarray:
+    """Boolean per label (0..n): whether the patch holds any of ``cells``.
+
+    Examples
+    --------
+    >>> labels_touching(np.array([0, 1, 1, 2]), np.array([1, 0, 0, 1], bool), 2).tolist()
+    [True, False, True]
+    """
+    return np.bincount(labels[cells].ravel(), minlength=n + 1) > 0
 
 
 def remove_small_patches(mask: np.ndarray, min_cells: int) -> np.ndarray:
@@ -37,7 +80,7 @@ def remove_small_patches(mask: np.ndarray, min_cells: int) -> np.ndarray:
     if min_cells <= 1 or not mask.any():
         return mask.copy()
     labels, n = label(mask)
-    sizes = np.bincount(labels.ravel(), minlength=n + 1)
+    sizes = label_sums(labels, n)
     keep = sizes >= min_cells
     keep[0] = False
     return keep[labels]
@@ -63,14 +106,12 @@ def fill_holes(mask: np.ndarray, max_cells: int, allowed: np.ndarray | None = No
     labels, n = label(~mask)
     if n == 0:
         return mask.copy()
-    sizes = np.bincount(labels.ravel(), minlength=n + 1)
+    sizes = label_sums(labels, n)
     ok = sizes <= max_cells
     ok[0] = False
-    edge = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
-    ok[edge] = False
+    ok[np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]])] = False
     if allowed is not None:
-        blocked = np.unique(labels[~allowed & (labels > 0)])
-        ok[blocked] = False
+        ok &= ~labels_touching(labels, ~allowed, n)
     if budget is not None:
         ids = np.flatnonzero(ok)
         order = ids[np.lexsort((ids, sizes[ids]))]
@@ -112,28 +153,23 @@ def sieve_classes(classes: np.ndarray, min_cells: int, locked: np.ndarray | None
         return out
     ncls = int(out.max()) + 1
     for _ in range(max_rounds):
-        labels = np.zeros(out.shape, dtype=np.int32)
-        offset = 0
-        for cls in np.unique(out[out > 0]):
-            lab, n = label(out == cls)
-            labels[lab > 0] = lab[lab > 0] + offset
-            offset += n
-        sizes = np.bincount(labels.ravel(), minlength=offset + 1)
-        small = sizes < min_cells
+        labels, label_class = label_classes(out)
+        n = label_class.size - 1
+        small = np.bincount(labels.ravel(), minlength=n + 1) < min_cells
         small[0] = False
         if locked is not None:
-            small[np.unique(labels[locked & (labels > 0)])] = False
+            small &= ~labels_touching(labels, locked, n)
         if not small.any():
             break
-        counts = np.zeros((offset + 1) * ncls, dtype=np.int64)
-        for a, b in ((labels[:, :-1], labels[:, 1:]), (labels[:-1, :], labels[1:, :])):
-            ca = out[:, :-1] if a.shape[1] != labels.shape[1] else out[:-1, :]
-            cb = out[:, 1:] if a.shape[1] != labels.shape[1] else out[1:, :]
-            for lab, cls_other in ((a, cb), (b, ca)):
-                sel = small[lab] & (cls_other > 0) & (a != b)
-                counts += np.bincount(lab[sel].astype(np.int64) * ncls + cls_other[sel],
+        counts = np.zeros((n + 1) * ncls, dtype=np.int64)
+        pairs = ((labels[:, :-1], labels[:, 1:]), (labels[:-1, :], labels[1:, :]))
+        for a, b in pairs:  # each edge between two patches, seen from both sides
+            for lab, other in ((a, b), (b, a)):
+                idx = np.flatnonzero(small[lab] & (other > 0) & (a != b))
+                own, nb = lab.flat[idx], other.flat[idx]
+                counts += np.bincount(own.astype(np.int64) * ncls + label_class[nb],
                                       minlength=counts.size)
-        counts = counts.reshape(offset + 1, ncls)
+        counts = counts.reshape(n + 1, ncls)
         target = np.argmax(counts, axis=1).astype(np.uint8)
         move = small & (counts.max(axis=1) > 0)
         if not move.any():
@@ -143,8 +179,104 @@ def sieve_classes(classes: np.ndarray, min_cells: int, locked: np.ndarray | None
     return out
 
 
-#: Square metres per area unit of the contiguity rules (1 亩 = 1/15 ha).
-AREA_UNITS = {"m2": 1.0, "ha": 10_000.0, "mu": 10_000.0 / 15, "km2": 1_000_000.0}
+def label_sums(labels: np.ndarray, n: int, weights: np.ndarray | None = None,
+               band_cells: int = 1 << 22) -> np.ndarray:
+    """Cell counts (or sums of ``weights``) per label 0..n, in bands of rows.
+
+    Equivalent to ``np.bincount(labels.ravel(), weights, minlength=n + 1)`` but the
+    int64/float64 copies bincount makes exist one band at a time, so memory stays
+    bounded on grids of 10^8 cells. Counts are int64, sums float64.
+
+    Examples
+    --------
+    >>> lab = np.array([[1, 1, 0], [2, 0, 0]], np.int32)
+    >>> label_sums(lab, 2).tolist(), label_sums(lab, 2, np.full((2, 3), 0.5)).tolist()
+    ([3, 2, 1], [1.5, 1.0, 0.5])
+    """
+    rows = max(1, band_cells // max(labels.shape[1], 1))
+    out = np.zeros(n + 1, dtype=np.int64 if weights is None else np.float64)
+    for r in range(0, labels.shape[0], rows):
+        lab = labels[r:r + rows].ravel()
+        w = None if weights is None else weights[r:r + rows].ravel()
+        out += np.bincount(lab, w, minlength=n + 1)[: n + 1]
+    return out
+
+
+def four_neighbours(mask: np.ndarray) -> np.ndarray:
+    """How many of each cell's four edge neighbours lie in ``mask`` (0..4, uint8).
+
+    Examples
+    --------
+    >>> four_neighbours(np.array([[1, 1, 0]], bool)).tolist()
+    [[1, 1, 1]]
+    """
+    n = np.zeros(mask.shape, dtype=np.uint8)
+    n[1:] += mask[:-1]
+    n[:-1] += mask[1:]
+    n[:, 1:] += mask[:, :-1]
+    n[:, :-1] += mask[:, 1:]
+    return n
+
+
+def smooth(mask: np.ndarray, steps: int, allowed: np.ndarray | None = None,
+           keep: np.ndarray | None = None) -> np.ndarray:
+    """Fill notches, then prune whiskers and saw-tooth teeth, ``steps`` cells deep.
+
+    A notch cell is outside ``mask`` with at least three of its four neighbours
+    inside; it is filled if ``allowed`` (so notches up to ``steps`` cells deep
+    close). A tip cell is inside with at most one neighbour inside; it is
+    removed unless in ``keep`` (so whiskers up to ``steps`` cells long and
+    one-cell teeth go). Corridors joining two parts have no tip and stay; pruning
+    never splits a patch; stair-stepped diagonal edges are left to vector smoothing.
+
+    Examples
+    --------
+    >>> m = np.zeros((7, 9), bool); m[1:6, 1:6] = True
+    >>> m[3, 6:8] = True      # a whisker two cells long
+    >>> m[5, 3] = False       # a notch
+    >>> out = smooth(m, 2)
+    >>> bool(out[5, 3]), bool(out[3, 6:8].any()), int(out.sum())
+    (True, False, 25)
+    >>> allowed = np.ones_like(m); allowed[5, 3] = False
+    >>> bool(smooth(m, 2, allowed=allowed)[5, 3]), int(smooth(m, 1)[3, 6:8].sum())
+    (False, 1)
+    """
+    out = mask.copy()
+    for _ in range(steps):
+        add = ~out & (four_neighbours(out) >= 3)
+        if allowed is not None:
+            add &= allowed
+        if not add.any():
+            break
+        out |= add
+    for _ in range(steps):
+        tip = out & (four_neighbours(out) <= 1)
+        if keep is not None:
+            tip &= ~keep
+        if not tip.any():
+            break
+        out &= ~tip
+    return out
+
+
+def shape_index(mask: np.ndarray) -> tuple[int, float]:
+    """Patch count and perimeter / (2·√(π·area)) of a raster region (1 for a disk).
+
+    The perimeter counts cell edges between the region and the rest (or the
+    raster's edge); a compact region scores low, a ragged or scattered one high.
+
+    Examples
+    --------
+    >>> sq = np.zeros((6, 6), bool); sq[1:5, 1:5] = True
+    >>> n, si = shape_index(sq); n, round(si, 3)
+    (1, 1.128)
+    """
+    area = int(np.count_nonzero(mask))
+    if area == 0:
+        return 0, 0.0
+    m = np.pad(mask, 1)
+    edges = int(np.count_nonzero(m[1:, :] != m[:-1, :]) + np.count_nonzero(m[:, 1:] != m[:, :-1]))
+    return label(mask)[1], float(edges / (2.0 * np.sqrt(np.pi * area)))
 
 
 @dataclass
@@ -169,8 +301,8 @@ class PatchMeasure:
 def group_patches(grades: np.ndarray, groups: Sequence[Sequence[int]]) -> tuple[np.ndarray, int]:
     """Label the 4-connected patches of cells whose grades fall in one group.
 
-    Each group is labelled on its own, so a patch never mixes groups; labels run
-    1..n over all groups.
+    Each group is labelled on its own (:func:`label_classes`), so a patch never mixes
+    groups; labels run 1..n over all groups.
 
     Examples
     --------
@@ -178,15 +310,11 @@ def group_patches(grades: np.ndarray, groups: Sequence[Sequence[int]]) -> tuple[
     >>> group_patches(g, [[1, 2], [3, 4]])[0].tolist()
     [[1, 1, 2], [0, 0, 2]]
     """
-    out = np.zeros(grades.shape, dtype=np.int32)
-    n = 0
-    for group in groups:
-        lut = np.zeros(256, dtype=bool)
-        lut[list(group)] = True
-        lab, k = label(lut[grades])
-        np.add(out, lab + n, out=out, where=lab > 0)
-        n += k
-    return out, n
+    lut = np.zeros(256, dtype=np.uint8)
+    for i, group in enumerate(groups, start=1):
+        lut[list(group)] = i
+    labels, label_group = label_classes(lut[grades])
+    return labels, len(label_group) - 1
 
 
 def patch_compactness(labels: np.ndarray, n: int, res: tuple[float, float]) -> np.ndarray:
@@ -255,7 +383,7 @@ def measure_patches(grades: np.ndarray, groups: Sequence[Sequence[int]], measure
     labels, n = group_patches(grades, groups)
     cells = np.bincount(labels.ravel(), minlength=n + 1)
     if measure == "area":
-        values = cells * (res[0] * res[1] / AREA_UNITS[unit])
+        values = cells * (res[0] * res[1] / 10_000 / AREA_UNITS[unit])
     else:
         values = patch_compactness(labels, n, res)
     values = values.astype(np.float64)

@@ -29,16 +29,18 @@ from typing import Any
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 
 from . import __version__
 from .allocate import RULES, Allocation, allocate
-from .config import SPACES, Config
+from .config import SPACES, UGB_ZONES, Config
 from .errors import OutputError
 from .evaluate import LEVEL_LABELS, StepStats
 from .export import (
     LEVEL_COLOURS,
     LINE_LAYERS,
     SPACE_LAYERS,
+    UGB_ZONE_COLOURS,
     ZONE_COLOURS,
     RasterWriter,
     grade_colours,
@@ -50,7 +52,9 @@ from .export import (
     write_vectors,
 )
 from .grid import Block
-from .lines import Lines, draw_lines
+from .lines import LINE_RULES, Lines, draw_lines
+from .report import rows as finding_rows
+from .report import write_conflicts
 from .study import BlockResult, Study, Timer
 from .surfaces import Surfaces
 from .vectorize import polygonize
@@ -90,10 +94,15 @@ class RunResult(Outcome):
     """What ``sanqu delineate`` produced.
 
     An :class:`Outcome` whose ``areas`` are the rows of ``areas.csv``, with ``report``,
-    the figures recorded by the line rules (conflicts, caps, quotas).
+    the figures recorded by the line rules (conflicts, caps, quotas); ``conflicts``,
+    the rows of ``conflicts.csv`` (overlaps resolved, cells moved and why, quotas as
+    task vs. delineated, cap usage); and ``units``, the rows of ``units.csv`` (areas
+    per administrative unit; empty without units).
     """
 
     report: dict[str, float]
+    conflicts: list[dict[str, object]]
+    units: list[dict[str, object]]
 
 
 def _prepare_out(out: Path, overwrite: bool) -> Path:
@@ -212,15 +221,52 @@ def _run(cfg: Config, tmp: Path, progress: Progress, timer: Timer) -> RunResult:
     with timer("export"):
         write_raster(tmp / "zones.tif", alloc.zones, grid, ZONE_COLOURS, cfg.outputs.compress)
         write_raster(tmp / "allocation_rule.tif", alloc.rule, grid, None, cfg.outputs.compress)
+        write_raster(tmp / "line_rule.tif", lines.rule, grid, None, cfg.outputs.compress)
+        write_raster(tmp / "ugb_zone.tif", lines.ugb_zone, grid, UGB_ZONE_COLOURS,
+                     cfg.outputs.compress)
         write_vectors(tmp, vectors, cfg.outputs.gpkg_name, list(LINE_LAYERS),
                       cfg.outputs.shapefile_encoding)
         areas = area_rows(surf, lines, alloc, vectors)
         write_area_table(tmp / "areas.csv", areas)
-        manifest = _manifest(cfg, study, notes)
-        manifest["line_report"] = lines.report
-        write_manifest(tmp / "manifest.json", manifest)
-    return RunResult(out=tmp, areas=areas, report=lines.report, notes=notes,
-                     seconds=dict(timer.seconds), cells=grid.size)
+        conflicts = finding_rows(lines.findings + alloc.findings, grid.cell_area / 10_000)
+        write_conflicts(tmp / "conflicts.csv", conflicts)
+        units = unit_rows(surf, lines, alloc)
+        if units:
+            write_area_table(tmp / "units.csv", units)
+        write_manifest(tmp / "manifest.json", _manifest(cfg, study, notes, lines))
+    return RunResult(out=tmp, areas=areas, report=lines.report, conflicts=conflicts, units=units,
+                     notes=notes, seconds=dict(timer.seconds), cells=grid.size)
+
+
+def unit_rows(s: Surfaces, lines: Lines, alloc: Allocation) -> list[dict[str, object]]:
+    """Area per administrative unit of each space and line, with the farmland task.
+
+    One row per unit in code order, then one for cells in no unit (if any) and a
+    total; empty when the run has no units.
+    """
+    if not s.unit_codes:
+        return []
+    n = len(s.unit_codes)
+    quotas = {f.unit_code: f.reference_cells for f in lines.findings
+              if f.section == "quota" and f.unit_code}
+    layers = {"study_area": s.mask,
+              **{k: alloc.zones == c for k, c in zip(SPACE_LAYERS, SPACES.values(), strict=True)},
+              **lines.as_dict()}
+    cells = {k: np.bincount(s.unit[v & s.mask], minlength=n + 1) for k, v in layers.items()}
+    out = []
+    for u in [*range(1, n + 1), 0, None]:
+        if u == 0 and not cells["study_area"][0]:
+            continue
+        code, name = (("", "合计") if u is None else ("", "(outside every unit)") if u == 0
+                      else (s.unit_codes[u - 1], s.unit_names[u - 1]))
+        row: dict[str, object] = {"unit_code": code, "unit_name": name}
+        for k, c in cells.items():
+            row[f"{k}_ha"] = round(s.hectares(c.sum() if u is None else c[u]), 4)
+        task = (sum(v or 0 for v in quotas.values()) if u is None
+                else quotas.get(code) if u else None)
+        row["farmland_task_ha"] = "" if task is None else round(s.hectares(task), 4)
+        out.append(row)
+    return out
 
 
 #: Raster attribute of :class:`Surfaces` holding each result.
@@ -367,18 +413,46 @@ def step_rows(study: Study, stats: dict[str, dict[str, StepStats]]) -> list[dict
 
 
 def vectorize_all(s: Surfaces, lines: Lines, alloc: Allocation) -> dict[str, gpd.GeoDataFrame]:
-    """Polygons of the three spaces and the three lines, by output layer name."""
+    """Polygons of the three spaces and the three lines, by output layer name.
+
+    Two polygonizer passes: the zones raster, and one raster holding all three
+    lines (they are disjoint) with the growth boundary split by sub-zone, so each
+    UGB polygon is one patch of one sub-zone, named in its ``zone`` fields.
+    """
+    eco, agri, urban = SPACES.values()
     out: dict[str, gpd.GeoDataFrame] = {}
-    for (key, name), code in zip(SPACE_LAYERS.items(), SPACES.values(), strict=True):
-        out[key] = polygonize(alloc.zones == code, s.grid, names={1: name})
-        out[key]["code"] = code
-    for (key, arr), code in zip(lines.as_dict().items(), SPACES.values(), strict=True):
-        out[key] = polygonize(arr, s.grid, names={1: LINE_LAYERS[key]})
-        out[key]["code"] = code  # the code of the space the line belongs to
+    spaces = polygonize(alloc.zones, s.grid, names=dict(zip(SPACES.values(),
+                                                          SPACE_LAYERS.values(), strict=True)))
+    for key, code in zip(SPACE_LAYERS, SPACES.values(), strict=True):
+        out[key] = _part(spaces, spaces["code"] == code)
+    first_zone = urban  # line raster codes: red line 1, farmland 2, UGB sub-zone z -> 2 + z
+    line_codes = np.zeros(s.grid.shape, dtype=np.uint8)
+    line_codes[lines.red_line] = eco
+    line_codes[lines.farmland] = agri
+    ugb = lines.ugb_zone > 0
+    line_codes[ugb] = lines.ugb_zone[ugb] + (first_zone - 1)
+    polys = polygonize(line_codes, s.grid)
+    out["red_line"] = _part(polys, polys["code"] == eco, LINE_LAYERS["red_line"])
+    out["farmland"] = _part(polys, polys["code"] == agri, LINE_LAYERS["farmland"])
+    boundary = _part(polys, polys["code"] >= first_zone, LINE_LAYERS["ugb"])
+    boundary["zone"] = boundary["code"] - (first_zone - 1)
+    boundary["zone_name"] = boundary["zone"].map(UGB_ZONES)
+    boundary["code"] = urban
+    out["ugb"] = boundary
     return out
 
 
-def _manifest(cfg: Config, study: Study, notes: list[str]) -> dict[str, object]:
+def _part(df: gpd.GeoDataFrame, rows: pd.Series, name: str | None = None) -> gpd.GeoDataFrame:
+    """Rows of a polygon table as a layer of its own, numbered from 1."""
+    part = df[rows].reset_index(drop=True)
+    part["id"] = np.arange(1, len(part) + 1, dtype=np.int64)
+    if name is not None:
+        part["name"] = name
+    return part
+
+
+def _manifest(cfg: Config, study: Study, notes: list[str],
+              lines: Lines | None = None) -> dict[str, object]:
     inputs = {}
     for name, spec in cfg.present_inputs.items():
         inputs[name] = {"path": str(spec.path), "sha256": sha256(spec.path)}
@@ -399,6 +473,9 @@ def _manifest(cfg: Config, study: Study, notes: list[str]) -> dict[str, object]:
             for name, ev in study.evaluations.items()
         },
         "allocation_rules": RULES,
+        "line_rules": LINE_RULES,
+        "ugb_zones": UGB_ZONES,
+        **({"line_report": lines.report} if lines is not None else {}),
         "notes": notes,
         "versions": package_versions(),
     }

@@ -40,7 +40,8 @@ from .errors import ConfigError
 PRESETS = Path(__file__).resolve().parent / "presets"
 
 #: Keys (as paths) holding file paths, made absolute in extended files before merging.
-_PATH_KEYS = (("study_area", "boundary"), ("lines", "red_line", "protected_areas"))
+_PATH_KEYS = (("study_area", "boundary"), ("lines", "red_line", "protected_areas"),
+              ("lines", "ugb", "special_use"), ("units",))
 
 
 def read_yaml(path: Path) -> Any:
@@ -136,6 +137,9 @@ def _absolute_paths(doc: dict[str, Any], folder: Path) -> None:
             node = node.get(k) if isinstance(node, dict) else None
         if isinstance(node, dict) and isinstance(node.get("path"), str):
             node["path"] = str((folder / node["path"]).resolve())
+    farmland = (doc.get("lines") or {}).get("farmland")
+    if isinstance(farmland, dict) and isinstance(farmland.get("unit_quotas"), str):
+        farmland["unit_quotas"] = str((folder / farmland["unit_quotas"]).resolve())
 
 
 def merge(base: Any, over: Any, path: tuple[str, ...] = ()) -> Any:

@@ -26,13 +26,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .align import AlignedRaster, burn_polygons, grid_of
+from .align import AlignedRaster, burn, grid_of, read_polygons
 from .config import RESULTS, Config, factor_refs
 from .errors import ConfigError, InputError
 from .evaluate import Evaluation, StepStats, build_evaluations
 from .factors import compute_factor, halo_cells
 from .grid import Block, Grid
+from .rules import reclass
 from .surfaces import Surfaces
+from .units import Units, quota_index, read_units
 
 
 @dataclass
@@ -120,6 +122,17 @@ class Study:
                     f"inputs.{name}", spec.path, self.grid, categorical=spec.kind == "categorical",
                     nodata=spec.nodata, band=spec.band, misaligned=cfg.grid.misaligned)
             self.evaluations: dict[str, Evaluation] = build_evaluations(cfg)
+            self.units: Units | None = read_units(cfg.units, self.grid) if cfg.units else None
+            quotas = cfg.lines.farmland.unit_quotas
+            if isinstance(quotas, dict):
+                quota_index(self.units.codes if self.units else (), quotas)  # codes exist?
+            self._polygons = {
+                key: read_polygons(spec.path, key, self.grid, spec.layer).geometry.values
+                for key, spec in (("study_area.boundary", cfg.study_area.boundary),
+                                  ("lines.red_line.protected_areas",
+                                   cfg.lines.red_line.protected_areas),
+                                  ("lines.ugb.special_use", cfg.lines.ugb.special_use))
+                if spec is not None}
         except Exception:
             self.close()
             raise
@@ -131,13 +144,13 @@ class Study:
             self._class_lut[codes] = i
             self._known[codes] = True
         self.absent = cfg.absent_layers()
-        needed = {cfg.lines.farmland.slope_factor}
+        needed = {cfg.lines.farmland.slope_factor, cfg.lines.farmland.quality.near_factor}
         for ev in self.evaluations.values():
             needed |= ev.needed_layers()
         for name, spec in reversed(cfg.factors.items()):  # and the factors those factors read
             if name in needed:
                 needed.update(factor_refs(spec))
-        #: Factors computed: those some running step (or the farmland rule) reads.
+        #: Factors computed: those some running step (or a farmland rule) reads.
         self.factors = {k: v for k, v in cfg.factors.items()
                         if k in needed and k not in self.absent}
         self.unused = [k for k in cfg.factors if k not in needed and k not in self.absent]
@@ -173,16 +186,22 @@ class Study:
     def notes(self) -> list[str]:
         """Remarks on the run, one line each.
 
-        What alignment did to each input (resampling, CRS equivalence), and which
-        factors and evaluation steps were skipped, and why.
+        What alignment did to each input (resampling, CRS equivalence), remarks on
+        the units, and which factors and evaluation steps were skipped, and why.
         """
         out = [f"inputs.{k}: {r.note}" for k, r in self.rasters.items() if r.note]
+        out += list(self.units.notes if self.units else ())
         out += [f"factors.{k}: not computed, {why}" for k, why in self.absent.items()
                 if k in self.cfg.factors]
         out += [f"factors.{k}: not computed, no step that runs reads it" for k in self.unused]
         for ev in self.evaluations.values():
             out += ev.notes()
         return out
+
+    def _burn(self, key: str, block: Block) -> np.ndarray:
+        """Cells of ``block``'s read window inside the polygons read for ``key``."""
+        geoms = self._polygons.get(key, ())
+        return burn(geoms, [1] * len(geoms), self.grid, block).astype(bool)
 
     def blocks(self, size: int | None = None) -> Iterator[Block]:
         """The grid's blocks with the halo this config's factors need."""
@@ -236,8 +255,7 @@ class Study:
             for name in cfg.study_area.valid_inputs:
                 mask &= valid[name]
             if cfg.study_area.boundary is not None:
-                b = cfg.study_area.boundary
-                mask &= burn_polygons(b.path, "study_area.boundary", self.grid, block, b.layer)
+                mask &= self._burn("study_area.boundary", block)
         with timer("factors"):
             lu = cfg.landuse.input
             landclass = self._classes(values[lu], mask & valid[lu])
@@ -320,24 +338,34 @@ class Study:
         cfg = self.cfg
         timer = timer or Timer()
         self.fit(timer=timer)
-        s = Surfaces.empty(self.grid, self.class_names)
-        red = cfg.lines.red_line
+        units = self.units
+        s = Surfaces.empty(self.grid, self.class_names, units.codes if units else (),
+                           units.names if units else ())
         farm = cfg.lines.farmland
-        slope_name = farm.slope_factor
+        quality = farm.quality
         attrs = {"eco_importance": "eco", "agri_suitability": "agri", "urban_suitability": "urban"}
         for i, block in enumerate(self.blocks(), start=1):
             res = self.compute(block, timer=timer, keep=keep, stats=stats)
             with timer("evaluate"):
                 sl = block.slices
-                s.mask[sl] = res.mask
+                m = res.mask
+                s.mask[sl] = m
                 s.landclass[sl] = res.landclass
                 for r, attr in attrs.items():
                     getattr(s, attr)[sl] = res.results[r]
-                s.steep[sl] = res.mask & (res.layers[slope_name] > farm.max_slope)
-                if red.protected_areas is not None:
-                    pa = burn_polygons(red.protected_areas.path, "lines.red_line.protected_areas",
-                                       self.grid, block, red.protected_areas.layer)
-                    s.protected[sl] = pa[block.core] & res.mask
+                slope = res.layers[farm.slope_factor]
+                s.steep[sl] = m & (slope > farm.max_slope)
+                s.slope_grade[sl] = np.where(m, reclass(slope, quality.slope_breaks), 0)
+                if quality.near_factor is not None:
+                    near = reclass(res.layers[quality.near_factor], quality.near_breaks)
+                    s.near_grade[sl] = np.where(m, near, 0)
+                else:
+                    s.near_grade[sl] = m
+                s.protected[sl] = m & self._burn("lines.red_line.protected_areas",
+                                                 block)[block.core]
+                s.special[sl] = m & self._burn("lines.ugb.special_use", block)[block.core]
+                if units is not None:
+                    s.unit[sl] = np.where(m, units.burn(self.grid, block)[block.core], 0)
             if on_block is not None:
                 on_block(block, res)
             if progress is not None:

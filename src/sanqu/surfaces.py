@@ -1,12 +1,20 @@
 """The compact whole-area rasters that the per-cell stages hand to the whole-area stages.
 
 One byte a cell each: the study mask, the land-use class index, the three
-evaluation levels, a steep-slope flag and the protected-area flag. A province at
-30 m (~190 M cells) fits in about 1.3 GB.
+evaluation levels, a steep-slope flag, the slope class and the nearness class
+used to rank farmland, the protected-area and special-use flags; two bytes for
+the administrative unit. A province at 30 m (~190 M cells) fits in about 2.3 GB
+(the unit raster stays unwritten zero pages when no units are configured).
+
+Areas given in hectares become whole cells here, rounded so that decisions hold
+in area terms whatever the cell size: a minimum area rounds up (a kept patch is
+never smaller than the minimum), a maximum rounds down (a filled hole, a cap is
+never larger).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -34,6 +42,17 @@ class Surfaces:
         Slope above the farmland limit.
     protected : numpy.ndarray of bool
         Inside a protected area (all False when none is configured).
+    slope_grade : numpy.ndarray of uint8
+        Slope class 1 (flattest) … n by the farmland quality's ``slope_breaks``.
+    near_grade : numpy.ndarray of uint8
+        Nearness class 1 (nearest) … n of the farmland quality's ``near_factor``
+        (all 1 when none is configured).
+    special : numpy.ndarray of bool
+        Marked as special-use land (特别用途区) by the UGB's ``special_use`` input.
+    unit : numpy.ndarray of uint16
+        Administrative unit index (1-based into ``unit_codes``); 0 when in none.
+    unit_codes, unit_names : tuple of str
+        Codes and names of the administrative units in index order.
     """
 
     grid: Grid
@@ -45,25 +64,66 @@ class Surfaces:
     urban: np.ndarray
     steep: np.ndarray
     protected: np.ndarray
+    slope_grade: np.ndarray
+    near_grade: np.ndarray
+    special: np.ndarray
+    unit: np.ndarray
+    unit_codes: tuple[str, ...] = ()
+    unit_names: tuple[str, ...] = ()
 
     @classmethod
-    def empty(cls, grid: Grid, class_names: tuple[str, ...]) -> Surfaces:
+    def empty(cls, grid: Grid, class_names: tuple[str, ...], unit_codes: tuple[str, ...] = (),
+              unit_names: tuple[str, ...] = ()) -> Surfaces:
         """Zeroed rasters on ``grid``, to be filled block by block."""
         def z(dtype: type) -> np.ndarray:
             return np.zeros(grid.shape, dtype=dtype)
 
         return cls(grid, z(bool), z(np.uint8), class_names, z(np.uint8), z(np.uint8),
-                   z(np.uint8), z(bool), z(bool))
+                   z(np.uint8), z(bool), z(bool), z(np.uint8), z(np.uint8), z(bool),
+                   z(np.uint16), unit_codes, unit_names)
 
     def is_class(self, names: list[str] | tuple[str, ...]) -> np.ndarray:
         """Cells whose land-use class is one of ``names``."""
-        idx = [self.class_names.index(n) + 1 for n in names]
-        return np.isin(self.landclass, idx) & self.mask
+        return one_of(self.landclass, [self.class_names.index(n) + 1 for n in names]) & self.mask
 
-    def cells(self, hectares: float) -> int:
-        """Whole cells in an area given in hectares (rounded to nearest)."""
-        return int(round(hectares * 10_000 / self.grid.cell_area))
+    def cells_at_least(self, hectares: float) -> int:
+        """Fewest whole cells covering at least ``hectares`` (for minimum areas and floors).
+
+        Examples
+        --------
+        >>> from sanqu.grid import Grid
+        >>> from affine import Affine
+        >>> s = Surfaces.empty(Grid("EPSG:4527", Affine(30, 0, 0, 0, -30, 0), (1, 1)), ())
+        >>> s.cells_at_least(1.0), s.cells_at_most(1.0), s.cells_at_least(0.09)
+        (12, 11, 1)
+        """
+        return int(math.ceil(hectares * 10_000 / self.grid.cell_area - 1e-9))
+
+    def cells_at_most(self, hectares: float) -> int:
+        """Most whole cells within ``hectares`` (for maximum areas and caps)."""
+        return int(math.floor(hectares * 10_000 / self.grid.cell_area + 1e-9))
 
     def hectares(self, cells: int | np.integer) -> float:
         """Area of ``cells`` cells in hectares."""
         return float(cells) * self.grid.cell_area / 10_000
+
+
+def one_of(values: np.ndarray, codes: list[int] | tuple[int, ...]) -> np.ndarray:
+    """``np.isin`` for uint8 rasters by a 256-entry lookup table (one pass, no sorting).
+
+    Examples
+    --------
+    >>> v = np.array([0, 1, 2, 3], np.uint8)
+    >>> one_of(v, [1, 3]).tolist(), one_of(v, [2, 1]).tolist()
+    ([False, True, False, True], [False, True, True, False])
+    """
+    codes = sorted(set(codes))
+    if not codes:
+        return np.zeros(values.shape, dtype=bool)
+    if codes[-1] - codes[0] == len(codes) - 1:  # a run of codes: two comparisons are faster
+        if len(codes) == 1:
+            return values == codes[0]
+        return (values >= codes[0]) & (values <= codes[-1])
+    table = np.zeros(256, dtype=bool)
+    table[codes] = True
+    return table[values]
