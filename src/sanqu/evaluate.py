@@ -660,8 +660,9 @@ class Evaluation:
         """Run the whole-area steps (contiguity, then the collapse) on the whole grid.
 
         Whole-area stage: ``grades`` is the compact grade raster :meth:`run` handed
-        over, for the whole study grid. The patches measured are kept in
-        :attr:`patches` (by step name) for explanations.
+        over, for the whole study grid. With ``keep``, the patches measured (int32
+        labels, 4 bytes a cell) are also kept in :attr:`patches` by step name, for
+        explanations; otherwise they are freed with the step.
 
         Returns
         -------
@@ -672,13 +673,14 @@ class Evaluation:
         """
         env = {self.handover: grades}
         kept: dict[str, np.ndarray] = {}
+        self.patches = {}
         for p in self.area_plan:
             if isinstance(p.spec, ContiguityStep):
-                p.run = self._contiguity_runner(p, res)
+                p.run = self._contiguity_runner(p, res, keep)
             self._step(p, env, mask, kept if keep else None, stats)
         return env[self.plan[-1].name], kept
 
-    def _contiguity_runner(self, p: Planned, res: tuple[float, float]) -> Runner:
+    def _contiguity_runner(self, p: Planned, res: tuple[float, float], keep: bool) -> Runner:
         spec: ContiguityStep = p.spec
         base, table, matrix = p.reads[0], p.table, p.matrix
 
@@ -686,7 +688,8 @@ class Evaluation:
             grades = env[base]
             measured = patches.measure_patches(grades, spec.patches_of, spec.measure, res,
                                                spec.unit)
-            self.patches[p.name] = measured
+            if keep:
+                self.patches[p.name] = measured
             cls = table.classify(measured.values)
             cls[0] = 0
             per_cell = cls[measured.labels]
