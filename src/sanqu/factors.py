@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 
+import edt
 import numpy as np
 from scipy import ndimage
 
@@ -125,7 +126,10 @@ def distance_to(target: np.ndarray, res: tuple[float, float], max_distance: floa
 
     Exact for every cell whose distance is at most ``max_distance`` provided the
     array holds all cells within that distance (the block halo); larger distances
-    are reported as ``max_distance``.
+    are reported as ``max_distance``. The transform is the ``edt`` package's exact
+    Euclidean one (Felzenszwalb-Huttenlocher, float32, about 2.5x scipy's); results
+    are rounded to the centimetre so that distances on a break (2 cells = 60 m)
+    compare exactly.
 
     Examples
     --------
@@ -135,8 +139,10 @@ def distance_to(target: np.ndarray, res: tuple[float, float], max_distance: floa
     """
     if not target.any():
         return np.full(target.shape, max_distance, dtype=np.float32)
-    dist = ndimage.distance_transform_edt(~target, sampling=(res[1], res[0]))
-    return np.minimum(dist, max_distance).astype(np.float32)
+    dist = edt.edt((~target).view(np.uint8), anisotropy=(res[1], res[0]),
+                   black_border=False, parallel=1)
+    np.minimum(dist, np.float32(max_distance), out=dist)
+    return np.round(dist, 2, out=dist)
 
 
 def ls_factor(dem: np.ndarray, valid: np.ndarray, res: tuple[float, float],
