@@ -226,7 +226,7 @@ def _describe(ev: Evaluation, p: Planned, env: dict[str, float], value: int,
         cls = int(p.table.index(np.array([m]))[0])
         ha = measured.cells[label] * cell_area / 10_000
         return (f"patch of {measured.cells[label]} cells ({ha:.1f} ha), {spec.measure} "
-                f"{m:.4g}{unit} is {p.table.describe(cls)} → class {p.table.grades[cls]}; "
+                f"{_num(m)}{unit} is {p.table.describe(cls)} → class {p.table.grades[cls]}; "
                 f"{base} {v(base)} × class {p.table.grades[cls]} → {value}")
     if p.op in ("downgrade", "constrain"):
         base = p.reads[0]
