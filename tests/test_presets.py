@@ -326,3 +326,10 @@ def test_unknown_runoff_coefficient_name() -> None:
         forest="mixed_forests"),
         "factors.water_conservation.runoff_coefficients.forest: 'mixed_forests' is not a key of "
         "tables.runoff_coefficients")
+
+
+def test_share_grades_an_input_or_factor() -> None:
+    error(lambda d: step(d, "eco_importance", "soil_conservation_grade").update(
+        layer="water_conservation_grade"),
+        "evaluation.eco_importance.steps.soil_conservation_grade.layer: "
+        "'water_conservation_grade' is a step; expected an input or a factor")

@@ -251,3 +251,12 @@ def test_two_shares_of_a_hand_example():
     assert rules.share_thresholds(v, [0.5, 0.8]) == [5.0, 1.0]
     table = rules.share_table([5.0, 1.0], [1, 2, 3])
     assert table.classify(v).tolist() == [1, 2, 2, 2, 2, 2, 3, 3]
+
+
+def test_lookup_of_unsigned_and_signed_codes_agree():
+    table = {1: 2, 33: 1, 300: 4}
+    codes = np.array([1, 33, 300, 7])
+    for dtype in (np.uint16, np.int16, np.int64, np.float32):
+        got = rules.lookup(codes.astype(dtype), table, default=5)
+        assert got.tolist() == [2, 1, 4, 5], dtype
+    assert rules.lookup(np.array([-1], np.int16), {0: 1}, default=5).tolist() == [5]

@@ -442,7 +442,10 @@ class Evaluation:
 
     def _c_ShareStep(self, p: Planned, previous: str | None) -> None:
         spec: ShareStep = p.spec
-        self._ref(p, "layer", spec.layer, previous)
+        layer = self._ref(p, "layer", spec.layer, previous)
+        if layer not in self.cfg.inputs and layer not in self.cfg.factors:
+            raise ConfigError(f"{p.key}.layer: {layer!r} is a step; expected an input or a "
+                              "factor holding service values")
         self._scale(p, spec.scale)
         self._in_scale(p, "grades", spec.table_grades())
         if not self._absent_if_missing(p):

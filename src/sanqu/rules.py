@@ -136,7 +136,7 @@ def lookup(codes: np.ndarray, table: Mapping[int, int], where: np.ndarray | None
     [2, 5]
     """
     codes = np.asarray(codes)
-    if codes.dtype.kind in "ui" and codes.dtype.itemsize <= 2:  # small integer codes: a LUT
+    if codes.dtype.kind == "u" and codes.dtype.itemsize <= 2:  # small unsigned codes: a LUT
         size = 1 << (8 * codes.dtype.itemsize)
         lut = np.zeros(size, dtype=np.uint8)
         known = np.zeros(size, dtype=bool)
