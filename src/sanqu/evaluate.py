@@ -153,11 +153,15 @@ class StepStats:
     counts: np.ndarray
     changed: int | None = None
 
-    def add(self, out: np.ndarray, base: np.ndarray | None, mask: np.ndarray) -> None:
-        """Add one block's output (and the grades it corrected)."""
-        self.counts += np.bincount(out[mask], minlength=self.counts.size)[: self.counts.size]
+    def add(self, out: np.ndarray, base: np.ndarray | None) -> None:
+        """Add one block's output (and the grades it corrected).
+
+        Every step's grades are 0 outside the study area, so no mask is needed:
+        ``counts[0]`` counts the cells outside and is not reported.
+        """
+        self.counts += np.bincount(out.ravel(), minlength=self.counts.size)[: self.counts.size]
         if base is not None:
-            self.changed = (self.changed or 0) + int(np.count_nonzero((out != base) & mask))
+            self.changed = (self.changed or 0) + int(np.count_nonzero(out != base))
 
 
 class Evaluation:
@@ -655,7 +659,7 @@ class Evaluation:
         if kept is not None:
             kept[p.name] = out
         if stats is not None:
-            stats[p.name].add(out, env[p.base] if p.op in CORRECTIONS else None, mask)
+            stats[p.name].add(out, env[p.base] if p.op in CORRECTIONS else None)
 
     def finish(self, grades: np.ndarray, mask: np.ndarray, res: tuple[float, float],
                keep: bool = False, stats: dict[str, StepStats] | None = None
