@@ -243,8 +243,9 @@ def test_shapefile_matches_gpkg(out: Path, layers: dict[str, gpd.GeoDataFrame], 
 def test_manifest_records_inputs_and_versions(out: Path) -> None:
     manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
     cfg = load_config(default_config_path())
-    assert set(manifest["inputs"]) == set(cfg.inputs)
-    for key, spec in cfg.inputs.items():
+    assert set(manifest["inputs"]) == set(cfg.present_inputs) == {"dem", "landuse"}
+    assert set(manifest["absent_inputs"]) == set(cfg.inputs) - {"dem", "landuse"}
+    for key, spec in cfg.present_inputs.items():
         entry = manifest["inputs"][key]
         assert re.fullmatch(r"[0-9a-f]{64}", entry["sha256"])
         assert entry["sha256"] == hashlib.sha256(spec.path.read_bytes()).hexdigest()
