@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SAMPLE_CONFIG = ROOT / "configs" / "dianbu.yaml"
 
 
-def require_tool(name: str) -> str:
+def require_tool(name: str, package: str = "gdal-bin") -> str:
     """Path of a command-line tool; skip the test when it is missing.
 
     With ``SANQU_REQUIRE_TOOLS=1`` (set by ``.ci/run``) a missing tool fails the
@@ -28,7 +28,7 @@ def require_tool(name: str) -> str:
     """
     path = shutil.which(name)
     if path is None:
-        reason = f"command-line tool {name!r} not found on PATH (install gdal-bin)"
+        reason = f"command-line tool {name!r} not found on PATH (install {package})"
         if os.environ.get("SANQU_REQUIRE_TOOLS") == "1":
             pytest.fail(f"{reason}; SANQU_REQUIRE_TOOLS=1 forbids skipping", pytrace=False)
         pytest.skip(reason)

@@ -142,9 +142,11 @@ def test_sanqu_output_passes_its_own_check(demo_run: sanqu.RunResult, tmp_path: 
     assert result.exit_code == 0, result.output
     assert result.stdout.startswith("sanqu check: no defects in 3 layers")
     # the spaces tile the study area without overlaps; the only patch below the 1 ha
-    # minimum is a one-cell island of the study area itself (no neighbour to merge into)
+    # minimum is a one-cell island of the study area itself (no neighbour to merge into).
+    # Smoothing cuts a few half-cell triangles (450 m² each) off patches at the minimum,
+    # so polygons are checked against 0.9 ha (the raster patches hold at least 1 ha).
     layers = [f"{out / 'sanqu.gpkg'}:{n}" for n in ("eco_space", "agri_space", "urban_space")]
-    report = check_layers(layers, min_area_m2=10_000, study_area=str(tmp_path / "study.gpkg"))
+    report = check_layers(layers, min_area_m2=9_000, study_area=str(tmp_path / "study.gpkg"))
     assert [(d.check, d.area_m2) for d in report.defects] == [("sliver", 900.0)]
     (defect,) = report.defects
     space = spaces[("eco_space", "agri_space", "urban_space").index(defect.layer)]

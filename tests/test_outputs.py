@@ -84,7 +84,7 @@ def union(df: gpd.GeoDataFrame) -> shapely.Geometry:
 
 def test_gpkg_has_the_six_layers(out: Path) -> None:
     names = [name for name, _ in pyogrio.list_layers(out / "sanqu.gpkg")]
-    assert sorted(names) == sorted(LAYERS)
+    assert sorted(names) == sorted([*LAYERS, "layer_styles"])  # + the QGIS styles table
 
 
 @pytest.mark.parametrize("name", LAYERS)
@@ -144,7 +144,8 @@ def test_raster_and_vector_areas_agree(
     row = areas[name]
     raster_ha = float(row["area_ha"])
     vector_ha = layers[name].geometry.area.sum() / 10_000
-    assert vector_ha == pytest.approx(raster_ha, rel=5e-3)
+    # smoothing moves shared edges; single-cell holes become triangles (farmland gains ~1.2 %)
+    assert vector_ha == pytest.approx(raster_ha, rel=2e-2)
     assert float(row["vector_area_ha"]) == pytest.approx(vector_ha, rel=1e-6, abs=1e-3)
     assert int(row["polygons"]) == len(layers[name])
 
@@ -196,9 +197,9 @@ def test_two_runs_give_byte_identical_geotiffs(
     assert len(tifs) == 7
     for name in tifs:
         assert (out / name).read_bytes() == (again / name).read_bytes(), name
-    # the vector files, tables and manifest are reproducible too (fixed dates inside)
-    files = sorted(p.name for p in out.iterdir())
-    assert files == sorted(p.name for p in again.iterdir())
+    # the vector files, tables, styles, project and manifest are reproducible too
+    files = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
+    assert files == sorted(str(p.relative_to(again)) for p in again.rglob("*") if p.is_file())
     for name in files:
         assert (out / name).read_bytes() == (again / name).read_bytes(), name
 
@@ -338,6 +339,7 @@ def test_ogrinfo_lists_gpkg_layers(
 ) -> None:
     text = run_tool(require_tool, "ogrinfo", "-ro", "-al", "-so", out / "sanqu.gpkg")
     summary = parse_ogrinfo_summary(text)
+    summary.pop("layer_styles")  # the QGIS styles table, registered as attributes
     assert sorted(summary) == sorted(LAYERS)
     for name, info in summary.items():
         assert info["count"] == len(layers[name]), name
@@ -353,3 +355,13 @@ def test_ogrinfo_reads_chinese_names_from_shapefile(
     count = int(re.search(r"^Feature Count: (\d+)$", text, flags=re.MULTILINE).group(1))
     assert count > 0
     assert values == [LINE_NAMES[name]] * count
+
+
+def test_without_smoothing_polygons_keep_the_cell_areas(
+    tmp_path: Path, write_config: Callable[..., Path]
+) -> None:
+    cfg = write_config(tmp_path / "cells.yaml",
+                       lambda d: d["outputs"].update(smoothing={"tolerance": 0}))
+    result = sanqu.delineate(load_config(cfg), tmp_path / "out")
+    for row in result.areas:
+        assert float(row["vector_area_ha"]) == pytest.approx(float(row["area_ha"]), abs=1e-6)

@@ -20,8 +20,8 @@ import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+import geopandas as gpd
 import numpy as np
 import rasterio
 import shapely
@@ -32,11 +32,9 @@ from rasterio.features import rasterize
 from rasterio.vrt import WarpedVRT
 from rasterio.windows import Window
 
+from .crs import ZONES, datum_note, gcj02_to_wgs84, gk_epsg
 from .errors import InputError, InputNotFoundError
 from .grid import Block, Grid
-
-if TYPE_CHECKING:
-    import geopandas as gpd
 
 _IGNORED_PROJ_KEYS = {"type", "no_defs", "wktext"}
 
@@ -45,6 +43,8 @@ def _proj_params(crs: CRS) -> dict[str, object]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         params = crs.to_dict()
+    if not any(params.get("towgs84", [1])):  # an explicit null shift is no shift
+        params.pop("towgs84")
     return {k: v for k, v in params.items() if k not in _IGNORED_PROJ_KEYS}
 
 
@@ -68,6 +68,9 @@ def crs_equivalent(a: CRS, b: CRS) -> bool:
     >>> renamed = CRS.from_wkt(gk39.to_wkt().replace("China_2000", "EGM2008_geoid"))
     >>> crs_equivalent(gk39, renamed), crs_equivalent(gk39, CRS.from_epsg(4547))
     (True, False)
+    >>> proj4 = "+proj=tmerc +lon_0=117 +x_0=39500000 +ellps=GRS80 +towgs84=0,0,0 +units=m"
+    >>> crs_equivalent(gk39, CRS.from_proj4(proj4)), crs_equivalent(gk39, CRS.from_epsg(2415))
+    (True, False)
     """
     if a == b or a.equals(b, ignore_axis_order=True):
         return True
@@ -89,19 +92,44 @@ def identify_crs(crs: CRS) -> CRS:
 
     GeoTIFFs written by older tools carry WKT1 that pyproj matches to EPSG only at
     low confidence; the match is accepted only if :func:`crs_equivalent` agrees.
+    A bare GRS80 transverse Mercator with the parameters of a Chinese 3-degree
+    Gauss-Krüger zone (a PROJ string from an old tool) is taken as the CGCS2000
+    zone it matches: PROJ's own match would be an Australian GRS80 grid. The
+    3-degree code wins over an identical 6-degree one (CM 111°E: EPSG:4546, not 4508).
 
     Examples
     --------
     >>> wkt = CRS.from_epsg(4527).to_wkt("WKT1_GDAL").replace("China_2000", "EGM2008_geoid")
     >>> identify_crs(CRS.from_wkt(wkt)).to_epsg()
     4527
+    >>> identify_crs(CRS.from_proj4("+proj=tmerc +lon_0=114 +x_0=500000 +ellps=GRS80")).to_epsg()
+    4547
     """
-    code = crs.to_epsg(min_confidence=20)
-    if code is not None:
-        candidate = CRS.from_epsg(code)
-        if crs_equivalent(candidate, crs):
-            return candidate
+    # the 3-degree GK zone first: CGCS2000 6-degree zones with central meridians 75, 81 …
+    # 135°E (EPSG:4502-4512) have the very same parameters as 3-degree CM forms
+    candidates = [_gk_candidate(crs), crs.to_epsg(min_confidence=20)]
+    for code in candidates:
+        if code is not None:
+            candidate = CRS.from_epsg(code)
+            if crs_equivalent(candidate, crs):
+                return candidate
     return crs
+
+
+def _gk_candidate(crs: CRS) -> int | None:
+    """EPSG code of the CGCS2000 3-degree GK zone whose parameters ``crs`` has, if any."""
+    p = _proj_params(crs)
+    lon0, x0 = p.get("lon_0"), p.get("x_0")
+    if p.get("proj") != "tmerc" or not isinstance(lon0, int | float) or lon0 % 3:
+        return None
+    zone = int(lon0 // 3)
+    if not ZONES[0] <= zone <= ZONES[1]:
+        return None
+    if x0 == 500_000:
+        return gk_epsg(zone, "cm")
+    if x0 == zone * 1_000_000 + 500_000:
+        return gk_epsg(zone, "zone")
+    return None
 
 
 def _open(path: Path, key: str) -> rasterio.DatasetReader:
@@ -209,7 +237,9 @@ class AlignedRaster:
                 src_nodata=None if self.nodata is None else self.nodata,
                 nodata=None if self.nodata is None else self.nodata,
             )
-            self.note = f"resampled ({method.name}) onto the study grid"
+            shift = datum_note(crs, self.grid.crs)
+            self.note = f"resampled ({method.name}) onto the study grid" + (
+                f"; {shift}" if shift else "")
         elif crs_equivalent(crs, self.grid.crs) and crs != self.grid.crs:
             self.note = "CRS equivalent to the study grid's (definitions differ only in names)"
 
@@ -289,22 +319,36 @@ def _aligned(crs: CRS, transform, grid: Grid) -> tuple[bool, tuple[int, int]]:
     return True, (round(dr), round(dc))
 
 
-def read_polygons(path: Path, key: str, grid: Grid, layer: str | None = None
-                  ) -> gpd.GeoDataFrame:
-    """Read a polygon layer, reprojected to the grid's CRS, geometries made valid.
+def read_vector(path: Path, key: str, crs: CRS, *, layer: str | None = None,
+                datum_shift: str = "none") -> gpd.GeoDataFrame:
+    """Read a polygon file into ``crs``: GCJ-02 undone, geometries made valid.
+
+    Parameters
+    ----------
+    path : Path
+        Any vector file GDAL reads.
+    key : str
+        Config key of the input, for error messages.
+    crs : pyproj.CRS
+        CRS to return the polygons in.
+    layer : str, optional
+        Layer of a multi-layer file.
+    datum_shift : {"none", "gcj02"}
+        ``gcj02``: the coordinates are GCJ-02 longitude/latitude (Chinese web maps,
+        whatever CRS the file claims); they are converted to WGS84 first.
 
     Raises
     ------
     InputError
-        If the file is missing, unreadable, has no CRS or holds no polygons.
+        If the file is missing, unreadable, has no CRS, holds no polygons, or is
+        said to be GCJ-02 but is not in longitude/latitude.
     """
-    import geopandas as gpd
     import pyogrio
 
     if not path.exists():
         raise InputNotFoundError(f"{key}: file not found: {path}")
     try:
-        df = gpd.read_file(path, layer=layer)
+        df = gpd.read_file(path, layer=layer, engine="pyogrio")
     except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as exc:
         raise InputError(f"{key}: cannot read {path.name}: {exc}") from None
     if df.crs is None:
@@ -312,9 +356,21 @@ def read_polygons(path: Path, key: str, grid: Grid, layer: str | None = None
     kinds = set(df.geom_type.dropna())
     if not kinds or not kinds <= {"Polygon", "MultiPolygon"}:
         raise InputError(f"{key}: {path.name} expected polygons, got {sorted(kinds) or 'nothing'}")
-    df = df.to_crs(grid.crs)
-    df.geometry = df.geometry.make_valid()
-    return df
+    if datum_shift == "gcj02":
+        if not df.crs.is_geographic:
+            raise InputError(f"{key}.datum_shift: gcj02 expects longitude/latitude coordinates, "
+                             f"got {path.name} in {df.crs.name!r}")
+        lonlat = df.geometry.to_crs(4326) if not df.crs.equals(CRS.from_epsg(4326)) else df.geometry
+        df = df.set_geometry(gpd.GeoSeries(shapely.transform(lonlat.values, gcj02_to_wgs84),
+                                           index=df.index, crs=4326))
+    df = df.set_geometry(df.geometry.make_valid())
+    return df.to_crs(crs)
+
+
+def read_polygons(path: Path, key: str, grid: Grid, layer: str | None = None, *,
+                  datum_shift: str = "none") -> gpd.GeoDataFrame:
+    """Read a polygon layer in the grid's CRS (:func:`read_vector`)."""
+    return read_vector(path, key, grid.crs, layer=layer, datum_shift=datum_shift)
 
 
 def burn(geoms: Iterable[shapely.Geometry], values: Iterable[int], grid: Grid,
@@ -337,16 +393,16 @@ def burn(geoms: Iterable[shapely.Geometry], values: Iterable[int], grid: Grid,
 
 
 def burn_polygons(path: Path, key: str, grid: Grid, block: Block | None = None,
-                  layer: str | None = None) -> np.ndarray:
+                  layer: str | None = None, datum_shift: str = "none") -> np.ndarray:
     """Rasterize a polygon file onto the grid (or one block of it): True inside.
 
-    Cells are burnt when their centre lies inside a polygon. The file is reprojected
-    to the grid's CRS first.
+    Cells are burnt when their centre lies inside a polygon. The file is read with
+    :func:`read_vector` (reprojected to the grid's CRS, GCJ-02 undone if asked).
 
     Raises
     ------
     InputError
         If the file is missing, unreadable, has no CRS or holds no polygons.
     """
-    geoms = read_polygons(path, key, grid, layer).geometry
+    geoms = read_polygons(path, key, grid, layer, datum_shift=datum_shift).geometry
     return burn(geoms, [1] * len(geoms), grid, block).astype(bool)

@@ -127,6 +127,8 @@ def _user_errors(bar: _Bar | None = None) -> Iterator[None]:
         if bar is not None:
             bar.close()
         click.echo(f"sanqu: error: {exc}", err=True)
+        for issue in getattr(getattr(exc, "report", None), "issues", []):
+            log.info("topology: %s", issue)  # the gate's whole report, with -v
         sys.exit(1)
 
 

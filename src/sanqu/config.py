@@ -95,10 +95,16 @@ class InputSpec(_Model):
 
 
 class VectorInputSpec(_Model):
-    """A polygon input (protected areas, study boundary) burnt onto the grid."""
+    """A polygon input (protected areas, study boundary) burnt onto the grid.
+
+    ``datum_shift: gcj02`` says the coordinates are GCJ-02 longitude/latitude (Amap,
+    DataV and other Chinese web maps, usually labelled EPSG:4326); they are
+    converted to WGS84 before reprojection (:func:`sanqu.crs.gcj02_to_wgs84`).
+    """
 
     path: Path
     layer: str | None = None
+    datum_shift: Literal["none", "gcj02"] = "none"
 
 
 class GridSpec(_Model):
@@ -115,11 +121,17 @@ class GridSpec(_Model):
 
 
 class StudyAreaSpec(_Model):
-    """Where the study area is: cells valid in every listed input, optionally clipped."""
+    """Where the study area is: cells valid in every listed input, optionally clipped.
+
+    ``admin_code`` and ``admin_name`` (default: ``name``) fill XZQDM / XZQMC of the
+    planning database where no administrative-unit layer says otherwise.
+    """
 
     name: str = "study area"
     valid_inputs: list[str] = Field(min_length=1)
     boundary: VectorInputSpec | None = None
+    admin_code: Annotated[str, Field(pattern=r"^[0-9]{1,12}$")] | None = None
+    admin_name: Annotated[str, Field(max_length=100)] | None = None
 
 
 class CategorySpec(_Model):
@@ -868,20 +880,135 @@ class AllocationSpec(_Model):
 
 
 class UnitsSpec(_Model):
-    """Administrative units (e.g. townships): polygons with a code and a name field."""
+    """Administrative units (e.g. townships): polygons with a code and a name field.
+
+    Besides per-unit quotas they fill XZQDM / XZQMC of the planning database.
+    ``datum_shift: gcj02`` as for :class:`VectorInputSpec`.
+    """
 
     path: Path
     layer: str | None = None
     code_field: str = "XZQDM"
     name_field: str = "XZQMC"
+    datum_shift: Literal["none", "gcj02"] = "none"
+
+
+#: Placeholder written where an official code is not known (the element codes of the
+#: planning database specification were not available): visible, and reported.
+PLACEHOLDER = "TBD"
+
+#: Layers of the planning-database profile (methodology.md §5).
+PLANNING_LAYERS = ("STBHHX", "YJJBNT", "CZKFBJ", "STBHZYXPJJG", "NYSCSYXPJJG", "CZJSSYXPJJG")
+
+
+class SmoothingSpec(_Model):
+    """Boundary smoothing of the vector outputs (shared edges simplified once).
+
+    ``tolerance`` is the Visvalingam-Whyatt tolerance in metres, roughly the
+    square root of the largest triangle area removed; ``auto`` is 0.75 cell sizes,
+    just above the half-cell triangle of a single step, which turns single-cell
+    steps into diagonals; 0 keeps the cell edges.
+    """
+
+    tolerance: Literal["auto"] | Annotated[float, Field(ge=0)] = "auto"
+
+
+class TopologySpec(_Model):
+    """The topology gate every vector layer passes before export (:mod:`sanqu.topology`)."""
+
+    min_area_m2: Annotated[float, Field(ge=0)] = 200.0
+    on_failure: Literal["stop", "repair"] = "stop"
+
+
+class ElementCodes(_Model):
+    """YSDM (element code, text(10)) per planning-database layer: PLACEHOLDERS by default.
+
+    The official values are in the MNR planning database specification, which was
+    not available; set them from the specification before delivery.
+    """
+
+    STBHHX: Annotated[str, Field(max_length=10)] = PLACEHOLDER
+    YJJBNT: Annotated[str, Field(max_length=10)] = PLACEHOLDER
+    CZKFBJ: Annotated[str, Field(max_length=10)] = PLACEHOLDER
+    STBHZYXPJJG: Annotated[str, Field(max_length=10)] = PLACEHOLDER
+    NYSCSYXPJJG: Annotated[str, Field(max_length=10)] = PLACEHOLDER
+    CZJSSYXPJJG: Annotated[str, Field(max_length=10)] = PLACEHOLDER
+
+
+class SubzoneCodes(_Model):
+    """GHFQDM (text(3)) of the UGB sub-zones (规划分区): PLACEHOLDERS by default.
+
+    The official codes were not available; set them from the specification.
+    GHFQMC is the sub-zone's name (城镇集中建设区, 城镇弹性发展区, 特别用途区).
+    """
+
+    concentrated: Annotated[str, Field(max_length=3)] = PLACEHOLDER
+    flexible: Annotated[str, Field(max_length=3)] = PLACEHOLDER
+    special_use: Annotated[str, Field(max_length=3)] = PLACEHOLDER
+
+
+class PlanningDbSpec(_Model):
+    """The planning-database profile (methodology.md §5).
+
+    STBHHX, YJJBNT, CZKFBJ and the three evaluation results, with the field
+    structure of the specification; ``area_unit`` sets MJ's unit (default 公顷).
+    XZQDM / XZQMC come from the top-level ``units`` by overlay (``admin_overlay``:
+    ``split`` cuts polygons at unit borders, pieces below the minimum mapping unit
+    staying with the largest piece; ``largest`` keeps each polygon whole in the
+    unit it overlaps most), else from ``study_area.admin_code`` / ``admin_name``.
+    """
+
+    enabled: bool = True
+    gpkg_name: str = "planning_db.gpkg"
+    shapefiles: bool = True
+    area_unit: Literal["ha", "m2", "km2", "mu"] = "ha"
+    area_decimals: Annotated[int, Field(ge=0, le=8)] | None = None
+    bsm_prefix: Annotated[str, Field(pattern=r"^[0-9A-Za-z]{0,10}$")] | None = None
+    ysdm: ElementCodes = ElementCodes()
+    level_field: Annotated[str, Field(pattern=r"^[A-Z][A-Z0-9_]{0,9}$")] = "PJDJ"
+    admin_overlay: Literal["split", "largest"] = "split"
+    subzone_codes: SubzoneCodes = SubzoneCodes()
 
 
 class OutputSpec(_Model):
-    """What to write and how."""
+    """What to write and how.
+
+    ``crs``: ``auto`` writes vectors in CGCS2000 3-degree Gauss-Krüger, the zone of
+    the study area's centre (or ``gk_zone``), in the ``gk_form`` ``zone``
+    (EPSG:4513-4533, zone-prefixed eastings) or ``cm`` (EPSG:4534-4554); ``study``
+    keeps the study grid's CRS; or give a projected CRS (``EPSG:4547``). Rasters
+    stay on the study grid.
+    """
 
     gpkg_name: str = "sanqu.gpkg"
     shapefile_encoding: Literal["UTF-8", "GBK"] = "UTF-8"
     compress: Literal["DEFLATE", "LZW", "ZSTD"] = "DEFLATE"
+    crs: str = "auto"
+    gk_form: Literal["zone", "cm"] = "zone"
+    gk_zone: Annotated[int, Field(ge=25, le=45)] | None = None
+    smoothing: SmoothingSpec = SmoothingSpec()
+    topology: TopologySpec = TopologySpec()
+    planning_db: PlanningDbSpec = PlanningDbSpec()
+    review: bool = True
+
+    @field_validator("crs")
+    @classmethod
+    def _crs(cls, value: str) -> str:
+        if value in ("auto", "study"):
+            return value
+        from .crs import parse_crs
+
+        try:
+            parse_crs(value)
+        except ValueError as exc:
+            raise ValueError(f"expected 'auto', 'study' or a projected CRS: {exc}") from None
+        return value
+
+    @model_validator(mode="after")
+    def _zone_needs_auto(self) -> OutputSpec:
+        if self.gk_zone is not None and self.crs != "auto":
+            raise ValueError(f"gk_zone: applies only to crs: auto, got crs {self.crs!r}")
+        return self
 
 
 class Config(_Model):

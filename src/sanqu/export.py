@@ -11,16 +11,25 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from importlib import metadata
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import geopandas as gpd
 import numpy as np
 import pyogrio
 import rasterio
+import shapely
 from rasterio.windows import Window
 
+from .errors import ConfigError
 from .grid import Grid
+
+if TYPE_CHECKING:
+    from .planning_db import Field
 
 #: Colour tables (value → RGBA) of the raster outputs.
 ZONE_COLOURS = {1: (56, 168, 0, 255), 2: (255, 211, 127, 255), 3: (230, 76, 0, 255)}
@@ -112,9 +121,7 @@ def write_vectors(out: Path, layers: dict[str, gpd.GeoDataFrame], gpkg_name: str
     Timestamps inside both formats are :data:`FIXED_DATE`, so files are reproducible.
     """
     gpkg = out / gpkg_name
-    # A fixed "current date" keeps GeoPackage timestamps and DBF headers reproducible.
-    pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": FIXED_DATE + "T00:00:00Z"})
-    try:
+    with fixed_date():
         for name, df in layers.items():
             pyogrio.write_dataframe(df, gpkg, layer=name, driver="GPKG", promote_to_multi=True,
                                     dataset_options={"VERSION": "1.2"})
@@ -122,8 +129,110 @@ def write_vectors(out: Path, layers: dict[str, gpd.GeoDataFrame], gpkg_name: str
             pyogrio.write_dataframe(layers[name], out / f"{name}.shp", driver="ESRI Shapefile",
                                     encoding=encoding, promote_to_multi=True,
                                     layer_options={"DBF_DATE_LAST_UPDATE": FIXED_DATE})
+
+
+@contextmanager
+def fixed_date() -> Iterator[None]:
+    """GDAL's "current date" pinned to :data:`FIXED_DATE` (GeoPackage timestamps, DBF headers)."""
+    import fiona
+
+    stamp = FIXED_DATE + "T00:00:00Z"
+    pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": stamp})
+    try:
+        with fiona.Env(OGR_CURRENT_DATE=stamp):
+            yield
     finally:
         pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": None})
+
+
+def write_schema_layer(path: Path, layer: str, df: gpd.GeoDataFrame, fields: list[Field], *,
+                       encoding: str = "UTF-8") -> None:
+    """Write one MultiPolygon layer with exactly the given fields, widths and decimals.
+
+    A GeoPackage (``.gpkg``, version 1.2) gains the layer; a ``.shp`` path is
+    written as a shapefile whose DBF is in ``encoding``, declared in a ``.cpg``.
+    Field widths reach the files (``TEXT(18)``, DBF ``C(18)``, ``N(18,4)``),
+    which pyogrio cannot set, hence fiona. Text fields of a shapefile hold
+    ``width`` *bytes* in ``encoding``; longer values are an error here rather
+    than a silent truncation by GDAL.
+
+    Parameters
+    ----------
+    path : Path
+        ``.gpkg`` or ``.shp`` file.
+    layer : str
+        Layer name (GeoPackage) — a shapefile's layer is its file name.
+    df : GeoDataFrame
+        Columns named as ``fields``; geometries Polygon or MultiPolygon.
+    fields : list of Field
+        The schema, in order.
+    encoding : {"UTF-8", "GBK"}
+        DBF encoding of a shapefile.
+    """
+    import fiona
+
+    shp = path.suffix.lower() == ".shp"
+    for f in fields:
+        if f.kind == "str" and shp:
+            longest = max((len(str(v).encode(encoding)) for v in df[f.name]), default=0)
+            if longest > f.width:
+                raise ConfigError(f"outputs.shapefile_encoding: a value of {layer}.{f.name} "
+                                  f"takes {longest} bytes in {encoding}, more than the field "
+                                  f"width {f.width}; expected shorter text or another encoding")
+    # a DBF text field holds at most 254 bytes (the specification's BZ text(255) cannot fit)
+    props = {f.name: f.schema.replace(":255", ":254") if shp else f.schema for f in fields}
+    schema = {"geometry": "MultiPolygon", "properties": props}
+    options = ({"encoding": encoding, "DBF_DATE_LAST_UPDATE": FIXED_DATE} if shp
+               else {"layer": layer, "VERSION": "1.2"})
+    geoms = [g if g.geom_type == "MultiPolygon" else shapely.MultiPolygon([g])
+             for g in df.geometry.values]
+    records = df[[f.name for f in fields]].to_dict("records")
+    with fiona.open(path, "w", driver="ESRI Shapefile" if shp else "GPKG", schema=schema,
+                    crs=f"EPSG:{df.crs.to_epsg()}" if df.crs.to_epsg() else df.crs.to_wkt(),
+                    **options) as dst:
+        dst.writerecords({"geometry": shapely.geometry.mapping(g), "properties": rec}
+                         for g, rec in zip(geoms, records, strict=True))
+
+
+def write_gpkg_aliases(gpkg: Path, aliases: dict[str, dict[str, str]]) -> None:
+    """Record field aliases in a GeoPackage's ``gpkg_data_columns`` (schema extension).
+
+    The alias goes to the ``name`` and ``title`` columns, where GDAL ≥ 3.7 reads a
+    field's alternative name and ArcGIS Pro its alias; QGIS 3.22 (GDAL 3.6) shows
+    them through the styles written by :mod:`sanqu.review`.
+
+    Parameters
+    ----------
+    gpkg : Path
+        An existing GeoPackage.
+    aliases : dict
+        Layer → field → alias.
+    """
+    ext = "http://www.geopackage.org/spec120/#extension_schema"
+    con = sqlite3.connect(gpkg)
+    try:
+        con.executescript("""
+            CREATE TABLE IF NOT EXISTS gpkg_data_columns (
+              table_name TEXT NOT NULL, column_name TEXT NOT NULL, name TEXT, title TEXT,
+              description TEXT, mime_type TEXT, constraint_name TEXT,
+              CONSTRAINT pk_gdc PRIMARY KEY (table_name, column_name));
+            CREATE TABLE IF NOT EXISTS gpkg_data_column_constraints (
+              constraint_name TEXT NOT NULL, constraint_type TEXT NOT NULL, value TEXT,
+              min NUMERIC, min_is_inclusive BOOLEAN, max NUMERIC, max_is_inclusive BOOLEAN,
+              description TEXT,
+              CONSTRAINT gdcc_ntv UNIQUE (constraint_name, constraint_type, value));
+        """)
+        for table in ("gpkg_data_columns", "gpkg_data_column_constraints"):
+            con.execute("DELETE FROM gpkg_extensions WHERE table_name = ?", (table,))
+            con.execute("INSERT INTO gpkg_extensions VALUES (?, NULL, 'gpkg_schema', ?, "
+                        "'read-write')", (table, ext))
+        for layer, fields in aliases.items():
+            for column, alias in fields.items():
+                con.execute("INSERT OR REPLACE INTO gpkg_data_columns VALUES "
+                            "(?, ?, ?, ?, NULL, NULL, NULL)", (layer, column, alias, alias))
+        con.commit()
+    finally:
+        con.close()
 
 
 def write_area_table(path: Path, rows: list[dict[str, object]]) -> None:
@@ -146,7 +255,7 @@ def sha256(path: Path) -> str:
 def package_versions() -> dict[str, str]:
     """Versions of sanqu and the libraries whose behaviour shapes the results."""
     names = ["sanqu", "numpy", "scipy", "rasterio", "pyproj", "shapely", "geopandas", "pyogrio",
-             "pydantic", "click", "pyyaml"]
+             "fiona", "pydantic", "click", "pyyaml"]
     out = {}
     for n in names:
         try:

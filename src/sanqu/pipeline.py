@@ -29,11 +29,14 @@ from typing import Any
 
 import geopandas as gpd
 import numpy as np
-import pandas as pd
+import shapely
+from pyproj import CRS
 
-from . import __version__
+from . import __version__, planning_db, review
+from .align import crs_equivalent
 from .allocate import RULES, Allocation, allocate
-from .config import SPACES, UGB_ZONES, Config
+from .config import PLACEHOLDER, SPACES, UGB_ZONES, Config
+from .crs import centre_lon, output_crs, reproject
 from .errors import OutputError
 from .evaluate import LEVEL_LABELS, StepStats
 from .export import (
@@ -47,6 +50,7 @@ from .export import (
     package_versions,
     sha256,
     write_area_table,
+    write_gpkg_aliases,
     write_manifest,
     write_raster,
     write_vectors,
@@ -57,7 +61,12 @@ from .report import rows as finding_rows
 from .report import write_conflicts
 from .study import BlockResult, Study, Timer
 from .surfaces import Surfaces
-from .vectorize import polygonize
+from .topology import Rules, gate
+from .vectorize import frame, polygonize, smooth_coverage, space_and_line_layers, ugb_frame
+
+#: ``smoothing.tolerance: auto`` in cell sizes: a single step's triangle is half a cell
+#: (tolerance 0.707 cells), so 0.75 removes single steps and little more.
+AUTO_TOLERANCE = 0.75
 
 #: Callback told ``(stage, done, total)`` as work advances.
 Progress = Callable[[str, int, int], None]
@@ -216,7 +225,10 @@ def _run(cfg: Config, tmp: Path, progress: Progress, timer: Timer) -> RunResult:
         alloc = allocate(surf, lines, cfg.allocation, cfg.lines.farmland.cultivated_classes)
     progress("vectorize", 0, 1)
     with timer("vectorize"):
-        vectors = vectorize_all(surf, lines, alloc)
+        vec = vectorize_all(cfg, surf, lines, alloc)
+    progress("topology", 0, 1)
+    with timer("topology"):
+        vec.gate(cfg)
     progress("export", 0, 1)
     with timer("export"):
         write_raster(tmp / "zones.tif", alloc.zones, grid, ZONE_COLOURS, cfg.outputs.compress)
@@ -224,16 +236,29 @@ def _run(cfg: Config, tmp: Path, progress: Progress, timer: Timer) -> RunResult:
         write_raster(tmp / "line_rule.tif", lines.rule, grid, None, cfg.outputs.compress)
         write_raster(tmp / "ugb_zone.tif", lines.ugb_zone, grid, UGB_ZONE_COLOURS,
                      cfg.outputs.compress)
-        write_vectors(tmp, vectors, cfg.outputs.gpkg_name, list(LINE_LAYERS),
+        write_vectors(tmp, vec.layers, cfg.outputs.gpkg_name, list(LINE_LAYERS),
                       cfg.outputs.shapefile_encoding)
-        areas = area_rows(surf, lines, alloc, vectors)
+        write_gpkg_aliases(tmp / cfg.outputs.gpkg_name,
+                           {k: review.PLAIN_ALIASES for k in vec.layers})
+        planning = None
+        if cfg.outputs.planning_db.enabled:
+            units = (planning_db.disjoint_units(study.units, vec.crs, grid.crs, grid.res[0])
+                     if study.units is not None else None)
+            planning = planning_db.write(cfg, tmp, vec.layers, vec.levels, vec.crs,
+                                         vec.study_area, units)
+            notes += [f"{k}: placeholder value {PLACEHOLDER!r} written; set the official code"
+                      for k in planning_db.placeholders(cfg)]
+        areas = area_rows(surf, lines, alloc, {**vec.layers, "study_area": vec.study_frame()})
         write_area_table(tmp / "areas.csv", areas)
+        if cfg.outputs.review:
+            review.write(cfg, tmp, vec.layers, vec.crs, vec.study_area, areas, planning,
+                         grid.crs)
         conflicts = finding_rows(lines.findings + alloc.findings, grid.cell_area / 10_000)
         write_conflicts(tmp / "conflicts.csv", conflicts)
         units = unit_rows(surf, lines, alloc)
         if units:
             write_area_table(tmp / "units.csv", units)
-        write_manifest(tmp / "manifest.json", _manifest(cfg, study, notes, lines))
+        write_manifest(tmp / "manifest.json", _manifest(cfg, study, notes, lines, vec))
     return RunResult(out=tmp, areas=areas, report=lines.report, conflicts=conflicts, units=units,
                      notes=notes, seconds=dict(timer.seconds), cells=grid.size)
 
@@ -412,47 +437,114 @@ def step_rows(study: Study, stats: dict[str, dict[str, StepStats]]) -> list[dict
     return rows
 
 
-def vectorize_all(s: Surfaces, lines: Lines, alloc: Allocation) -> dict[str, gpd.GeoDataFrame]:
-    """Polygons of the three spaces and the three lines, by output layer name.
+@dataclass
+class Vectors:
+    """The vector layers of a run, in the output CRS.
 
-    Two polygonizer passes: the zones raster, and one raster holding all three
-    lines (they are disjoint) with the growth boundary split by sub-zone, so each
-    UGB polygon is one patch of one sub-zone, named in its ``zone`` fields.
+    Attributes
+    ----------
+    layers : dict of GeoDataFrame
+        The three spaces and the three lines (plain fields).
+    levels : dict of list of numpy.ndarray
+        Per evaluation result, the polygons of levels 1, 2, 3 (empty when the
+        planning database is off).
+    study_area : shapely.Geometry
+        The study area on cell edges (the outline every coverage keeps).
+    crs : pyproj.CRS
+        The output CRS.
+    tolerance : float
+        Smoothing tolerance used, in metres.
+    topology : dict
+        The gate's report (what was repaired).
     """
-    eco, agri, urban = SPACES.values()
-    out: dict[str, gpd.GeoDataFrame] = {}
-    spaces = polygonize(alloc.zones, s.grid, names=dict(zip(SPACES.values(),
-                                                          SPACE_LAYERS.values(), strict=True)))
-    for key, code in zip(SPACE_LAYERS, SPACES.values(), strict=True):
-        out[key] = _part(spaces, spaces["code"] == code)
-    first_zone = urban  # line raster codes: red line 1, farmland 2, UGB sub-zone z -> 2 + z
-    line_codes = np.zeros(s.grid.shape, dtype=np.uint8)
-    line_codes[lines.red_line] = eco
-    line_codes[lines.farmland] = agri
-    ugb = lines.ugb_zone > 0
-    line_codes[ugb] = lines.ugb_zone[ugb] + (first_zone - 1)
-    polys = polygonize(line_codes, s.grid)
-    out["red_line"] = _part(polys, polys["code"] == eco, LINE_LAYERS["red_line"])
-    out["farmland"] = _part(polys, polys["code"] == agri, LINE_LAYERS["farmland"])
-    boundary = _part(polys, polys["code"] >= first_zone, LINE_LAYERS["ugb"])
-    boundary["zone"] = boundary["code"] - (first_zone - 1)
-    boundary["zone_name"] = boundary["zone"].map(UGB_ZONES)
-    boundary["code"] = urban
-    out["ugb"] = boundary
-    return out
+
+    layers: dict[str, gpd.GeoDataFrame]
+    levels: dict[str, list[np.ndarray]]
+    study_area: shapely.Geometry
+    crs: CRS
+    tolerance: float
+    topology: dict[str, object] = field(default_factory=dict)
+
+    def study_frame(self) -> gpd.GeoDataFrame:
+        """The study area as a one-feature layer."""
+        return frame(np.array([self.study_area], dtype=object), self.crs, 0, "研究区")
+
+    def gate(self, cfg: Config) -> None:
+        """Pass every layer through the topology gate (repairing if the config says so).
+
+        Raises
+        ------
+        TopologyError
+            When a layer fails and ``outputs.topology.on_failure`` is ``stop``.
+        """
+        spec = cfg.outputs.topology
+        geoms = {k: df.geometry.values for k, df in self.layers.items() if k != "ugb"}
+        ugb = self.layers["ugb"]
+        zones = [f"ugb:{z}" for z in UGB_ZONES]
+        geoms.update({f"ugb:{z}": ugb.geometry.values[ugb["zone"].to_numpy() == z]
+                      for z in UGB_ZONES})
+        for result, parts in self.levels.items():
+            geoms.update({f"{result}:{i}": g for i, g in enumerate(parts, start=1)})
+        lines = ("red_line", "farmland", *zones)
+        rules = Rules(
+            coverages=(tuple(SPACE_LAYERS),
+                       *[tuple(f"{r}:{i}" for i in (1, 2, 3)) for r in self.levels]),
+            disjoint=lines,
+            within=(("red_line", "eco_space"), ("farmland", "agri_space"),
+                    *[(z, "urban_space") for z in zones]),
+        )
+        fixed, report = gate(geoms, rules, self.study_area, spec.min_area_m2,
+                             repair_failures=spec.on_failure == "repair")
+        names = {**SPACE_LAYERS, **LINE_LAYERS}
+        codes = {**dict(zip(SPACE_LAYERS, SPACES.values(), strict=True)),
+                 **dict(zip(LINE_LAYERS, SPACES.values(), strict=True))}
+        for key in ("eco_space", "agri_space", "urban_space", "red_line", "farmland"):
+            self.layers[key] = frame(fixed[key], self.crs, codes[key], names[key])
+        self.layers["ugb"] = ugb_frame([fixed[z] for z in zones], self.crs, codes["ugb"],
+                                       names["ugb"], UGB_ZONES)
+        for result in self.levels:
+            self.levels[result] = [fixed[f"{result}:{i}"] for i in (1, 2, 3)]
+        self.topology = report.as_dict()
 
 
-def _part(df: gpd.GeoDataFrame, rows: pd.Series, name: str | None = None) -> gpd.GeoDataFrame:
-    """Rows of a polygon table as a layer of its own, numbered from 1."""
-    part = df[rows].reset_index(drop=True)
-    part["id"] = np.arange(1, len(part) + 1, dtype=np.int64)
-    if name is not None:
-        part["name"] = name
-    return part
+def vectorize_all(cfg: Config, s: Surfaces, lines: Lines, alloc: Allocation) -> Vectors:
+    """Smoothed polygons of the spaces, lines and evaluation levels, in the output CRS.
+
+    The spaces and lines come from one coverage (:func:`space_and_line_layers`);
+    each evaluation result is a coverage of its own. All keep the study area's
+    outline on cell edges. The output CRS follows ``outputs.crs``
+    (:func:`sanqu.crs.output_crs`, zone from the study area's centroid).
+    """
+    grid = s.grid
+    tol_spec = cfg.outputs.smoothing.tolerance
+    tol = AUTO_TOLERANCE * grid.res[0] if tol_spec == "auto" else float(tol_spec)
+    layers = space_and_line_layers(alloc.zones, lines.red_line, lines.farmland, lines.ugb_zone,
+                                   grid, tol, {**SPACE_LAYERS, **LINE_LAYERS}, UGB_ZONES)
+    study_area = shapely.union_all(polygonize(s.mask, grid).geometry.values)
+    levels: dict[str, list[np.ndarray]] = {}
+    if cfg.outputs.planning_db.enabled:
+        for result, arr in (("eco_importance", s.eco), ("agri_suitability", s.agri),
+                            ("urban_suitability", s.urban)):
+            df = polygonize(np.where(s.mask, arr, 0), grid)
+            smooth = smooth_coverage(df.geometry.values, tol)
+            levels[result] = [smooth[df["code"].to_numpy() == lv] for lv in (1, 2, 3)]
+    c = shapely.centroid(study_area)
+    out = output_crs(cfg.outputs.crs, centre_lon(c.x, c.y, grid.crs), grid.crs,
+                     form=cfg.outputs.gk_form, zone=cfg.outputs.gk_zone)
+    if crs_equivalent(out, grid.crs):
+        for df in layers.values():
+            df.set_crs(out, allow_override=True, inplace=True)
+    else:
+        cell = grid.res[0]
+        layers = {k: df.set_geometry(reproject(df.geometry.values, grid.crs, out, cell), crs=out)
+                  for k, df in layers.items()}
+        levels = {k: [reproject(g, grid.crs, out, cell) for g in v] for k, v in levels.items()}
+        study_area = reproject(np.array([study_area], dtype=object), grid.crs, out, cell)[0]
+    return Vectors(layers, levels, study_area, out, tol)
 
 
-def _manifest(cfg: Config, study: Study, notes: list[str],
-              lines: Lines | None = None) -> dict[str, object]:
+def _manifest(cfg: Config, study: Study, notes: list[str], lines: Lines | None = None,
+              vec: Vectors | None = None) -> dict[str, object]:
     inputs = {}
     for name, spec in cfg.present_inputs.items():
         inputs[name] = {"path": str(spec.path), "sha256": sha256(spec.path)}
@@ -465,6 +557,8 @@ def _manifest(cfg: Config, study: Study, notes: list[str],
         "absent_inputs": sorted(set(cfg.inputs) - set(cfg.present_inputs)),
         "grid": {"crs": g.crs.to_string(), "transform": list(g.transform)[:6],
                  "shape": list(g.shape)},
+        **({"vectors": {"crs": vec.crs.to_string(), "smoothing_tolerance_m": vec.tolerance,
+                        "topology": vec.topology}} if vec is not None else {}),
         "evaluation": {
             name: {"levels": list(LEVEL_LABELS[name]), "ahp_consistency": ev.consistency,
                    "weights": ev.weights, "share_thresholds": ev.thresholds,

@@ -127,7 +127,8 @@ class Study:
             if isinstance(quotas, dict):
                 quota_index(self.units.codes if self.units else (), quotas)  # codes exist?
             self._polygons = {
-                key: read_polygons(spec.path, key, self.grid, spec.layer).geometry.values
+                key: read_polygons(spec.path, key, self.grid, spec.layer,
+                                   datum_shift=spec.datum_shift).geometry.values
                 for key, spec in (("study_area.boundary", cfg.study_area.boundary),
                                   ("lines.red_line.protected_areas",
                                    cfg.lines.red_line.protected_areas),

@@ -62,7 +62,7 @@ def read_units(spec: UnitsSpec, grid: Grid) -> Units:
         If the layer cannot be read, lacks a field, has an empty code, gives one
         code two names, or holds more than :data:`MAX_UNITS` units.
     """
-    df = read_polygons(spec.path, "units", grid, spec.layer)
+    df = read_polygons(spec.path, "units", grid, spec.layer, datum_shift=spec.datum_shift)
     for key, name in (("code_field", spec.code_field), ("name_field", spec.name_field)):
         if name not in df.columns:
             fields = [c for c in df.columns if c != "geometry"]

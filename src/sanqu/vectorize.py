@@ -12,6 +12,16 @@ edges, a ring can only be invalid by passing twice through one cell corner (a
 into rings that touch at the corner, which is valid (property-tested on random
 rasters in tests/test_vectorize.py); as a guard, any polygon having a ring with a
 repeated vertex is checked by GEOS and repaired with ``shapely.make_valid``.
+
+Smoothing (:func:`smooth_coverage`) works on a *coverage*: the polygons of one
+class raster, which tile the study area. Its shared edges are made identical
+(``shapely.coverage_clean``) and then simplified once each
+(``shapely.coverage_simplify``, Visvalingam-Whyatt), so neighbours move together
+and no gap or overlap appears. The study area's outline is kept on cell edges,
+so every delivered coverage (spaces, lines, evaluation results) has exactly the
+same outline. :func:`space_and_line_layers` smooths one coverage of the finest
+pieces (space × line or UGB sub-zone) and dissolves it, so each line stays
+inside its space and the lines stay disjoint after smoothing.
 """
 
 from __future__ import annotations
@@ -21,6 +31,7 @@ import numpy as np
 import shapely
 from rasterio.features import shapes
 
+from .config import SPACES
 from .grid import Grid
 from .patches import label_classes
 
@@ -140,3 +151,147 @@ def _repair(geom: shapely.Geometry) -> shapely.Geometry:
     fixed = shapely.make_valid(geom)
     parts = [g for g in shapely.get_parts(fixed) if g.geom_type in ("Polygon", "MultiPolygon")]
     return shapely.union_all(parts) if len(parts) != 1 else parts[0]
+
+
+def smooth_coverage(geoms: np.ndarray, tolerance: float) -> np.ndarray:
+    """Simplify a coverage's shared edges once each, keeping its outline.
+
+    Parameters
+    ----------
+    geoms : numpy.ndarray of Polygon
+        Valid polygons that tile an area (no overlaps; edges may carry different
+        vertices on either side, as GDAL's polygonizer leaves them).
+    tolerance : float
+        Visvalingam-Whyatt tolerance in CRS units: roughly the square root of the
+        largest triangle area removed. One cell size removes single-cell steps.
+        0 only makes the shared edges identical (no simplification).
+
+    Returns
+    -------
+    numpy.ndarray of Polygon
+        Same length and order; still a valid coverage with the same outline.
+
+    Examples
+    --------
+    >>> steps = shapely.Polygon([(0, 0), (3, 0), (3, 1), (2, 1), (2, 2), (1, 2), (1, 3), (0, 3)])
+    >>> rest = shapely.box(0, 0, 3, 3).difference(steps)
+    >>> out = smooth_coverage(np.array([steps, rest]), 1.0)
+    >>> [g.wkt for g in out]  # the staircase became one diagonal edge, shared by both
+    ['POLYGON ((1 3, 3 1, 3 0, 0 0, 0 3, 1 3))', 'POLYGON ((1 3, 3 1, 3 3, 1 3))']
+    >>> bool(shapely.coverage_is_valid(out)), float(out[0].area + out[1].area)
+    (True, 9.0)
+    """
+    if len(geoms) == 0:
+        return geoms
+    matched = shapely.coverage_clean(geoms, snapping_distance=0)
+    if tolerance <= 0:
+        return matched
+    return shapely.coverage_simplify(matched, tolerance, simplify_boundary=False)
+
+
+def dissolve(geoms: np.ndarray) -> np.ndarray:
+    """Merge polygons of one coverage into connected polygons (shared edges removed).
+
+    Parts touching only at a corner stay separate polygons, as 4-connected patches
+    do. Parts come north to south, then west to east.
+
+    Examples
+    --------
+    >>> cells = np.array([shapely.box(0, 0, 1, 1), shapely.box(1, 0, 2, 1),
+    ...                   shapely.box(2, 1, 3, 2)])
+    >>> [g.wkt for g in dissolve(cells)]
+    ['POLYGON ((2 2, 3 2, 3 1, 2 1, 2 2))', 'POLYGON ((0 0, 0 1, 1 1, 2 1, 2 0, 1 0, 0 0))']
+    """
+    if len(geoms) == 0:
+        return np.array([], dtype=object)
+    merged = shapely.coverage_union_all(geoms)
+    parts = shapely.get_parts(merged)
+    parts = parts[shapely.area(parts) > 0]
+    bounds = shapely.bounds(parts)
+    order = np.lexsort((bounds[:, 0], -bounds[:, 3]))
+    return parts[order]
+
+
+def frame(geoms: np.ndarray, crs: object, code: int, name: str) -> gpd.GeoDataFrame:
+    """A layer of polygons with the plain fields ``id``, ``code``, ``name``, ``area_ha``."""
+    geoms = np.asarray(geoms, dtype=object)
+    return gpd.GeoDataFrame(
+        {
+            "id": np.arange(1, len(geoms) + 1, dtype=np.int64),
+            "code": np.full(len(geoms), code, dtype=np.int64),
+            "name": [name] * len(geoms),
+            "area_ha": shapely.area(geoms) / 10_000 if len(geoms) else np.zeros(0),
+        },
+        geometry=gpd.GeoSeries(list(geoms), crs=crs),
+    )
+
+
+#: Line codes inside a coverage piece: 0 no line, 1 red line, 2 farmland, 2 + z UGB sub-zone z.
+RED, FARM, UGB_FIRST = 1, 2, 3
+
+
+def space_and_line_layers(zones: np.ndarray, red: np.ndarray, farm: np.ndarray,
+                          ugb_zone: np.ndarray, grid: Grid, tolerance: float,
+                          names: dict[str, str], ugb_zones: dict[int, str]
+                          ) -> dict[str, gpd.GeoDataFrame]:
+    """Polygons of the three spaces and the three lines from one smoothed coverage.
+
+    Every study cell is one piece class ``space * 8 + line`` (line code 0 when it is
+    in no line, see :data:`RED`). The pieces' polygons are smoothed together
+    (:func:`smooth_coverage`) and dissolved per space, per line and per UGB sub-zone,
+    so lines stay disjoint and inside their space.
+
+    Parameters
+    ----------
+    zones : numpy.ndarray of uint8
+        Space codes (:data:`sanqu.config.SPACES`), 0 outside the study area.
+    red, farm : numpy.ndarray of bool
+        Red line and permanent farmland.
+    ugb_zone : numpy.ndarray of uint8
+        UGB sub-zone per cell (1 … 3, see ``ugb_zones``), 0 outside the UGB.
+    grid : Grid
+        Georeferencing.
+    tolerance : float
+        Smoothing tolerance in metres (0: cell edges).
+    names : dict
+        Layer key → Chinese name: ``eco_space``, ``agri_space``, ``urban_space``,
+        ``red_line``, ``farmland``, ``ugb``.
+    ugb_zones : dict
+        Sub-zone number → name.
+
+    Returns
+    -------
+    dict of GeoDataFrame
+        Space layers then line layers, with ``id``, ``code``, ``name``, ``area_ha``; a
+        line's ``code`` is the code of its space; ``ugb`` adds ``zone`` and ``zone_name``.
+    """
+    pieces = zones.astype(np.uint8) * 8
+    pieces[red] += RED
+    pieces[farm] += FARM
+    inside = ugb_zone > 0
+    pieces[inside] += (ugb_zone[inside] + (UGB_FIRST - 1)).astype(np.uint8)
+    df = polygonize(pieces, grid)
+    geoms = smooth_coverage(df.geometry.values, tolerance)
+    space, line = df["code"].to_numpy() // 8, df["code"].to_numpy() % 8
+    eco, agri, urban = SPACES.values()
+    out: dict[str, gpd.GeoDataFrame] = {}
+    for key, code in zip(("eco_space", "agri_space", "urban_space"), SPACES.values(),
+                         strict=True):
+        out[key] = frame(dissolve(geoms[space == code]), grid.crs, code, names[key])
+    out["red_line"] = frame(dissolve(geoms[line == RED]), grid.crs, eco, names["red_line"])
+    out["farmland"] = frame(dissolve(geoms[line == FARM]), grid.crs, agri, names["farmland"])
+    out["ugb"] = ugb_frame([dissolve(geoms[line == UGB_FIRST - 1 + z]) for z in ugb_zones],
+                           grid.crs, urban, names["ugb"], ugb_zones)
+    return out
+
+
+def ugb_frame(parts: list[np.ndarray], crs: object, code: int, name: str,
+              ugb_zones: dict[int, str]) -> gpd.GeoDataFrame:
+    """The UGB layer from its polygons per sub-zone (in ``ugb_zones`` order)."""
+    geoms = np.concatenate([np.asarray(p, dtype=object) for p in parts])
+    df = frame(geoms, crs, code, name)
+    zone = np.concatenate([np.full(len(p), z, dtype=np.int64)
+                           for p, z in zip(parts, ugb_zones, strict=True)])
+    df.insert(4, "zone", zone)
+    df.insert(5, "zone_name", [ugb_zones[int(z)] for z in zone])
+    return df

@@ -1,0 +1,326 @@
+"""The planning-database profile: layers, fields and identifiers of methodology.md §5.
+
+Layers and fields follow the city-level planning database specification as far
+as it is known (methodology.md §5): ``STBHHX`` (red line), ``YJJBNT`` (permanent
+farmland), ``CZKFBJ`` (UGB, with its sub-zones) and the three evaluation results
+``STBHZYXPJJG``, ``NYSCSYXPJJG``, ``CZJSSYXPJJG``. Values not known from the
+specification (element codes YSDM, sub-zone codes GHFQDM) come from the config,
+where they default to the visible placeholder :data:`sanqu.config.PLACEHOLDER`.
+
+XZQDM / XZQMC come from the administrative units of the run (top-level
+``units``) by overlay (``split``: polygons cut at unit borders; ``largest``: each
+polygon whole, in the unit it overlaps most), else from ``study_area.admin_code``
+/ ``admin_name``. Where units overlap, the later code wins, as on the unit raster.
+GHFQDM / GHFQMC come from the UGB's sub-zones (``zone``, ``zone_name``): the name
+is the sub-zone's, the code ``outputs.planning_db.subzone_codes`` (placeholders).
+
+BSM identifiers are 18 characters, unique across the delivery and stable:
+``prefix`` (default the first 6 digits of the study area's admin code) + the
+layer's number (2 digits) + a running number.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import shapely
+from pyproj import CRS
+
+from .align import crs_equivalent
+from .config import PLACEHOLDER, PLANNING_LAYERS, Config
+from .crs import reproject
+from .evaluate import LEVEL_LABELS
+from .export import LINE_LAYERS, fixed_date, write_gpkg_aliases, write_schema_layer
+from .topology import Rules, TopologyError, check, polygonal
+from .units import Units
+
+
+@dataclass(frozen=True)
+class Field:
+    """One attribute field of a delivered layer.
+
+    Attributes
+    ----------
+    name : str
+        At most 10 ASCII characters (the shapefile limit).
+    kind : {"str", "float", "int"}
+        Field type.
+    width, precision : int
+        Text length, or digits and decimals of a number.
+    alias : str
+        Chinese alias, written to the GeoPackage and the QGIS styles.
+    """
+
+    name: str
+    kind: str
+    width: int
+    precision: int = 0
+    alias: str = ""
+
+    @property
+    def schema(self) -> str:
+        """The field as an OGR schema string (``str:18``, ``float:18.4``)."""
+        if self.kind == "float":
+            return f"float:{self.width}.{self.precision}"
+        return f"{self.kind}:{self.width}"
+
+
+#: Area units: factor from m², Chinese label, default decimals (1 m² or better).
+AREA_UNITS = {"ha": (1e-4, "公顷", 4), "m2": (1.0, "平方米", 2), "km2": (1e-6, "平方千米", 6),
+              "mu": (0.0015, "亩", 4)}
+
+#: Layer → (Chinese name, source: the plain layer or the evaluation result).
+LAYER_SOURCES = {
+    "STBHHX": ("生态保护红线", "red_line"),
+    "YJJBNT": ("永久基本农田", "farmland"),
+    "CZKFBJ": ("城镇开发边界", "ugb"),
+    "STBHZYXPJJG": ("生态保护重要性评价结果", "eco_importance"),
+    "NYSCSYXPJJG": ("农业生产适宜性评价结果", "agri_suitability"),
+    "CZJSSYXPJJG": ("城镇建设适宜性评价结果", "urban_suitability"),
+}
+
+
+def fields_of(layer: str, cfg: Config) -> list[Field]:
+    """The fields of a planning-database layer, in order.
+
+    Examples
+    --------
+    >>> from sanqu import default_config_path, load_config
+    >>> [f.name for f in fields_of("CZKFBJ", load_config(default_config_path()))]
+    ['BSM', 'YSDM', 'XZQDM', 'XZQMC', 'GHFQDM', 'GHFQMC', 'MJ', 'BZ']
+    """
+    spec = cfg.outputs.planning_db
+    _, unit_name, default_decimals = AREA_UNITS[spec.area_unit]
+    decimals = spec.area_decimals if spec.area_decimals is not None else default_decimals
+    head = [Field("BSM", "str", 18, alias="标识码"), Field("YSDM", "str", 10, alias="要素代码"),
+            Field("XZQDM", "str", 12, alias="行政区代码"),
+            Field("XZQMC", "str", 100, alias="行政区名称")]
+    tail = [Field("MJ", "float", 18, decimals, alias=f"面积（{unit_name}）"),
+            Field("BZ", "str", 255, alias="备注")]
+    if layer == "CZKFBJ":
+        middle = [Field("GHFQDM", "str", 3, alias="规划分区代码"),
+                  Field("GHFQMC", "str", 50, alias="规划分区名称")]
+    elif layer in ("STBHHX", "YJJBNT"):
+        middle = []
+    else:
+        alias = "重要性等级" if layer == "STBHZYXPJJG" else "适宜性等级"
+        middle = [Field(spec.level_field, "str", 20, alias=alias)]  # 一般适宜: 12 bytes in UTF-8
+    return head + middle + tail
+
+
+def placeholders(cfg: Config) -> list[str]:
+    """Config keys whose value is still the placeholder, for the run's notes."""
+    spec = cfg.outputs.planning_db
+    keys = [f"outputs.planning_db.ysdm.{k}" for k, v in spec.ysdm if v == PLACEHOLDER]
+    keys += [f"outputs.planning_db.subzone_codes.{k}" for k, v in spec.subzone_codes
+             if v == PLACEHOLDER]
+    if cfg.units is None and cfg.study_area.admin_code is None:
+        keys.append("study_area.admin_code")
+    return keys
+
+
+def disjoint_units(units: Units, crs: CRS, grid_crs: CRS, cell: float) -> Units:
+    """The run's units in the output CRS, overlaps given to the later code.
+
+    Examples
+    --------
+    >>> u = Units(("1", "2"), ("甲", "乙"), (shapely.box(0, 0, 6, 9), shapely.box(5, 0, 9, 9)))
+    >>> [float(g.area) for g in disjoint_units(u, CRS(4527), CRS(4527), 30).geometries]
+    [45.0, 36.0]
+    """
+    geoms = np.asarray(units.geometries, dtype=object)
+    if not crs_equivalent(crs, grid_crs):
+        geoms = reproject(geoms, grid_crs, crs, cell)
+    later = shapely.Polygon()
+    out = []
+    for g in geoms[::-1]:
+        out.append(polygonal(shapely.difference(g, later)))
+        later = shapely.union(later, g)
+    return Units(units.codes, units.names, tuple(out[::-1]))
+
+
+def overlay(geoms: np.ndarray, units: Units | None, fallback: tuple[str, str], how: str,
+            min_area: float) -> tuple[list[shapely.Geometry], list[str], list[str], list[int]]:
+    """Give each polygon the unit(s) it lies in.
+
+    Parameters
+    ----------
+    geoms : numpy.ndarray of Polygon
+        The features.
+    units : Units or None
+        The units; None gives every feature ``fallback``.
+    fallback : (str, str)
+        Code and name for parts outside every unit.
+    how : {"split", "largest"}
+        Cut features at unit borders, or keep them whole in the unit they overlap most.
+    min_area : float
+        Pieces of a split below this area stay with the feature's largest piece.
+
+    Returns
+    -------
+    geoms, codes, names : lists
+        One entry per delivered feature.
+    source : list of int
+        Index of the input feature each delivered feature comes from.
+
+    Examples
+    --------
+    >>> units = Units(("410001", "410002"), ("甲", "乙"),
+    ...               (shapely.box(0, 0, 5, 9), shapely.box(5, 0, 9, 9)))
+    >>> g, codes, names, src = overlay(np.array([shapely.box(1, 1, 8, 2)]), units,
+    ...                                ("419001", "济源市"), "split", 1.0)
+    >>> [float(x.area) for x in g], codes, src
+    ([4.0, 3.0], ['410001', '410002'], [0, 0])
+    >>> overlay(np.array([shapely.box(1, 1, 8, 2)]), units, ("0", "-"), "largest", 1.0)[1]
+    ['410001']
+    """
+    out_g: list[shapely.Geometry] = []
+    out_c: list[str] = []
+    out_n: list[str] = []
+    src: list[int] = []
+    if units is None:
+        return list(geoms), [fallback[0]] * len(geoms), [fallback[1]] * len(geoms), \
+            list(range(len(geoms)))
+    unit_geoms = np.asarray(units.geometries, dtype=object)
+    tree = shapely.STRtree(unit_geoms)
+    covered = shapely.union_all(unit_geoms)
+    for k, g in enumerate(geoms):
+        hits = sorted(tree.query(g, predicate="intersects"))
+        pieces = [(polygonal(shapely.intersection(g, unit_geoms[u])), units.codes[u],
+                   units.names[u]) for u in hits]
+        rest = polygonal(shapely.difference(g, covered)) if hits else g
+        pieces.append((rest, *fallback))
+        pieces = [p for p in pieces if p[0].area > 0]
+        if how == "largest" or len(pieces) == 1:
+            best = max(pieces, key=lambda p: p[0].area)
+            pieces = [(g, best[1], best[2])]
+        else:
+            big = max(range(len(pieces)), key=lambda i: pieces[i][0].area)
+            small = [p[0] for p in pieces if p[0].area < min_area]
+            pieces = [p for i, p in enumerate(pieces) if i == big or p[0].area >= min_area]
+            if small:
+                i = next(i for i, p in enumerate(pieces) if p[0].area == max(
+                    q[0].area for q in pieces))
+                pieces[i] = (polygonal(shapely.union_all([pieces[i][0], *small])),
+                             *pieces[i][1:])
+        for piece, code, name in pieces:
+            out_g.append(piece)
+            out_c.append(code)
+            out_n.append(name)
+            src.append(k)
+    return out_g, out_c, out_n, src
+
+
+def build(cfg: Config, lines: dict[str, gpd.GeoDataFrame],
+          levels: dict[str, list[np.ndarray]], crs: CRS,
+          units: Units | None) -> dict[str, gpd.GeoDataFrame]:
+    """The six planning-database layers with their fields filled.
+
+    Parameters
+    ----------
+    cfg : Config
+        The run configuration (``outputs.planning_db``, ``study_area``).
+    lines : dict of GeoDataFrame
+        The plain ``red_line``, ``farmland`` and ``ugb`` layers (checked, in ``crs``).
+    levels : dict of list of numpy.ndarray
+        Per evaluation result, the polygons of levels 1, 2, 3 (checked, in ``crs``).
+    crs : pyproj.CRS
+        The output CRS.
+    units : Units or None
+        Disjoint administrative units in ``crs`` (:func:`disjoint_units`).
+
+    Returns
+    -------
+    dict of GeoDataFrame
+        By layer name (:data:`sanqu.config.PLANNING_LAYERS`), MultiPolygons.
+    """
+    spec = cfg.outputs.planning_db
+    sa = cfg.study_area
+    fallback = (sa.admin_code or PLACEHOLDER, sa.admin_name or sa.name)
+    how = spec.admin_overlay
+    min_area = cfg.outputs.topology.min_area_m2
+    factor, _, decimals = AREA_UNITS[spec.area_unit]
+    if spec.area_decimals is not None:
+        decimals = spec.area_decimals
+    prefix = spec.bsm_prefix if spec.bsm_prefix is not None else (sa.admin_code or "")[:6]
+    out: dict[str, gpd.GeoDataFrame] = {}
+    for number, layer in enumerate(PLANNING_LAYERS, start=1):
+        source = LAYER_SOURCES[layer][1]
+        extra: dict[str, list[str]] = {}
+        if source in lines:
+            geoms = lines[source].geometry.values
+            if layer == "CZKFBJ":
+                extra = subzone_fields(cfg, lines[source])
+        else:
+            labels = LEVEL_LABELS[source]
+            geoms = np.concatenate([np.asarray(g, dtype=object) for g in levels[source]])
+            extra = {spec.level_field: [labels[i] for i, g in enumerate(levels[source])
+                                        for _ in range(len(g))]}
+        g, codes, names, src = overlay(np.asarray(geoms, dtype=object), units, fallback, how,
+                                       min_area)
+        width = 18 - len(prefix) - 2
+        data: dict[str, object] = {
+            "BSM": [f"{prefix}{number:02d}{i:0{width}d}" for i in range(1, len(g) + 1)],
+            "YSDM": [getattr(spec.ysdm, layer)] * len(g),
+            "XZQDM": codes,
+            "XZQMC": names,
+            **{k: [v[s] for s in src] for k, v in extra.items()},
+            "MJ": np.round(shapely.area(np.array(g, dtype=object)) * factor, decimals)
+            if g else np.zeros(0),
+            "BZ": [""] * len(g),
+        }
+        multi = [shapely.MultiPolygon([p]) if p.geom_type == "Polygon" else p for p in g]
+        out[layer] = gpd.GeoDataFrame(data, geometry=gpd.GeoSeries(multi, crs=crs))
+    return out
+
+
+#: UGB sub-zone number → the key of its code in ``outputs.planning_db.subzone_codes``.
+SUBZONE_KEYS = {1: "concentrated", 2: "flexible", 3: "special_use"}
+
+
+def subzone_fields(cfg: Config, ugb: gpd.GeoDataFrame) -> dict[str, list[str]]:
+    """GHFQDM (configured code) and GHFQMC (name) of each UGB polygon, from its sub-zone."""
+    codes = cfg.outputs.planning_db.subzone_codes
+    zones = [int(z) for z in ugb["zone"]]
+    return {"GHFQDM": [getattr(codes, SUBZONE_KEYS[z]) for z in zones],
+            "GHFQMC": [str(n) for n in ugb["zone_name"]]}
+
+
+def write(cfg: Config, tmp: Path, layers: dict[str, gpd.GeoDataFrame],
+          levels: dict[str, list[np.ndarray]], crs: CRS, study_area: shapely.Geometry,
+          units: Units | None) -> dict[str, gpd.GeoDataFrame]:
+    """Write the planning-database profile: one GeoPackage and, if asked, shapefiles.
+
+    The layers are built by :func:`build` from the checked plain ``layers`` and the
+    evaluation ``levels``, and checked again after the cut by units.
+
+    Raises
+    ------
+    TopologyError
+        If cutting the layers by administrative units broke their topology.
+    """
+    spec = cfg.outputs.planning_db
+    lines = {k: layers[k] for k in LINE_LAYERS}
+    out = build(cfg, lines, levels, crs, units)
+    rules = Rules(coverages=tuple((k,) for k in PLANNING_LAYERS[3:]),
+                  disjoint=PLANNING_LAYERS[:3])
+    after = check({k: df.geometry.values for k, df in out.items()}, rules, study_area,
+                  cfg.outputs.topology.min_area_m2)
+    if not after.ok:
+        raise TopologyError(f"outputs.planning_db.admin_overlay: cutting by units broke the "
+                            f"topology: {after.summary()}", after)
+    gpkg = tmp / spec.gpkg_name
+    folder = tmp / Path(spec.gpkg_name).stem
+    with fixed_date():
+        for name, df in out.items():
+            fields = fields_of(name, cfg)
+            write_schema_layer(gpkg, name, df, fields)
+            if spec.shapefiles:
+                folder.mkdir(exist_ok=True)
+                write_schema_layer(folder / f"{name}.shp", name, df, fields,
+                                   encoding=cfg.outputs.shapefile_encoding)
+    write_gpkg_aliases(gpkg, {n: {f.name: f.alias for f in fields_of(n, cfg)} for n in out})
+    return out

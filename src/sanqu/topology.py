@@ -1,0 +1,429 @@
+"""Topology gate: the checks every vector layer passes before it is written.
+
+The gate runs on the geometries as they will be delivered (after smoothing and
+reprojection). It knows layers only as arrays of polygons and a few
+:class:`Rules` saying how they relate:
+
+- every polygon is valid (OGC) and not empty: no ring touching itself at a
+  corner, no bow-tie;
+- no two polygons of one layer overlap;
+- the layers of a *coverage* tile the study area: no overlap between them, no
+  gap, nothing outside it;
+- *disjoint* layers (the three lines) never overlap one another;
+- a layer lies *within* another (each line inside its space);
+- no polygon is smaller than the minimum mapping unit (a sliver).
+
+:func:`gate` raises :class:`TopologyError` with the report when a check fails,
+or, when asked, repairs (:func:`repair`) and checks again. Overlaps go to the
+layer listed first (the policy order: ecological before agricultural before
+urban, red line before farmland before the UGB); gaps and slivers of a coverage
+join the neighbour sharing the longest border (methodology.md §4.4); slivers
+of other layers are dropped; a layer leaking out of its container is clipped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import shapely
+
+from .check import overlap_pairs
+from .errors import SanquError
+
+#: Areas below this (m²) are floating-point noise, not overlaps or gaps.
+EPS_M2 = 0.01
+
+
+class TopologyError(SanquError, ValueError):
+    """The vector outputs fail the topology gate; ``report`` lists every problem."""
+
+    def __init__(self, message: str, report: Report) -> None:
+        super().__init__(message)
+        self.report = report
+
+
+@dataclass(frozen=True)
+class Issue:
+    """One topology problem.
+
+    Attributes
+    ----------
+    kind : str
+        ``invalid``, ``empty``, ``overlap``, ``gap``, ``outside`` or ``sliver``.
+    layer : str
+        The layer (or ``a/b`` for a problem between two layers).
+    detail : str
+        What is wrong, in words (feature numbers are 1-based positions).
+    area_m2 : float
+        Area concerned (0 for invalid or empty polygons).
+    x, y : float
+        A point on the problem, in the layer's CRS.
+    """
+
+    kind: str
+    layer: str
+    detail: str
+    area_m2: float
+    x: float
+    y: float
+
+    def __str__(self) -> str:
+        return (f"{self.kind} in {self.layer}: {self.detail} "
+                f"({self.area_m2:.2f} m² near {self.x:.1f}, {self.y:.1f})")
+
+
+@dataclass
+class Report:
+    """Issues found by :func:`check`; ``repaired`` holds those :func:`repair` fixed."""
+
+    issues: list[Issue] = field(default_factory=list)
+    repaired: list[Issue] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """True when no issue is left."""
+        return not self.issues
+
+    def counts(self, issues: list[Issue] | None = None) -> dict[str, int]:
+        """Number of issues per kind."""
+        out: dict[str, int] = {}
+        for i in self.issues if issues is None else issues:
+            out[i.kind] = out.get(i.kind, 0) + 1
+        return out
+
+    def summary(self) -> str:
+        """One line: counts per kind and the first issue."""
+        if self.ok:
+            return "no issue"
+        counts = ", ".join(f"{n} {k}" for k, n in sorted(self.counts().items()))
+        return f"{counts}; first: {self.issues[0]}"
+
+    def as_dict(self) -> dict[str, object]:
+        """The report as JSON-ready data for the manifest."""
+        return {"issues": [str(i) for i in self.issues],
+                "repaired": [str(i) for i in self.repaired],
+                "repaired_counts": self.counts(self.repaired)}
+
+
+@dataclass(frozen=True)
+class Rules:
+    """How layers relate.
+
+    Attributes
+    ----------
+    coverages : tuple of tuple of str
+        Groups of layers that together tile the study area, in priority order.
+    disjoint : tuple of str
+        Layers that must not overlap one another, in priority order.
+    within : tuple of (str, str)
+        ``(inner, outer)``: every polygon of ``inner`` lies inside ``outer``.
+    """
+
+    coverages: tuple[tuple[str, ...], ...] = ()
+    disjoint: tuple[str, ...] = ()
+    within: tuple[tuple[str, str], ...] = ()
+
+
+Layers = dict[str, np.ndarray]
+
+
+def _at(geom: shapely.Geometry) -> tuple[float, float]:
+    p = shapely.point_on_surface(geom) if not geom.is_empty else shapely.Point(0, 0)
+    return float(p.x), float(p.y)
+
+
+def _issue(kind: str, layer: str, detail: str, geom: shapely.Geometry) -> Issue:
+    area = float(shapely.area(geom)) if geom.geom_type in ("Polygon", "MultiPolygon",
+                                                           "GeometryCollection") else 0.0
+    return Issue(kind, layer, detail, area, *_at(geom))
+
+
+def polygonal(geom: shapely.Geometry) -> shapely.Geometry:
+    """The polygonal part of any geometry (a valid Polygon/MultiPolygon or empty)."""
+    if geom.geom_type in ("Polygon", "MultiPolygon"):
+        return geom
+    parts = [g for g in shapely.get_parts(geom) if g.geom_type in ("Polygon", "MultiPolygon")]
+    return shapely.union_all(parts) if parts else shapely.Polygon()
+
+
+def union(geoms: np.ndarray) -> shapely.Geometry:
+    """Union of polygons; fast when they form a clean coverage.
+
+    ``coverage_union_all`` only drops shared edges (milliseconds where
+    ``union_all`` nodes everything); its result is kept when it is valid and its
+    area is the sum of the parts, else the full overlay is computed.
+
+    Examples
+    --------
+    >>> float(union(np.array([shapely.box(0, 0, 1, 1), shapely.box(1, 0, 2, 1)])).area)
+    2.0
+    >>> float(union(np.array([shapely.box(0, 0, 2, 1), shapely.box(1, 0, 3, 1)])).area)
+    3.0
+    """
+    geoms = np.asarray(geoms, dtype=object)
+    if len(geoms) == 0:
+        return shapely.Polygon()
+    try:
+        merged = shapely.coverage_union_all(geoms)
+        if merged.is_valid and abs(merged.area - shapely.area(geoms).sum()) <= EPS_M2:
+            return merged
+    except shapely.errors.GEOSException:
+        pass
+    return shapely.union_all(geoms)
+
+
+def _valid(geoms: np.ndarray) -> np.ndarray:
+    """Valid copies (make_valid, polygonal parts) so one bad polygon cannot stop the checks."""
+    out = np.array(geoms, dtype=object)
+    bad = ~shapely.is_valid(out) if len(out) else np.zeros(0, dtype=bool)
+    out[bad] = [polygonal(shapely.make_valid(g)) for g in out[bad]]
+    return out
+
+
+def _pieces(geom: shapely.Geometry) -> np.ndarray:
+    parts = shapely.get_parts(polygonal(geom))
+    return parts[shapely.area(parts) > EPS_M2] if len(parts) else parts
+
+
+def _overlap_pairs(a: np.ndarray, b: np.ndarray | None = None
+                   ) -> list[tuple[int, int, shapely.Geometry]]:
+    """Pairs ``(i, j)`` sharing more than :data:`EPS_M2` of area, with the shared part."""
+    other = a if b is None else b
+    return [(i, j, shapely.intersection(a[i], other[j]))
+            for i, j, _ in overlap_pairs(a, b, tolerance=EPS_M2)]
+
+
+def check(layers: Layers, rules: Rules, study_area: shapely.Geometry,
+          min_area: float) -> Report:
+    """Every problem of the layers, in a stable order.
+
+    Parameters
+    ----------
+    layers : dict of numpy.ndarray
+        Polygons per layer name.
+    rules : Rules
+        Coverages, disjoint layers and containments to check.
+    study_area : shapely.Geometry
+        The area the coverages must tile.
+    min_area : float
+        Minimum mapping unit in square CRS units; smaller polygons are slivers.
+
+    Returns
+    -------
+    Report
+
+    Examples
+    --------
+    >>> a, b = shapely.box(0, 0, 10, 10), shapely.box(10, 0, 20, 10)
+    >>> rules = Rules(coverages=(("a", "b"),))
+    >>> check({"a": np.array([a]), "b": np.array([b])}, rules, shapely.box(0, 0, 20, 10), 1).ok
+    True
+    >>> bowtie = shapely.Polygon([(10, 0), (20, 10), (20, 0), (10, 10)])
+    >>> report = check({"a": np.array([a]), "b": np.array([bowtie])}, rules,
+    ...                shapely.box(0, 0, 20, 10), 1)
+    >>> report.counts()
+    {'invalid': 1, 'gap': 2}
+    """
+    issues: list[Issue] = []
+    fixed: Layers = {}
+    for name, geoms in layers.items():
+        geoms = np.asarray(geoms, dtype=object)
+        for k, g in enumerate(geoms, start=1):
+            if g is None or g.is_empty:
+                issues.append(Issue("empty", name, f"feature {k} has no geometry", 0.0, 0.0, 0.0))
+            elif not g.is_valid:
+                issues.append(_issue("invalid", name, f"feature {k}: {shapely.is_valid_reason(g)}",
+                                     g))
+        geoms = np.array([g for g in geoms if g is not None and not g.is_empty], dtype=object)
+        fixed[name] = _valid(geoms)
+        for k, area in enumerate(shapely.area(fixed[name]), start=1):
+            if area < min_area:
+                issues.append(_issue("sliver", name, f"feature {k} is below the minimum mapping "
+                                     f"unit of {min_area:g} m²", fixed[name][k - 1]))
+    clean: set[str] = set()  # layers of a coverage whose area adds up: no overlap inside
+    for group in rules.coverages:
+        parts = np.concatenate([fixed[n] for n in group])
+        covered = union(parts)
+        if shapely.area(parts).sum() - covered.area <= EPS_M2:
+            clean.update(group)
+        else:
+            issues += _overlaps_in(group, fixed)
+        label = "/".join(group)
+        for g in _pieces(shapely.difference(study_area, covered)):
+            issues.append(_issue("gap", label, "part of the study area is in none of the layers",
+                                 g))
+        for g in _pieces(shapely.difference(covered, study_area)):
+            issues.append(_issue("outside", label, "polygons reach outside the study area", g))
+    others = [n for n in fixed if n not in clean and not any(n in g for g in rules.coverages)]
+    for name in others:
+        if name not in rules.disjoint:
+            issues += _overlaps_in((name,), fixed)
+    issues += _overlaps_in(rules.disjoint, fixed)
+    for inner, outer in rules.within:
+        container = union(fixed[outer])
+        for g in _pieces(shapely.difference(union(fixed[inner]), container)):
+            issues.append(_issue("outside", inner, f"lies outside {outer}", g))
+    return Report(issues)
+
+
+def _overlaps_in(group: tuple[str, ...], fixed: Layers) -> list[Issue]:
+    """Overlaps inside each layer of ``group`` and between its layers."""
+    found = []
+    for x, a in enumerate(group):
+        for i, j, g in _overlap_pairs(fixed[a]):
+            found.append(_issue("overlap", a, f"features {i + 1} and {j + 1} overlap", g))
+        for b in group[x + 1:]:
+            for i, j, g in _overlap_pairs(fixed[a], fixed[b]):
+                found.append(_issue("overlap", f"{a}/{b}",
+                                    f"{a} feature {i + 1} overlaps {b} feature {j + 1}", g))
+    return found
+
+
+def _merge_into_neighbour(piece: shapely.Geometry, pool: list[list[shapely.Geometry]]) -> bool:
+    """Union ``piece`` into the polygon of ``pool`` sharing the longest border with it."""
+    best, best_len = None, 0.0
+    edge = piece.boundary
+    for li, geoms in enumerate(pool):
+        for gi, g in enumerate(geoms):
+            if not g.is_empty and shapely.intersects(edge, g):
+                length = shapely.length(shapely.intersection(edge, g.boundary))
+                if length > best_len:
+                    best, best_len = (li, gi), length
+    if best is None:
+        return False
+    li, gi = best
+    pool[li][gi] = polygonal(shapely.union(pool[li][gi], piece))
+    return True
+
+
+def _explode(geoms: list[shapely.Geometry]) -> list[shapely.Geometry]:
+    return [p for g in geoms for p in _pieces(g)]
+
+
+def _subtract(geoms: list[shapely.Geometry], mask: shapely.Geometry) -> list[shapely.Geometry]:
+    if mask.is_empty:
+        return geoms
+    return [polygonal(shapely.difference(g, mask)) if shapely.intersects(g, mask) else g
+            for g in geoms]
+
+
+def repair(layers: Layers, rules: Rules, study_area: shapely.Geometry,
+           min_area: float) -> Layers:
+    """Fix what :func:`check` finds, following the priorities of :class:`Rules`.
+
+    Coverages first: invalid polygons are made valid, overlaps go to the earlier
+    polygon (earlier layer, then earlier feature), anything outside the study area
+    is cut off, gaps and slivers join the neighbour with the longest shared border.
+    Then the other layers: clipped to their container, overlaps removed from the
+    later layer, slivers dropped. Polygons come out as single parts.
+
+    Examples
+    --------
+    >>> a, b = shapely.box(0, 0, 10, 10), shapely.box(8, 0, 20, 10)  # overlapping by 20
+    >>> rules = Rules(coverages=(("a", "b"),))
+    >>> out = repair({"a": np.array([a]), "b": np.array([b])}, rules, shapely.box(0, 0, 20, 10), 1)
+    >>> [float(g.area) for g in out["a"]], [float(g.area) for g in out["b"]]
+    ([100.0], [100.0])
+    """
+    work: dict[str, list[shapely.Geometry]] = {
+        n: [g for g in _valid(np.asarray(v, dtype=object)) if g is not None and not g.is_empty]
+        for n, v in layers.items()}
+    in_cov = [n for group in rules.coverages for n in group]
+    order = [*in_cov, *[n for n in rules.disjoint if n not in in_cov],
+             *[n for n in work if n not in in_cov and n not in rules.disjoint]]
+    # overlaps inside each layer: the later feature loses
+    for name in order:
+        kept: list[shapely.Geometry] = []
+        for g in work[name]:
+            near = [k for k in kept if shapely.intersects(k, g)]
+            kept.append(polygonal(shapely.difference(g, shapely.union_all(near))) if near else g)
+        work[name] = _explode(kept)
+    for group in rules.coverages:
+        taken = shapely.Polygon()
+        for name in group:
+            clipped = [polygonal(shapely.intersection(g, study_area)) for g in work[name]]
+            work[name] = _explode(_subtract(clipped, taken))
+            taken = shapely.union_all([taken, *work[name]])
+        pool = [work[n] for n in group]
+        for gap in _pieces(shapely.difference(study_area, taken)):
+            _merge_into_neighbour(gap, pool)
+        for li, name in enumerate(group):
+            small = [g for g in pool[li] if g.area < min_area]
+            pool[li] = [g for g in pool[li] if g.area >= min_area]
+            for g in small:
+                if not _merge_into_neighbour(g, pool):
+                    pool[li].append(g)  # an island below the unit: nothing to merge into
+            work[name] = _explode(pool[li])
+    for inner, outer in rules.within:
+        container = shapely.union_all(work[outer])
+        work[inner] = _explode([polygonal(shapely.intersection(g, container))
+                                for g in work[inner]])
+    taken = shapely.Polygon()
+    for name in rules.disjoint:
+        work[name] = _explode(_subtract(work[name], taken))
+        taken = shapely.union_all([taken, *work[name]])
+    for name in order:
+        if name not in in_cov:
+            work[name] = [g for g in work[name] if g.area >= min_area]
+    return {n: np.array(work[n], dtype=object) for n in layers}
+
+
+def _names(rules: Rules) -> list[str]:
+    names = [n for g in rules.coverages for n in g] + list(rules.disjoint)
+    names += [n for pair in rules.within for n in pair]
+    return list(dict.fromkeys(names))
+
+
+def _affected(rules: Rules, touched: set[str]) -> Rules:
+    """The part of ``rules`` that involves the ``touched`` layers (whole groups of them)."""
+    coverages = [g for g in rules.coverages if touched & set(g)]
+    lines = set(rules.disjoint) | {n for pair in rules.within for n in pair}
+    if touched & lines or any(set(g) & lines for g in coverages):
+        covered = {n for g in coverages for n in g}
+        coverages += [g for g in rules.coverages if set(g) & lines and not set(g) <= covered]
+        return Rules(tuple(coverages), rules.disjoint, rules.within)
+    return Rules(tuple(coverages))
+
+
+def gate(layers: Layers, rules: Rules, study_area: shapely.Geometry, min_area: float, *,
+         repair_failures: bool = False, label: str = "outputs") -> tuple[Layers, Report]:
+    """Check the layers; stop on problems, or repair them and check again.
+
+    Parameters
+    ----------
+    layers, rules, study_area, min_area
+        As for :func:`check`.
+    repair_failures : bool
+        Repair instead of stopping (``outputs.topology.on_failure: repair``).
+    label : str
+        What is being checked, for the message.
+
+    Returns
+    -------
+    layers : dict of numpy.ndarray
+        The input layers, or the repaired ones.
+    report : Report
+        Empty ``issues``; ``repaired`` lists what was fixed.
+
+    Raises
+    ------
+    TopologyError
+        When problems are found and not repaired, or remain after repair.
+    """
+    report = check(layers, rules, study_area, min_area)
+    if report.ok:
+        return layers, report
+    if not repair_failures:
+        raise TopologyError(
+            f"outputs.topology: {label} fail the topology gate: {report.summary()} "
+            "(set outputs.topology.on_failure: repair to fix them)", report)
+    touched = {part for i in report.issues for part in i.layer.split("/")}
+    sub = _affected(rules, touched)
+    fixed = {**layers, **repair({k: layers[k] for k in _names(sub)}, sub, study_area, min_area)}
+    after = check(fixed, rules, study_area, min_area)
+    if not after.ok:
+        raise TopologyError(
+            f"outputs.topology: {label} still fail the topology gate after repair: "
+            f"{after.summary()}", after)
+    return fixed, Report([], report.issues)

@@ -1,0 +1,161 @@
+"""The topology gate: planted defects are caught (and repaired when asked); the sample passes."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pytest
+import shapely
+
+import sanqu
+import sanqu.pipeline
+from sanqu import load_config
+from sanqu.topology import Report, Rules, TopologyError, check, gate, repair
+
+SPACES = ("eco_space", "agri_space", "urban_space")
+LINES = ("red_line", "farmland", "ugb")
+RULES = Rules(coverages=(SPACES,), disjoint=LINES, within=tuple(zip(LINES, SPACES, strict=True)))
+MMU = 200.0
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def sample(demo_run: sanqu.RunResult) -> tuple[dict[str, np.ndarray], shapely.Geometry]:
+    gpkg = Path(demo_run.out) / "sanqu.gpkg"
+    layers = {n: gpd.read_file(gpkg, layer=n).geometry.values.to_numpy()
+              for n in SPACES + LINES}
+    study = shapely.union_all(np.concatenate([layers[n] for n in SPACES]))
+    return layers, study
+
+
+def planted(sample, layer: str, change: Callable[[np.ndarray], np.ndarray]
+            ) -> dict[str, np.ndarray]:
+    layers = {k: v.copy() for k, v in sample[0].items()}
+    layers[layer] = change(layers[layer])
+    return layers
+
+
+def biggest(geoms: np.ndarray) -> int:
+    return int(np.argmax(shapely.area(geoms)))
+
+
+def test_bundled_sample_passes(sample, demo_run: sanqu.RunResult):
+    report = check(sample[0], RULES, sample[1], MMU)
+    assert report.ok, report.summary()
+    manifest = json.loads((Path(demo_run.out) / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["vectors"]["topology"] == {"issues": [], "repaired": [],
+                                               "repaired_counts": {}}
+
+
+def _overlap(geoms: np.ndarray) -> np.ndarray:
+    """A copy of a farmland polygon pushed 50 m into its neighbours."""
+    g = geoms[biggest(geoms)]
+    return np.append(geoms, shapely.affinity.translate(g.buffer(-40), 50, 0))
+
+
+def _gap(geoms: np.ndarray) -> np.ndarray:
+    """An agricultural polygon loses a 100 m square from its interior."""
+    i = biggest(geoms)
+    p = shapely.point_on_surface(geoms[i])
+    out = geoms.copy()
+    out[i] = geoms[i].difference(shapely.box(p.x - 50, p.y - 50, p.x + 50, p.y + 50))
+    return out
+
+
+def _sliver(geoms: np.ndarray) -> np.ndarray:
+    """An ecological polygon split off a 5 m strip of its own (area < 200 m²)."""
+    i = biggest(geoms)
+    p = shapely.point_on_surface(geoms[i])
+    strip = geoms[i].intersection(shapely.box(p.x - 2.5, p.y - 15, p.x + 2.5, p.y + 15))
+    assert 0 < strip.area < MMU
+    out = geoms.copy()
+    out[i] = geoms[i].difference(strip)
+    return np.append(out, strip)
+
+
+def _bowtie(geoms: np.ndarray) -> np.ndarray:
+    """A red-line polygon replaced by a self-crossing ring over the same corners."""
+    i = biggest(geoms)
+    minx, miny, maxx, maxy = geoms[i].buffer(-1).envelope.bounds
+    w = min(maxx - minx, maxy - miny) / 4
+    bow = shapely.Polygon([(minx, miny), (minx + w, miny + w), (minx + w, miny), (minx, miny + w)])
+    out = geoms.copy()
+    out[i] = geoms[i].difference(shapely.box(minx, miny, minx + w, miny + w)).union(
+        shapely.box(minx, miny, minx + w, miny + w)).difference(bow.buffer(0))
+    return np.append(out, bow)
+
+
+@pytest.mark.parametrize(("layer", "defect", "kinds"), [
+    ("farmland", _overlap, {"overlap"}),
+    ("agri_space", _gap, {"gap"}),
+    ("eco_space", _sliver, {"sliver"}),
+    ("red_line", _bowtie, {"invalid"}),
+])
+def test_planted_defect_is_caught(sample, layer, defect, kinds):
+    layers = planted(sample, layer, defect)
+    report = check(layers, RULES, sample[1], MMU)
+    assert kinds <= set(report.counts()), report.summary()
+    first = next(i for i in report.issues if i.kind in kinds)
+    assert layer in first.layer
+    with pytest.raises(TopologyError) as info:
+        gate(layers, RULES, sample[1], MMU)
+    message = str(info.value)
+    assert "\n" not in message and "on_failure: repair" in message
+    assert isinstance(info.value.report, Report)
+
+
+@pytest.mark.parametrize(("layer", "defect"), [("farmland", _overlap), ("agri_space", _gap),
+                                                ("eco_space", _sliver), ("red_line", _bowtie)])
+def test_planted_defect_is_repaired_when_asked(sample, layer, defect):
+    layers = planted(sample, layer, defect)
+    fixed, report = gate(layers, RULES, sample[1], MMU, repair_failures=True)
+    assert report.ok and report.repaired
+    assert check(fixed, RULES, sample[1], MMU).ok
+    total = sum(shapely.area(fixed[n]).sum() for n in SPACES)
+    assert total == pytest.approx(sample[1].area, rel=1e-9)
+
+
+def test_overlap_between_lines_goes_to_the_earlier_line(sample):
+    layers = {k: v.copy() for k, v in sample[0].items()}
+    red = layers["red_line"][biggest(layers["red_line"])]
+    layers["farmland"] = np.append(layers["farmland"], red)  # farmland claims red-line land
+    report = check(layers, RULES, sample[1], MMU)
+    assert {"overlap", "outside"} <= set(report.counts())  # and farmland leaves its space
+    fixed = repair(layers, RULES, sample[1], MMU)
+    assert shapely.union_all(fixed["red_line"]).area == pytest.approx(
+        shapely.union_all(sample[0]["red_line"]).area)
+    assert check(fixed, RULES, sample[1], MMU).ok
+
+
+def test_gate_in_the_pipeline_stops_or_repairs(tmp_path, monkeypatch, write_config):
+    real = sanqu.pipeline.space_and_line_layers
+
+    def with_bowtie(*args, **kwargs):
+        layers = real(*args, **kwargs)
+        df = layers["red_line"]
+        bad = gpd.GeoDataFrame(df.iloc[:1].copy(), crs=df.crs)
+        x, y = df.geometry.iloc[0].exterior.coords[0]
+        bad["geometry"] = [shapely.Polygon([(x, y), (x + 60, y + 60), (x + 60, y), (x, y + 60)])]
+        layers["red_line"] = gpd.GeoDataFrame(
+            np.concatenate([df.values, bad.values]), columns=df.columns, crs=df.crs)
+        return layers
+
+    monkeypatch.setattr(sanqu.pipeline, "space_and_line_layers", with_bowtie)
+    out = tmp_path / "out"
+    with pytest.raises(TopologyError, match=r"^outputs\.topology: outputs fail the topology "
+                                            r"gate: .*invalid"):
+        sanqu.delineate(load_config(write_config(tmp_path / "stop.yaml")), out)
+    assert not out.exists() and not list(tmp_path.glob(".out.*"))
+
+    cfg = write_config(tmp_path / "repair.yaml",
+                       lambda d: d["outputs"].update(topology={"on_failure": "repair"}))
+    sanqu.delineate(load_config(cfg), out)
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["vectors"]["topology"]["repaired_counts"].get("invalid") == 1
+    red = gpd.read_file(out / "sanqu.gpkg", layer="red_line")
+    assert shapely.is_valid(red.geometry.values).all()
