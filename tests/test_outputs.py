@@ -144,8 +144,8 @@ def test_raster_and_vector_areas_agree(
     row = areas[name]
     raster_ha = float(row["area_ha"])
     vector_ha = layers[name].geometry.area.sum() / 10_000
-    # smoothing moves shared edges; single-cell holes become triangles (farmland gains ~1.2 %)
-    assert vector_ha == pytest.approx(raster_ha, rel=2e-2)
+    # the sample keeps cell edges (smoothing.tolerance: 0): the issue asks for 0.5 %
+    assert vector_ha == pytest.approx(raster_ha, rel=5e-3)
     assert float(row["vector_area_ha"]) == pytest.approx(vector_ha, rel=1e-6, abs=1e-3)
     assert int(row["polygons"]) == len(layers[name])
 

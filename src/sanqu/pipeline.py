@@ -62,7 +62,14 @@ from .report import write_conflicts
 from .study import BlockResult, Study, Timer
 from .surfaces import Surfaces
 from .topology import Rules, gate
-from .vectorize import frame, polygonize, smooth_coverage, space_and_line_layers, ugb_frame
+from .vectorize import (
+    KEEP_CELLS,
+    frame,
+    polygonize,
+    smooth_coverage,
+    space_and_line_layers,
+    ugb_frame,
+)
 
 #: ``smoothing.tolerance: auto`` in cell sizes: a single step's triangle is half a cell
 #: (tolerance 0.707 cells), so 0.75 removes single steps and little more.
@@ -526,7 +533,7 @@ def vectorize_all(cfg: Config, s: Surfaces, lines: Lines, alloc: Allocation) -> 
         for result, arr in (("eco_importance", s.eco), ("agri_suitability", s.agri),
                             ("urban_suitability", s.urban)):
             df = polygonize(np.where(s.mask, arr, 0), grid)
-            smooth = smooth_coverage(df.geometry.values, tol)
+            smooth = smooth_coverage(df.geometry.values, tol, KEEP_CELLS * grid.cell_area)
             levels[result] = [smooth[df["code"].to_numpy() == lv] for lv in (1, 2, 3)]
     c = shapely.centroid(study_area)
     out = output_crs(cfg.outputs.crs, centre_lon(c.x, c.y, grid.crs), grid.crs,
