@@ -178,6 +178,12 @@ def write_config(size: int, paths: dict[str, Path], workdir: Path,
         if name not in paths:
             raise SystemExit(f"{BASE_CONFIG}: input {name!r} has no generated counterpart")
         spec["path"] = str(paths[name].resolve())
+    here = BASE_CONFIG.parent  # the sample's other paths (units, quotas, polygons) stay valid
+    for node, key in ((data.get("units"), "path"), (data["lines"]["farmland"], "unit_quotas"),
+                      (data["lines"]["red_line"].get("protected_areas"), "path"),
+                      (data["lines"]["ugb"].get("special_use"), "path")):
+        if isinstance(node, dict) and isinstance(node.get(key), str):
+            node[key] = str((here / node[key]).resolve())
     data["lines"]["farmland"]["quota_ha"] = None
     data["name"] = f"benchmark {size} x {size} (mirrored Dianbu sample)"
     if block_size is not None:

@@ -148,6 +148,8 @@ def test_sanqu_output_passes_its_own_check(demo_run: sanqu.RunResult, tmp_path: 
     layers = [f"{out / 'sanqu.gpkg'}:{n}" for n in ("eco_space", "agri_space", "urban_space")]
     report = check_layers(layers, min_area_m2=9_000, study_area=str(tmp_path / "study.gpkg"))
     assert [(d.check, d.area_m2) for d in report.defects] == [("sliver", 900.0)]
-    (island,) = [spaces[1].geometry[spaces[1]["id"] == report.defects[0].fid].iloc[0]]
+    (defect,) = report.defects
+    space = spaces[("eco_space", "agri_space", "urban_space").index(defect.layer)]
+    (island,) = [space.geometry[space["id"] == defect.fid].iloc[0]]
     shared = [g.intersection(island).length for df in spaces for g in df.geometry if g != island]
     assert max(shared) == 0.0  # it touches other patches at corners at most

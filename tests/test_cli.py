@@ -186,18 +186,30 @@ def test_yaml_not_a_mapping(tmp_path: Path, bad_config: Callable[..., Path]) -> 
 
 
 def _steps(data: dict[str, Any], result: str) -> dict[str, Any]:
-    return data["evaluation"][result]["steps"]
+    return data["evaluation"].setdefault(result, {}).setdefault("steps", {})
+
+
+def _step(data: dict[str, Any], result: str, name: str) -> dict[str, Any]:
+    """A step of the sample; one only the preset defines starts empty and is merged."""
+    return _steps(data, result).setdefault(name, {})
+
+
+AGRI = [[1, 1, 1, 2, 5], [1, 1, 2, 3, 5], [2, 2, 3, 4, 5], [3, 4, 4, 5, 5], [5, 5, 5, 5, 5]]
+
+
+def _agri_table(table: list[list[int]]) -> Edit:
+    return lambda d: _step(d, "agri_suitability", "base").__setitem__("table", table)
 
 
 def _weights_not_one(data: dict[str, Any]) -> None:
-    step = _steps(data, "urban_suitability")["combined"]
+    step = _step(data, "urban_suitability", "base")
     del step["ahp"], step["layers"]
-    step["weights"] = {"land": 0.5, "location": 0.3, "water_access": 0.1}
+    step["weights"] = {"relief_200": 0.5, "location": 0.3, "water": 0.1}
 
 
 def _inconsistent_ahp(data: dict[str, Any]) -> None:
     # reciprocal but cyclic judgements (land > location > water > land): CR far above 0.10
-    _steps(data, "urban_suitability")["combined"]["ahp"] = [
+    _step(data, "urban_suitability", "base")["ahp"] = [
         [1, 9, "1/9"],
         ["1/9", 1, 9],
         [9, "1/9", 1],
@@ -228,24 +240,24 @@ ERROR_CASES: dict[str, tuple[Callable[[Path], Edit], tuple[str, ...]]] = {
         ("lines.farmland", "missing"),
     ),
     "matrix_wrong_rows": (
-        lambda _: lambda d: _steps(d, "agri_suitability")["base"]["table"].pop(),
-        ("evaluation.agri_suitability.steps.base.table", "5 x 5"),
+        lambda _: _agri_table(AGRI[:4]),
+        ("evaluation.agri_suitability.steps.base.table", "5 x 5", "got 4 x 5"),
     ),
     "matrix_wrong_cols": (
-        lambda _: lambda d: [r.pop() for r in _steps(d, "agri_suitability")["base"]["table"]],
-        ("evaluation.agri_suitability.steps.base.table", "5 x 5"),
+        lambda _: _agri_table([r[:4] for r in AGRI]),
+        ("evaluation.agri_suitability.steps.base.table", "5 x 5", "got 5 x 4"),
     ),
     "matrix_ragged": (
-        lambda _: lambda d: _steps(d, "agri_suitability")["base"]["table"][2].pop(),
+        lambda _: _agri_table([*AGRI[:2], AGRI[2][:4], *AGRI[3:]]),
         ("evaluation.agri_suitability.steps.base.table",),
     ),
     "ahp_inconsistent": (
         lambda _: _inconsistent_ahp,
-        ("evaluation.urban_suitability.steps.combined.ahp", "consistency ratio"),
+        ("evaluation.urban_suitability.steps.base.ahp", "consistency ratio"),
     ),
     "ahp_wrong_size": (
-        lambda _: lambda d: _steps(d, "urban_suitability")["combined"]["ahp"].pop(),
-        ("evaluation.urban_suitability.steps.combined.ahp", "3 x 3"),
+        lambda _: lambda d: _step(d, "urban_suitability", "base")["ahp"].pop(),
+        ("evaluation.urban_suitability.steps.base.ahp", "3 x 3"),
     ),
     "input_raster_missing": (
         lambda tmp: _set("inputs", "dem", "path", value=str(tmp / "no_dem.tif")),
@@ -321,6 +333,27 @@ ERROR_CASES: dict[str, tuple[Callable[[Path], Edit], tuple[str, ...]]] = {
         lambda _: _set("outputs", "compress", value="JPEG"),
         ("outputs.compress", "JPEG"),
     ),
+    "break_table_gap": (
+        lambda _: lambda d: _step(d, "agri_suitability", "land").update(
+            replace=True, op="reclass", layer="slope",
+            intervals=[{"le": 2, "grade": 1}, {"gt": 6, "grade": 5}]),
+        ("evaluation.agri_suitability.steps.land.intervals", "gap"),
+    ),
+    "break_table_overlap": (
+        lambda _: lambda d: _step(d, "agri_suitability", "land").update(
+            replace=True, op="reclass", layer="slope",
+            intervals=[{"le": 2, "grade": 1}, {"ge": 2, "grade": 5}]),
+        ("evaluation.agri_suitability.steps.land.intervals", "overlap"),
+    ),
+    "unknown_landuse_code_in_table": (
+        lambda _: lambda d: _step(d, "eco_importance", "service")["table"].update({77: 1}),
+        ("evaluation.eco_importance.steps.service.table", "land-use code 77 is in no class"),
+    ),
+    "matrix_wrong_size_for_levels": (
+        lambda _: lambda d: _step(d, "eco_importance", "importance").update(
+            table=[[1, 1, 1, 1]] * 3),
+        ("evaluation.eco_importance.steps.importance.table", "3 x 3", "got 3 x 4"),
+    ),
 }
 
 
@@ -362,7 +395,7 @@ def test_weights_not_summing_to_one(tmp_path: Path, bad_config: Callable[..., Pa
     assert_user_error(
         invoke("delineate", cfg, "-o", out),
         out,
-        "evaluation.urban_suitability.steps.combined.weights",
+        "evaluation.urban_suitability.steps.base.weights",
         "sum to 1",
         "0.9",
     )
@@ -422,3 +455,95 @@ def test_out_is_a_file(tmp_path: Path) -> None:
     assert len(result.stderr.splitlines()) == 1
     assert out.read_text(encoding="utf-8") == "x"
     assert leftovers(tmp_path) == []
+
+
+# ---------------------------------------------------------------- evaluate and explain
+
+
+@pytest.fixture(scope="module")
+def evaluate_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Result, Path]:
+    out = tmp_path_factory.mktemp("evaluate") / "OUT"
+    return invoke("evaluate", "-o", out), out
+
+
+def test_evaluate_prints_the_class_area_table(evaluate_run: tuple[Result, Path]) -> None:
+    result, out = evaluate_run
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0].endswith(f"evaluation in {out}/")
+    assert lines[1].split() == ["result", "level", "name", "area", "(ha)", "share", "%"]
+    assert [ln.split()[:3] for ln in lines[2:5]] == [
+        ["eco_importance", "1", "极重要"], ["eco_importance", "2", "重要"],
+        ["eco_importance", "3", "一般"]]
+    assert "cells changed" in result.stdout and "not_farmable" in result.stdout
+    assert "steps skipped or not computed" in result.stdout
+    assert result.stderr.startswith("note: ") and "skipped" in result.stderr
+
+
+def test_evaluate_writes_results_intermediates_tables(evaluate_run: tuple[Result, Path]) -> None:
+    _, out = evaluate_run
+    names = sorted(p.name for p in out.iterdir())
+    assert names == ["agri_suitability.tif", "eco_importance.tif", "evaluation",
+                     "evaluation_areas.csv", "evaluation_steps.csv", "manifest.json",
+                     "urban_suitability.tif"]
+    assert (out / "evaluation" / "agri_suitability" / "contiguity.tif").is_file()
+    assert (out / "evaluation" / "urban_suitability" / "base.tif").is_file()
+    assert not (out / "evaluation" / "agri_suitability" / "climate.tif").exists()  # skipped
+    assert leftovers(out.parent) == []
+
+
+def test_delineate_and_evaluate_share_the_engine(
+    evaluate_run: tuple[Result, Path], demo_run: sanqu.RunResult
+) -> None:
+    _, out = evaluate_run
+    for name in ("eco_importance", "agri_suitability", "urban_suitability"):
+        assert (out / f"{name}.tif").read_bytes() == (Path(demo_run.out) / f"{name}.tif"
+                                                        ).read_bytes(), name
+
+
+def test_delineate_notes_skipped_steps_in_the_manifest(demo_run: sanqu.RunResult) -> None:
+    import json
+
+    manifest = json.loads((Path(demo_run.out) / "manifest.json").read_text(encoding="utf-8"))
+    notes = manifest["notes"]
+    assert any(n.startswith("evaluation.agri_suitability.steps.silt: skipped, needs 'soil_silt'")
+               for n in notes)
+    steps = manifest["evaluation"]["agri_suitability"]["steps"]
+    assert steps["silt"]["status"] == "pass" and steps["land"]["status"] == "run"
+
+
+def test_explain_prints_the_chain() -> None:
+    result = invoke("explain", "--xy", "39541782.5", "3540073.3")
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert out.startswith("cell row 151, col 101 ")
+    assert "land use: code 33 (cultivated)" in out
+    assert "agri_suitability → level 1 适宜" in out
+    assert "land            reclass        slope 0.04" in out
+    assert "riparian" in out and "when dist_water 94.87 ≤ 100: met → importance 3 by -1 → 2" in out
+    assert "0.320×relief_200 1 + 0.558×location 1 + 0.122×water 1 = 1.000 → 1" in out
+
+
+def test_explain_lonlat_finds_the_same_cell() -> None:
+    from pyproj import Transformer
+
+    lon, lat = Transformer.from_crs(4527, 4326, always_xy=True).transform(39541782.5,
+                                                                          3540073.3)
+    a = invoke("explain", "--lonlat", f"{lon:.9f}", f"{lat:.9f}")
+    b = invoke("explain", "--xy", "39541782.5", "3540073.3")
+    assert a.exit_code == 0, a.output
+    assert a.stdout.splitlines()[1:] == b.stdout.splitlines()[1:]
+
+
+def test_explain_needs_exactly_one_point() -> None:
+    result = invoke("explain")
+    assert result.exit_code == 2 and "--xy X Y or --lonlat LON LAT" in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_explain_outside_the_grid_is_one_line(tmp_path: Path) -> None:
+    result = invoke("explain", "--xy", "0", "0")
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    assert result.stderr.count("\n") == 1
+    assert result.stderr.startswith("sanqu: error: --xy 0 0: outside the study grid")

@@ -22,7 +22,12 @@ def check(edit, pattern):
 
 
 def steps(data, result):
-    return data["evaluation"][result]["steps"]
+    return data["evaluation"].setdefault(result, {}).setdefault("steps", {})
+
+
+def step(data, result, name):
+    """A step of the sample config; steps only the preset defines start empty (merged)."""
+    return steps(data, result).setdefault(name, {})
 
 
 def test_bundled_config_loads():
@@ -50,48 +55,49 @@ def test_block_size_range():
 
 def test_matrix_of_wrong_size():
     def edit(d):
-        steps(d, "agri_suitability")["base"]["table"] = [[1, 2, 3, 4, 5]] * 4
-    check(edit, r"evaluation\.agri_suitability\.steps\.base\.table: expected a 5 x 5 matrix, "
-                r"got 4 x 5")
+        step(d, "agri_suitability", "base")["table"] = [[1, 2, 3, 4, 5]] * 4
+    check(edit, r"evaluation\.agri_suitability\.steps\.base\.table: expected a 5 x 5 matrix "
+                r"\(rows: grades 1\.\.5 of 'silt_high', columns: grades 1\.\.5 of 'water'\), "
+                r"got 4 x 5$")
 
 
 def test_ragged_matrix():
     def edit(d):
-        steps(d, "agri_suitability")["base"]["table"][1] = [1, 2]
+        step(d, "agri_suitability", "base")["table"] = [[1, 2, 3, 4, 5], [1, 2]] * 2 + [[1] * 5]
     check(edit, r"evaluation\.agri_suitability\.steps\.base\.table: expected rows of equal")
 
 
 def test_breaks_overlap():
     def edit(d):
-        steps(d, "agri_suitability")["land"]["breaks"] = [2, 6, 6, 25]
+        step(d, "agri_suitability", "land")["breaks"] = [2, 6, 6, 25]
     check(edit, r"steps\.land\.breaks: expected strictly increasing values, got \[2\.0, 6\.0")
 
 
 def test_grades_count():
     def edit(d):
-        steps(d, "agri_suitability")["land"]["grades"] = [1, 2, 3]
+        step(d, "agri_suitability", "land")["grades"] = [1, 2, 3]
     check(edit, r"steps\.land\.grades: expected 5 grades for 4 breaks, got 3")
 
 
 def test_weights_must_sum_to_one():
     def edit(d):
-        s = steps(d, "urban_suitability")
-        s["combined"] = {"op": "weighted_sum",
-                         "weights": {"land": 0.5, "location": 0.3, "water_access": 0.15}}
-    check(edit, r"steps\.combined\.weights: must sum to 1, got 0\.95")
+        steps(d, "urban_suitability")["base"] = {
+            "replace": True, "op": "weighted_sum",
+            "weights": {"relief_200": 0.5, "location": 0.3, "water": 0.15}}
+    check(edit, r"steps\.base\.weights: must sum to 1, got 0\.95")
 
 
 def test_ahp_consistency_ratio_too_high():
     def edit(d):
-        steps(d, "urban_suitability")["combined"]["ahp"] = [
+        step(d, "urban_suitability", "base")["ahp"] = [
             [1, 9, "1/9"], ["1/9", 1, 9], [9, "1/9", 1]]
-    msg = check(edit, r"evaluation\.urban_suitability\.steps\.combined\.ahp: consistency ratio")
+    msg = check(edit, r"evaluation\.urban_suitability\.steps\.base\.ahp: consistency ratio")
     assert "below 0.10" in msg
 
 
 def test_ahp_inconsistency_accepted_explicitly():
     data = copy.deepcopy(BASE)
-    combined = steps(data, "urban_suitability")["combined"]
+    combined = step(data, "urban_suitability", "base")
     combined["ahp"] = [[1, 9, "1/9"], ["1/9", 1, 9], [9, "1/9", 1]]
     combined["accept_inconsistent"] = True
     config_from_dict(data, default_config_path())
@@ -105,19 +111,19 @@ def test_unknown_landuse_class_in_table():
 
 def test_unknown_step_reference():
     def edit(d):
-        steps(d, "agri_suitability")["base"]["rows"] = "soil_grade"
+        step(d, "agri_suitability", "base")["rows"] = "soil_grade"
     check(edit, r"steps\.base\.rows: 'soil_grade' is not an input, factor or earlier step")
 
 
 def test_unknown_op():
     def edit(d):
-        steps(d, "agri_suitability")["base"]["op"] = "magic"
+        step(d, "agri_suitability", "base")["op"] = "magic"
     check(edit, r"evaluation\.agri_suitability\.steps\.base: .*'magic'")
 
 
 def test_last_step_must_collapse():
     def edit(d):
-        steps(d, "agri_suitability").pop("level")
+        steps(d, "agri_suitability")["level"] = None  # null removes the preset's step
     check(edit, r"evaluation\.agri_suitability\.steps: expected the last step to be a collapse")
 
 

@@ -110,3 +110,30 @@ def test_slope_matches_gdaldem_horn(tmp_path, require_tool, dianbu):
     assert inside.sum() > 40_000
     diff = np.abs(ours[inside] - ref.data[inside])
     assert diff.max() < 1e-4, f"max difference {diff.max():.2e} degrees"
+
+
+def test_ls_factor_of_a_plane_by_hand():
+    from sanqu.factors import ls_factor
+
+    # 10 % slope on 30 m cells: θ = atan(0.1) = 5.71°, so m = 0.5 and S = 16.8 sin θ - 0.5
+    rows, cols = np.mgrid[0:5, 0:5]
+    z = (cols * 3.0).astype(np.float32)
+    theta = math.atan(0.1)
+    expected = (30 / 22.13) ** 0.5 * (16.8 * math.sin(theta) - 0.5)
+    assert ls_factor(z, ONES, (30.0, 30.0))[2, 2] == pytest.approx(expected, rel=1e-5)
+    # 30 % slope (16.7°): the steep-slope formula of Liu et al.
+    z = (cols * 9.0).astype(np.float32)
+    theta = math.atan(0.3)
+    expected = (60 / 22.13) ** 0.5 * (21.91 * math.sin(theta) - 0.96)
+    assert ls_factor(z, ONES, (30.0, 30.0), 60)[2, 2] == pytest.approx(expected, rel=1e-5)
+
+
+def test_soil_and_water_conservation_by_hand():
+    from sanqu.factors import soil_conservation, water_conservation
+
+    r = np.array([1000.0, 2000.0])
+    assert soil_conservation(r, 0.02, np.array([1.5, 0.5]), 0.2).tolist() == pytest.approx(
+        [1000 * 0.02 * 1.5 * 0.8, 2000 * 0.02 * 0.5 * 0.8])
+    # P 800, ET 900: more evapotranspiration than rain conserves nothing
+    wc = water_conservation(np.array([1200.0, 800.0]), 900.0, np.array([0.0937, 0.0]))
+    assert wc.tolist() == pytest.approx([1200 - 0.0937 * 1200 - 900, 0.0])

@@ -152,3 +152,111 @@ def test_downgrade_never_improves(g, by, data):
     assert (out >= g).all()
     assert (out[~hit] == g[~hit]).all()
     assert out.max() <= 5
+
+
+# ---------------------------------------------------------------- break tables, n x m, share
+
+
+@st.composite
+def break_tables(draw):
+    n = draw(st.integers(1, 5))
+    breaks = sorted(draw(st.sets(st.integers(-50, 50), min_size=n, max_size=n)))
+    grades = draw(st.lists(st.integers(1, 5), min_size=n + 1, max_size=n + 1))
+    closed = draw(st.sampled_from(["right", "left"]))
+    return [float(b) for b in breaks], grades, closed
+
+
+@settings(max_examples=100, deadline=None)
+@given(break_tables(), st.lists(st.integers(-60, 60), min_size=1, max_size=30))
+def test_interval_form_equals_compact_form(table, values):
+    from sanqu.config import BreakTableSpec
+
+    breaks, grades, closed = table
+    lo_key, hi_key = ("gt", "le") if closed == "right" else ("ge", "lt")
+    intervals = []
+    for i, g in enumerate(grades):
+        iv = {"grade": g}
+        if i > 0:
+            iv[lo_key] = breaks[i - 1]
+        if i < len(breaks):
+            iv[hi_key] = breaks[i]
+        intervals.append(iv)
+    v = np.array(values + breaks, dtype=np.float64)  # every break value too
+    compact = rules.reclass(v, breaks, grades, closed)
+    spec = BreakTableSpec.model_validate({"intervals": intervals[::-1]})  # order is free
+    assert spec.break_table().classify(v).tolist() == compact.tolist()
+
+
+@settings(max_examples=100, deadline=None)
+@given(break_tables(), st.lists(st.floats(-60, 60), min_size=2, max_size=30))
+def test_reclass_with_increasing_grades_is_monotone(table, values):
+    breaks, _, closed = table
+    v = np.sort(np.array(values))
+    g = rules.reclass(v, breaks, None, closed)
+    assert (np.diff(g.astype(int)) >= 0).all()
+
+
+@settings(max_examples=100, deadline=None)
+@given(grades, st.data())
+def test_chained_corrections_never_improve(g, data):
+    out = g
+    for _ in range(data.draw(st.integers(1, 6))):
+        hit = data.draw(hnp.arrays(bool, g.shape))
+        if data.draw(st.booleans()):
+            new = rules.downgrade(out, hit, by=data.draw(st.integers(0, 3)))
+        else:  # constraint to the worst grade, or a cap that only touches better grades
+            to = data.draw(st.integers(1, 5))
+            new = rules.downgrade(out, hit, to=to, only_grades=list(range(1, to + 1)))
+        assert (new >= out).all()
+        out = new
+    assert (out >= g).all() and out.max() <= 5
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(hnp.arrays(np.uint8, 8, elements=st.integers(1, 3)), min_size=1, max_size=5),
+       st.randoms(use_true_random=False))
+def test_most_severe_is_the_smallest_level_whatever_the_order(layers, rnd):
+    got = rules.most_severe(layers)
+    assert got.tolist() == np.min(np.stack(layers), axis=0).tolist()
+    shuffled = list(layers)
+    rnd.shuffle(shuffled)
+    assert rules.most_severe(shuffled).tolist() == got.tolist()
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.integers(1, 6), st.integers(1, 6), st.data())
+def test_matrix_n_by_m_looks_up_every_cell(n, m, data):
+    table = [[data.draw(st.integers(1, 5)) for _ in range(m)] for _ in range(n)]
+    rows, cols = np.meshgrid(np.arange(1, n + 1), np.arange(1, m + 1), indexing="ij")
+    assert rules.matrix(rows, cols, table).tolist() == table
+
+
+@settings(max_examples=100, deadline=None)
+@given(hnp.arrays(np.float64, st.integers(1, 60),
+                  elements=st.floats(0, 1000, allow_subnormal=False)),
+       st.floats(0.05, 1.0))
+def test_share_threshold_is_the_smallest_top_set(values, share):
+    (t,) = rules.share_thresholds(values, [share])
+    total = values[values > 0].sum()
+    if total == 0:
+        assert t == np.inf
+        return
+    top = values[values >= t].sum()
+    assert top >= share * total * (1 - 1e-9)          # the top class holds the share
+    assert values[values > t].sum() < share * total   # and no smaller top set does
+
+
+def test_two_shares_of_a_hand_example():
+    v = np.array([5.0, 1, 1, 1, 1, 1, 0, -2])  # total 10 (negatives never count)
+    assert rules.share_thresholds(v, [0.5, 0.8]) == [5.0, 1.0]
+    table = rules.share_table([5.0, 1.0], [1, 2, 3])
+    assert table.classify(v).tolist() == [1, 2, 2, 2, 2, 2, 3, 3]
+
+
+def test_lookup_of_unsigned_and_signed_codes_agree():
+    table = {1: 2, 33: 1, 300: 4}
+    codes = np.array([1, 33, 300, 7])
+    for dtype in (np.uint16, np.int16, np.int64, np.float32):
+        got = rules.lookup(codes.astype(dtype), table, default=5)
+        assert got.tolist() == [2, 1, 4, 5], dtype
+    assert rules.lookup(np.array([-1], np.int16), {0: 1}, default=5).tolist() == [5]

@@ -60,3 +60,21 @@ def test_batches_do_not_change_the_polygons(monkeypatch):
     assert len(whole) == len(batched) > 100
     assert shapely.equals_exact(whole.geometry.values, batched.geometry.values, 0).all()
     assert (whole["code"].values == batched["code"].values).all()
+
+
+def test_smoothing_keeps_small_pieces_and_their_holes():
+    from sanqu.vectorize import smooth_coverage
+
+    # a staircase patch holding a one-cell hole (another piece) in a 6 x 6 area
+    arr = np.ones((6, 6), np.uint8)
+    arr[np.tril_indices(6, -1)] = 2
+    arr[1, 4] = 3
+    df = polygonize(arr, grid(6, 6))
+    smooth = smooth_coverage(df.geometry.values, 75.0, grid(6, 6), keep_area=4 * 10_000)
+    assert shapely.coverage_is_valid(smooth)
+    hole = smooth[df["code"].to_numpy() == 3][0]
+    assert hole.area == 10_000 and hole.equals(df.geometry.values[df["code"].to_numpy() == 3][0])
+    stairs = smooth[df["code"].to_numpy() == 2][0]
+    assert len(stairs.exterior.coords) < len(df.geometry.values[df["code"].to_numpy() == 2][0]
+                                             .exterior.coords)
+    assert shapely.area(smooth).sum() == 36 * 10_000

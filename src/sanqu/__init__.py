@@ -6,8 +6,11 @@ The pipeline, one module per stage::
 
 Typical use::
 
-    from sanqu import load_config, delineate
-    result = delineate(load_config("configs/dianbu.yaml"), "out")
+    from sanqu import load_config, delineate, evaluate, explain
+    cfg = load_config("configs/dianbu.yaml")
+    result = delineate(cfg, "out")          # the whole pipeline
+    evaluation = evaluate(cfg, "eval-out")  # the 双评价 with every intermediate grade
+    print(explain(cfg, 39541782.5, 3540073.3))  # why one cell gets its levels
 """
 
 from __future__ import annotations
@@ -23,12 +26,15 @@ from .errors import (  # noqa: E402
     QuotaError,
     SanquError,
 )
-from .pipeline import RunResult, delineate  # noqa: E402
+from .explain import Explanation, explain  # noqa: E402
+from .pipeline import EvaluationRun, RunResult, delineate, evaluate  # noqa: E402
 from .study import Study  # noqa: E402
 
 __all__ = [
     "Config",
     "ConfigError",
+    "EvaluationRun",
+    "Explanation",
     "InputError",
     "InputNotFoundError",
     "OutputError",
@@ -39,5 +45,7 @@ __all__ = [
     "__version__",
     "default_config_path",
     "delineate",
+    "evaluate",
+    "explain",
     "load_config",
 ]

@@ -1,6 +1,7 @@
-"""Command line: ``sanqu delineate [CONFIG] -o OUT`` and ``sanqu check LINES...``.
+"""Command line: ``sanqu delineate``, ``evaluate``, ``explain`` and ``check``.
 
-A thin layer: it parses options, calls :func:`sanqu.pipeline.delineate` or
+A thin layer: it parses options, calls :func:`sanqu.pipeline.delineate`,
+:func:`sanqu.pipeline.evaluate`, :func:`sanqu.explain.explain` or
 :func:`sanqu.check.check_layers` and prints. A user error (any
 :class:`~sanqu.errors.SanquError`) becomes one line on stderr and exit code 1,
 without a traceback; anything else is a bug and keeps it. ``sanqu check`` also
@@ -11,15 +12,19 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import click
 
 from . import __version__
 from .check import check_layers
-from .config import area_ha, default_config_path, load_config
+from .config import Config, area_ha, default_config_path, load_config
 from .errors import SanquError
-from .pipeline import RunResult, delineate
+from .explain import explain
+from .pipeline import EvaluationRun, RunResult, delineate, evaluate
 from .report import summary as conflict_summary
 
 log = logging.getLogger("sanqu")
@@ -98,30 +103,71 @@ def main() -> None:
     """Delineate the three zones and three lines (三区三线) from raster evaluations."""
 
 
-@main.command("delineate")
-@click.argument("config", required=False, type=click.Path(dir_okay=False, path_type=Path))
-@click.option("-o", "--output", "out", required=True, type=click.Path(path_type=Path),
-              help="Output folder (created; must be empty unless --overwrite).")
-@click.option("--overwrite", is_flag=True, help="Replace the output folder if it holds files.")
-@_options
-def delineate_cmd(config: Path | None, out: Path, overwrite: bool, verbose: int,
-                  quiet: int) -> None:
-    """Run the whole pipeline on CONFIG (default: the bundled Dianbu sample)."""
-    level = _setup_logging(verbose, quiet)
-    bar = _Bar(enabled=level >= 1 and sys.stderr.isatty())
+config_argument = click.argument("config", required=False,
+                                 type=click.Path(dir_okay=False, path_type=Path))
+output_options = [
+    click.option("-o", "--output", "out", required=True, type=click.Path(path_type=Path),
+                 help="Output folder (created; must be empty unless --overwrite)."),
+    click.option("--overwrite", is_flag=True, help="Replace the output folder if it holds files."),
+]
+
+
+def _outputs(fn):  # type: ignore[no-untyped-def]
+    for opt in reversed(output_options):
+        fn = opt(fn)
+    return fn
+
+
+@contextmanager
+def _user_errors(bar: _Bar | None = None) -> Iterator[None]:
+    """Turn a :class:`SanquError` into one line on stderr and exit code 1."""
     try:
-        cfg = load_config(config if config is not None else default_config_path())
-        log.info("config: %s", cfg.source)
-        result = delineate(cfg, out, overwrite=overwrite, progress=bar)
+        yield
     except SanquError as exc:
-        bar.close()
+        if bar is not None:
+            bar.close()
         click.echo(f"sanqu: error: {exc}", err=True)
         for issue in getattr(getattr(exc, "report", None), "issues", []):
             log.info("topology: %s", issue)  # the gate's whole report, with -v
         sys.exit(1)
+
+
+def _config(config: Path | None) -> Config:
+    cfg = load_config(config if config is not None else default_config_path())
+    log.info("config: %s", cfg.source)
+    return cfg
+
+
+def _run(run: Callable[..., Any], config: Path | None, out: Path, overwrite: bool, verbose: int,
+         quiet: int) -> tuple[Config, Any, int]:
+    """Load the config and run ``run`` into ``out`` with a progress bar; log the notes."""
+    level = _setup_logging(verbose, quiet)
+    bar = _Bar(enabled=level >= 1 and sys.stderr.isatty())
+    with _user_errors(bar):
+        cfg = _config(config)
+        result = run(cfg, out, overwrite=overwrite, progress=bar)
     bar.close()
     for note in result.notes:
         log.info("note: %s", note)
+    skipped = sum(1 for n in result.notes if n.startswith(("evaluation.", "factors.")))
+    if skipped and level == 1:
+        log.warning("note: %d evaluation steps and factors skipped or not computed (optional "
+                    "inputs without a path); -v lists them, manifest.json records them", skipped)
+    if level >= 2:
+        total = sum(result.seconds.values())
+        stages = ", ".join(f"{k} {v:.2f}s" for k, v in result.seconds.items())
+        click.echo(f"time: {total:.2f}s ({stages})", err=True)
+    return cfg, result, level
+
+
+@main.command("delineate")
+@config_argument
+@_outputs
+@_options
+def delineate_cmd(config: Path | None, out: Path, overwrite: bool, verbose: int,
+                  quiet: int) -> None:
+    """Run the whole pipeline on CONFIG (default: the bundled Dianbu sample)."""
+    cfg, result, level = _run(delineate, config, out, overwrite, verbose, quiet)
     for key, value in result.report.items():
         log.info("%s: %.2f", key, value)
     if level >= 1:
@@ -129,10 +175,58 @@ def delineate_cmd(config: Path | None, out: Path, overwrite: bool, verbose: int,
         click.echo(summary(result))
         for line in conflict_summary(result.conflicts):
             click.echo(line)
-    if level >= 2:
-        total = sum(result.seconds.values())
-        stages = ", ".join(f"{k} {v:.2f}s" for k, v in result.seconds.items())
-        click.echo(f"time: {total:.2f}s ({stages})", err=True)
+
+
+@main.command("evaluate")
+@config_argument
+@_outputs
+@_options
+def evaluate_cmd(config: Path | None, out: Path, overwrite: bool, verbose: int,
+                 quiet: int) -> None:
+    """Run the 双评价 on CONFIG: the three results, every intermediate grade, class areas."""
+    cfg, result, level = _run(evaluate, config, out, overwrite, verbose, quiet)
+    if level >= 1:
+        click.echo(f"{cfg.name}: evaluation in {result.out}/")
+        click.echo(evaluation_summary(result))
+
+
+@main.command("explain")
+@config_argument
+@click.option("--xy", nargs=2, type=float, metavar="X Y",
+              help="The point, in the study grid's CRS.")
+@click.option("--lonlat", nargs=2, type=float, metavar="LON LAT",
+              help="The point as longitude and latitude (degrees).")
+@_options
+def explain_cmd(config: Path | None, xy: tuple[float, float] | None,
+                lonlat: tuple[float, float] | None, verbose: int, quiet: int) -> None:
+    """Print the evaluation chain of one cell: values → grades → lookups → corrections → level."""
+    _setup_logging(verbose, quiet)
+    if (xy is None) == (lonlat is None):
+        raise click.UsageError("give the point with exactly one of --xy X Y or --lonlat LON LAT")
+    with _user_errors():
+        cfg = _config(config)
+        x, y = xy or lonlat
+        result = explain(cfg, x, y, lonlat=lonlat is not None)
+    click.echo(str(result))
+
+
+def evaluation_summary(result: EvaluationRun) -> str:
+    """The class-area table and what each correction changed, as aligned text."""
+    lines = [f"{'result':<18} {'level':>5} {'name':<8} {'area (ha)':>12} {'share %':>8}"]
+    for row in result.areas:
+        lines.append(f"{row['result']:<18} {row['level']:>5} "
+                     f"{row['name']:<{8 - _wide(str(row['name']))}} "
+                     f"{row['area_ha']:>12,.2f} {row['share_pct']:>8.2f}")
+    changed = [r for r in result.steps if r["cells_changed"] not in ("", None)]
+    if changed:
+        lines.append("")
+        lines.append(f"{'result':<18} {'step':<20} {'op':<11} {'cells changed':>13}")
+        for row in changed:
+            lines.append(f"{row['result']:<18} {row['step']:<20} {row['op']:<11} "
+                         f"{row['cells_changed']:>13,}")
+    skipped = sum(1 for r in result.steps if r["status"] != "run")
+    lines.append(f"({skipped} steps skipped or not computed: see evaluation_steps.csv)")
+    return "\n".join(lines)
 
 
 class _Area(click.ParamType):

@@ -16,7 +16,6 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import (
     BaseModel,
     BeforeValidator,
@@ -27,6 +26,7 @@ from pydantic import (
     model_validator,
 )
 
+from . import presets, rules
 from .errors import ConfigError
 
 #: Names of the three evaluation results, in the order ecology, agriculture, urban.
@@ -71,12 +71,27 @@ AreaHa = Annotated[float, BeforeValidator(area_ha), Field(ge=0)]
 
 
 class InputSpec(_Model):
-    """A raster input: its file, how it is resampled and an optional nodata override."""
+    """A raster input: its file, how it is resampled and an optional nodata override.
 
-    path: Path
+    ``optional: true`` lets the path be left out: the input is then *absent*, and
+    the factors and evaluation steps that need it are skipped with a note (a
+    skipped correction leaves the grade unchanged). ``scale: n`` declares that the
+    input holds grades 1..n (a hazard or environment grade made elsewhere), so
+    matrices and combinations can use it like a step.
+    """
+
+    path: Path | None = None
     kind: Literal["continuous", "categorical"] = "continuous"
     nodata: float | None = None
     band: Annotated[int, Field(ge=1)] = 1
+    optional: bool = False
+    scale: Annotated[int, Field(ge=2, le=9)] | None = None
+
+    @model_validator(mode="after")
+    def _path_unless_optional(self) -> InputSpec:
+        if self.path is None and not self.optional:
+            raise ValueError("path: required key is missing (or set optional: true)")
+        return self
 
 
 class VectorInputSpec(_Model):
@@ -119,28 +134,33 @@ class StudyAreaSpec(_Model):
     admin_name: Annotated[str, Field(max_length=100)] | None = None
 
 
-class LandUseSpec(_Model):
-    """Land-use input and the grouping of its codes into classes used by the rules."""
+class CategorySpec(_Model):
+    """Codes of a categorical input grouped into named classes (e.g. soil texture)."""
 
-    input: str
     classes: dict[str, list[int]] = Field(min_length=1)
 
     @model_validator(mode="after")
-    def _codes_unique(self) -> LandUseSpec:
+    def _codes_unique(self) -> CategorySpec:
         seen: dict[int, str] = {}
         for name, codes in self.classes.items():
             for code in codes:
                 if code in seen:
                     raise ValueError(
                         f"classes.{name}: code {code} is already in class {seen[code]!r}; "
-                        "expected each land-use code in one class"
+                        "expected each code in one class"
                     )
                 seen[code] = name
         return self
 
     def code_to_class(self) -> dict[int, str]:
-        """Map each land-use code to its class name."""
+        """Map each code to its class name."""
         return {code: name for name, codes in self.classes.items() for code in codes}
+
+
+class LandUseSpec(CategorySpec):
+    """Land-use input and the grouping of its codes into classes used by the rules."""
+
+    input: str
 
 
 # ---------------------------------------------------------------- factors
@@ -173,7 +193,80 @@ class DistanceFactor(_Model):
     max_distance: Annotated[float, Field(gt=0)]
 
 
-Factor = Annotated[SlopeFactor | ReliefFactor | DistanceFactor, Field(discriminator="kind")]
+#: A layer named by an input or an earlier factor, or a constant number.
+LayerOrValue = str | float
+
+
+class LsFactor(_Model):
+    """USLE slope length and steepness factor LS from an elevation input.
+
+    ``slope_length`` is the slope length λ in metres (default: the cell size), a
+    per-cell proxy; see :func:`sanqu.factors.ls_factor` for the formulas.
+    """
+
+    kind: Literal["ls"]
+    input: str
+    slope_length: Annotated[float, Field(gt=0)] | None = None
+
+
+class WaterConservationFactor(_Model):
+    """Water conservation (mm) = precipitation - runoff - evapotranspiration (§2.4).
+
+    Runoff is precipitation times a runoff coefficient per land-use class; a
+    coefficient may be a number or the name of an entry of ``tables.runoff_coefficients``
+    (the guideline's ecosystem types, e.g. ``mixed_forest``). Negative values are set to 0.
+    """
+
+    kind: Literal["water_conservation"]
+    precipitation: LayerOrValue
+    evapotranspiration: LayerOrValue
+    runoff_coefficients: dict[str, Annotated[float, Field(ge=0, le=1)]] = {}
+
+
+class SoilConservationFactor(_Model):
+    """Soil conservation (t/ha/a) = R * K * LS * (1 - C): erosion the cover prevents (§2.4).
+
+    Each of ``r`` (rainfall erosivity), ``k`` (soil erodibility), ``ls`` (slope
+    length and steepness) and ``c`` (USLE cover-management factor, 0..1) is a layer
+    name or a constant.
+    """
+
+    kind: Literal["soil_conservation"]
+    r: LayerOrValue
+    k: LayerOrValue
+    ls: LayerOrValue
+    c: LayerOrValue
+
+
+Factor = Annotated[
+    SlopeFactor
+    | ReliefFactor
+    | DistanceFactor
+    | LsFactor
+    | WaterConservationFactor
+    | SoilConservationFactor,
+    Field(discriminator="kind"),
+]
+
+
+def factor_refs(spec: Any) -> list[str]:
+    """Names of the inputs and factors a factor reads (constants left out).
+
+    Examples
+    --------
+    >>> factor_refs(SoilConservationFactor(kind="soil_conservation", r="R", k=0.3, ls="ls",
+    ...                                    c="C"))
+    ['R', 'ls', 'C']
+    """
+    if isinstance(spec, SlopeFactor | ReliefFactor | LsFactor):
+        return [spec.input]
+    if isinstance(spec, WaterConservationFactor):
+        refs = [spec.precipitation, spec.evapotranspiration]
+    elif isinstance(spec, SoilConservationFactor):
+        refs = [spec.r, spec.k, spec.ls, spec.c]
+    else:
+        refs = []
+    return [r for r in refs if isinstance(r, str)]
 
 
 # ---------------------------------------------------------------- evaluation
@@ -202,22 +295,114 @@ class Condition(_Model):
         return self
 
 
-class ReclassStep(_Model):
-    """Grade a continuous layer by a break table.
+class Interval(_Model):
+    """One class of an interval table: lower edge, upper edge and grade.
 
-    With ``closed: right`` the classes are (-inf, b1], (b1, b2], ..., (bn, inf);
-    with ``closed: left`` they are (-inf, b1), [b1, b2), ..., [bn, inf).
-    ``grades`` gives one grade per class in ascending value order.
+    The lower edge is ``gt`` or ``ge``, the upper ``lt`` or ``le``; a missing edge
+    is -inf / +inf.
     """
 
-    op: Literal["reclass"]
-    layer: str
-    breaks: list[float] = Field(min_length=1)
-    grades: list[int] | None = None
-    closed: Literal["right", "left"] = "right"
+    gt: float | None = None
+    ge: float | None = None
+    lt: float | None = None
+    le: float | None = None
+    grade: int
 
     @model_validator(mode="after")
-    def _check(self) -> ReclassStep:
+    def _edges(self) -> Interval:
+        if self.gt is not None and self.ge is not None:
+            raise ValueError("expected at most one lower edge (gt or ge)")
+        if self.lt is not None and self.le is not None:
+            raise ValueError("expected at most one upper edge (lt or le)")
+        lo, hi = self.lower, self.upper
+        if lo and hi and (lo[0] > hi[0] or (lo[0] == hi[0] and not (lo[1] and hi[1]))):
+            raise ValueError(f"interval {self.text()} holds no value")
+        return self
+
+    @property
+    def lower(self) -> tuple[float, bool] | None:
+        """``(value, closed)`` of the lower edge, or None for -inf."""
+        if self.ge is not None:
+            return self.ge, True
+        return None if self.gt is None else (self.gt, False)
+
+    @property
+    def upper(self) -> tuple[float, bool] | None:
+        """``(value, closed)`` of the upper edge, or None for +inf."""
+        if self.le is not None:
+            return self.le, True
+        return None if self.lt is None else (self.lt, False)
+
+    def text(self) -> str:
+        """The interval in the config's words, e.g. ``gt 2, le 6``."""
+        parts = [f"{k} {v:g}" for k, v in (("gt", self.gt), ("ge", self.ge), ("lt", self.lt),
+                                           ("le", self.le)) if v is not None]
+        return "{" + ", ".join(parts or ["any value"]) + "}"
+
+
+def _interval_table(intervals: list[Interval]) -> rules.BreakTable:
+    """Sort intervals, reject gaps and overlaps, and compile them into a break table."""
+    def start(iv: Interval) -> tuple[float, int]:
+        lo = iv.lower
+        return (-math.inf, 0) if lo is None else (lo[0], 0 if lo[1] else 1)
+
+    order = sorted(range(len(intervals)), key=lambda i: start(intervals[i]))
+    first = intervals[order[0]]
+    if first.lower is not None:
+        raise ValueError(f"gap: no interval holds values below {first.text()} "
+                         "(expected one interval without a lower edge)")
+    breaks, closed = [], []
+    for i, j in zip(order, order[1:], strict=False):
+        a, b = intervals[i], intervals[j]
+        hi, lo = a.upper, b.lower
+        where = f"intervals [{i}] {a.text()} and [{j}] {b.text()}"
+        if hi is None or lo is None or hi[0] > lo[0] or (hi[0] == lo[0] and hi[1] and lo[1]):
+            raise ValueError(f"overlap: {where} share values")
+        if hi[0] < lo[0] or not (hi[1] or lo[1]):
+            raise ValueError(f"gap: no interval holds the values between {where}")
+        breaks.append(hi[0])
+        closed.append(hi[1])
+    last = intervals[order[-1]]
+    if last.upper is not None:
+        raise ValueError(f"gap: no interval holds values above {last.text()} "
+                         "(expected one interval without an upper edge)")
+    return rules.BreakTable(tuple(breaks), tuple(intervals[i].grade for i in order),
+                            tuple(closed))
+
+
+class BreakTableSpec(_Model):
+    """A break table in one of two forms.
+
+    Compact: ``breaks`` (strictly increasing), ``grades`` (one per class, default
+    1..n+1) and ``closed``: ``right`` gives (-inf, b1], (b1, b2], ..., (bn, inf);
+    ``left`` gives (-inf, b1), [b1, b2), ..., [bn, inf).
+
+    Intervals: ``intervals``, a list of ``{gt|ge: lower, lt|le: upper, grade: g}``
+    in any order, for tables whose edges are closed on different sides. Together
+    they must hold every value exactly once: a gap or an overlap is an error.
+    """
+
+    breaks: list[float] | None = None
+    grades: list[int] | None = None
+    closed: Literal["right", "left"] = "right"
+    intervals: list[Interval] | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> BreakTableSpec:
+        if (self.breaks is None) == (self.intervals is None):
+            raise ValueError("expected exactly one of breaks or intervals")
+        if self.intervals is not None:
+            if self.grades is not None:
+                raise ValueError("grades: not allowed with intervals (each interval has a grade)")
+            if not self.intervals:
+                raise ValueError("intervals: expected at least one interval")
+            try:
+                _interval_table(self.intervals)
+            except ValueError as exc:
+                raise ValueError(f"intervals: {exc}") from None
+            return self
+        if not self.breaks:
+            raise ValueError("breaks: expected at least one break")
         if any(a >= b for a, b in zip(self.breaks, self.breaks[1:], strict=False)):
             raise ValueError(f"breaks: expected strictly increasing values, got {self.breaks}")
         if self.grades is not None and len(self.grades) != len(self.breaks) + 1:
@@ -227,22 +412,58 @@ class ReclassStep(_Model):
             )
         return self
 
+    def break_table(self) -> rules.BreakTable:
+        """The compiled table."""
+        if self.intervals is not None:
+            return _interval_table(self.intervals)
+        grades = self.grades or list(range(1, len(self.breaks) + 2))
+        return rules.BreakTable(tuple(self.breaks), tuple(grades),
+                                (self.closed == "right",) * len(self.breaks))
 
-class LookupStep(_Model):
-    """Grade a categorical layer by a table of code (or land-use class) → grade."""
+
+class _Step(_Model):
+    """Keys every step has.
+
+    ``required: true`` turns a skip (missing optional input) into an error.
+    """
+
+    required: bool = False
+
+
+class ReclassStep(_Step, BreakTableSpec):
+    """Grade a continuous layer by a break table (compact ``breaks`` or ``intervals``)."""
+
+    op: Literal["reclass"]
+    layer: str
+    scale: Annotated[int, Field(ge=2, le=9)] | None = None
+
+
+class LookupStep(_Step):
+    """Grade a categorical layer by a table of code (or class name) → grade.
+
+    Class names are those of ``landuse.classes`` for the land-use input, or of
+    ``categories.<input>.classes``. ``default`` grades codes the table does not list.
+    """
 
     op: Literal["lookup"]
     layer: str
     table: dict[int | str, int] = Field(min_length=1)
+    default: int | None = None
+    scale: Annotated[int, Field(ge=2, le=9)] | None = None
 
 
-class MatrixStep(_Model):
-    """Look a grade up in a decision matrix, rows and columns indexed by grades 1..n."""
+class MatrixStep(_Step):
+    """Look a grade up in an n x m decision matrix.
+
+    Rows are indexed by the grades 1..n of ``rows``, columns by the grades 1..m of
+    ``cols``; the table must be exactly that size.
+    """
 
     op: Literal["matrix"]
     rows: str
     cols: str
     table: list[list[int]] = Field(min_length=1)
+    scale: Annotated[int, Field(ge=2, le=9)] | None = None
 
     @field_validator("table")
     @classmethod
@@ -253,7 +474,7 @@ class MatrixStep(_Model):
         return table
 
 
-class WeightedSumStep(_Model):
+class WeightedSumStep(_Step):
     """Weighted sum of grade layers, rounded to the nearest grade (halves go to the worse).
 
     Give ``weights`` (summing to 1) or an ``ahp`` pairwise matrix over ``layers``.
@@ -289,6 +510,10 @@ class WeightedSumStep(_Model):
                 raise ValueError(f"ahp: expected a {n} x {n} matrix, one row per name in layers")
         return self
 
+    def names(self) -> list[str]:
+        """The layers summed, in order."""
+        return list(self.weights) if self.weights is not None else list(self.layers or [])
+
 
 def _fraction(value: Any) -> Any:
     if isinstance(value, str) and "/" in value:
@@ -300,23 +525,72 @@ def _fraction(value: Any) -> Any:
     return value
 
 
-class CombineStep(_Model):
-    """Limiting factor (``worst``: the worst grade wins) or ``best`` of several layers."""
+class CombineStep(_Step):
+    """Several grade layers into one: ``worst``, ``best`` or ``most_severe``.
 
-    op: Literal["worst", "best"]
+    ``worst`` is the limiting factor rule (短板法: the worst grade wins); ``most_severe``
+    merges sensitivities (the most severe level, 1 = 极敏感, wins).
+
+    Layers that are absent (missing optional inputs) are left out, with a note.
+    """
+
+    op: Literal["worst", "best", "most_severe"]
     layers: list[str] = Field(min_length=1)
 
 
-class DowngradeStep(_Model):
+class GeometricMeanStep(_Step, BreakTableSpec):
+    """Geometric mean of grade layers, graded by a break table.
+
+    E.g. soil erosion sensitivity SS = (R·K·LS·C)^(1/4) (§2.4).
+    """
+
+    op: Literal["geometric_mean"]
+    layers: list[str] = Field(min_length=2)
+    scale: Annotated[int, Field(ge=2, le=9)] | None = None
+
+
+class ShareStep(_Step):
+    """Grade a service layer by cumulative share of its total over the study area.
+
+    The highest-valued cells holding ``shares[0]`` of the total get ``grades[0]``,
+    the next up to ``shares[1]`` get ``grades[1]``, and so on; the rest get the last
+    grade. A whole-area statistic: sanqu computes the thresholds in a first pass.
+    """
+
+    op: Literal["share"]
+    layer: str
+    shares: list[Annotated[float, Field(gt=0, le=1)]] = Field(min_length=1)
+    grades: list[int] | None = None
+    scale: Annotated[int, Field(ge=2, le=9)] | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> ShareStep:
+        if any(a >= b for a, b in zip(self.shares, self.shares[1:], strict=False)):
+            raise ValueError(f"shares: expected strictly increasing shares, got {self.shares}")
+        if self.grades is not None and len(self.grades) != len(self.shares) + 1:
+            raise ValueError(f"grades: expected {len(self.shares) + 1} grades for "
+                             f"{len(self.shares)} shares, got {len(self.grades)}")
+        return self
+
+    def table_grades(self) -> list[int]:
+        """Grades from the highest-valued class down."""
+        return self.grades or list(range(1, len(self.shares) + 2))
+
+
+Conditions = Condition | list[Condition]
+
+
+class DowngradeStep(_Step):
     """Where ``when`` holds, worsen ``input`` by ``by`` grades (negative improves) or set it.
 
-    Grades stay within 1..``scale``. ``only_grades`` restricts the change to cells
-    whose current grade is listed. Steps chain: each applies to the previous result.
+    Grades stay within the input's scale. ``only_grades`` restricts the change to
+    cells whose current grade is listed. ``when`` is one condition or a list that
+    must all hold. Steps chain: each applies to the previous result.
     """
 
     op: Literal["downgrade"]
     input: str | None = None
-    when: Condition
+    when: Conditions
     by: int | None = None
     to: int | None = None
     only_grades: list[int] | None = None
@@ -328,16 +602,63 @@ class DowngradeStep(_Model):
         return self
 
 
-class ConstrainStep(_Model):
+class ConstrainStep(_Step):
     """Hard constraint: where ``when`` holds, the grade is ``grade`` whatever else holds."""
 
     op: Literal["constrain"]
     input: str | None = None
-    when: Condition
+    when: Conditions
     grade: int = 5
 
 
-class CollapseStep(_Model):
+class Action(_Model):
+    """What a class does to a grade: set it ``to`` a grade, or change it ``by`` steps."""
+
+    to: int | None = None
+    by: int | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> Action:
+        if (self.to is None) == (self.by is None):
+            raise ValueError("expected exactly one of to or by")
+        return self
+
+
+class ContiguityStep(_Step):
+    """Contiguity post-processing (§2.7): grade by the patch each cell lies in.
+
+    A whole-area step (patches cross blocks): it runs after every block is
+    evaluated, on the compact grade raster, and only the collapse may follow it.
+
+    Patches are the 4-connected cells whose grades fall in one group of
+    ``patches_of``; cells in no group keep their grade. Each patch is measured
+    (``compactness``: area ÷ area of its minimum bounding circle; ``area`` in
+    ``unit``), the measure is graded into contiguity classes 1 (高) … k (低) by
+    ``classes``, and then either ``actions`` (one per class: ``{to: g}`` or
+    ``{by: n}``) or a ``table`` (rows: the input's grades, columns: the classes)
+    gives the new grade.
+    """
+
+    op: Literal["contiguity"]
+    input: str | None = None
+    patches_of: list[list[int]] = [[1, 2], [3, 4]]
+    measure: Literal["compactness", "area"]
+    unit: Literal["m2", "ha", "mu", "km2"] = "ha"
+    classes: BreakTableSpec
+    actions: list[Action] | None = None
+    table: list[list[int]] | None = None
+
+    @model_validator(mode="after")
+    def _actions_or_table(self) -> ContiguityStep:
+        if (self.actions is None) == (self.table is None):
+            raise ValueError("expected exactly one of actions or table")
+        flat = [g for group in self.patches_of for g in group]
+        if len(flat) != len(set(flat)):
+            raise ValueError(f"patches_of: expected each grade in one group, got {self.patches_of}")
+        return self
+
+
+class CollapseStep(_Step):
     """Collapse a five-grade layer to levels: ``levels[i]`` lists the grades of level i+1."""
 
     op: Literal["collapse"]
@@ -351,8 +672,11 @@ Step = Annotated[
     | MatrixStep
     | WeightedSumStep
     | CombineStep
+    | GeometricMeanStep
+    | ShareStep
     | DowngradeStep
     | ConstrainStep
+    | ContiguityStep
     | CollapseStep,
     Field(discriminator="op"),
 ]
@@ -366,12 +690,16 @@ class EvaluationSpec(_Model):
 
     @model_validator(mode="after")
     def _ends_in_collapse(self) -> EvaluationSpec:
-        last = list(self.steps.values())[-1]
-        if not isinstance(last, CollapseStep):
+        steps = list(self.steps.values())
+        if not isinstance(steps[-1], CollapseStep):
             raise ValueError("steps: expected the last step to be a collapse to three levels")
-        if len(last.levels) != 3:
+        if len(steps[-1].levels) != 3:
             raise ValueError(
-                f"steps: expected the collapse to give 3 levels, got {len(last.levels)}")
+                f"steps: expected the collapse to give 3 levels, got {len(steps[-1].levels)}")
+        for name, step in list(self.steps.items())[:-2]:
+            if isinstance(step, ContiguityStep):
+                raise ValueError(f"steps.{name}: a contiguity step works on the whole area, so "
+                                 "only the final collapse may follow it")
         return self
 
 
@@ -690,10 +1018,13 @@ class Config(_Model):
     """A whole sanqu run, validated. Build it with :func:`load_config`."""
 
     name: str
+    extends: str | None = None
     grid: GridSpec
     study_area: StudyAreaSpec
     inputs: dict[str, InputSpec] = Field(min_length=1)
     landuse: LandUseSpec
+    categories: dict[str, CategorySpec] = {}
+    tables: dict[str, Any] = {}
     factors: dict[str, Factor] = {}
     evaluation: dict[str, EvaluationSpec]
     allocation: AllocationSpec = AllocationSpec()
@@ -708,6 +1039,32 @@ class Config(_Model):
         if sorted(ev) != sorted(RESULTS):
             raise ValueError(f"expected exactly the keys {list(RESULTS)}, got {list(ev)}")
         return ev
+
+    @property
+    def present_inputs(self) -> dict[str, InputSpec]:
+        """The inputs that have a file (optional inputs without a path left out)."""
+        return {k: v for k, v in self.inputs.items() if v.path is not None}
+
+    def absent_layers(self) -> dict[str, str]:
+        """Inputs and factors that cannot be computed, each with the reason.
+
+        An optional input without a path is absent; so is every factor that reads
+        an absent layer. The evaluation skips the steps that need them.
+        """
+        out = {k: f"inputs.{k} is optional and has no path"
+               for k, v in self.inputs.items() if v.path is None}
+        for fname, spec in self.factors.items():
+            missing = [r for r in factor_refs(spec) if r in out]
+            if missing:
+                out[fname] = out[missing[0]]
+        return out
+
+    def classes_of(self, layer: str) -> dict[str, list[int]] | None:
+        """Class name → codes of a categorical layer (land use or ``categories``), else None."""
+        if layer == self.landuse.input:
+            return self.landuse.classes
+        spec = self.categories.get(layer)
+        return spec.classes if spec is not None else None
 
 
 # ---------------------------------------------------------------- loading and cross-checks
@@ -744,8 +1101,25 @@ def _describe(err: dict[str, Any]) -> str:
     return f"{where}: {msg}, got {shown!r}"
 
 
+def _origin(message: str, user: dict[str, Any], origins: dict[str, str],
+            preset: str | None) -> str:
+    """Where a key named by an error came from, when not from the user's own file."""
+    key = message.split(": ", 1)[0]
+    for k, table in origins.items():
+        if key == k or key.startswith(k + "."):
+            return f" (from {table})"
+    if preset and not presets.has_key(user, key):
+        return f" (set by preset {preset!r})"
+    return ""
+
+
 def config_from_dict(data: Any, source: Path | None = None) -> Config:
     """Validate a parsed YAML document into a :class:`Config`.
+
+    ``extends`` is resolved here (see :mod:`sanqu.presets`): the document is merged
+    over its preset and named tables are spelled out before validation. Error
+    messages name keys as the user's file spells them, and say when the faulty
+    value came from the preset or from a named table.
 
     Parameters
     ----------
@@ -762,16 +1136,22 @@ def config_from_dict(data: Any, source: Path | None = None) -> Config:
     label = str(source) if source else "config"
     if not isinstance(data, dict):
         raise ConfigError(f"{label}: expected a mapping of keys at the top level")
-    try:
-        cfg = Config.model_validate({**data, "source": source})
-    except ValidationError as exc:
-        raise ConfigError(f"{label}: {_describe(exc.errors()[0])}") from None
     base = source.parent if source else Path.cwd()
+    preset = data.get("extends") if isinstance(data.get("extends"), str) else None
+    try:
+        merged, origins = presets.resolve_tables(presets.expand(data, base))
+    except ConfigError as exc:
+        raise ConfigError(f"{label}: {exc}") from None
+    try:
+        cfg = Config.model_validate({**merged, "source": source})
+    except ValidationError as exc:
+        msg = _describe(exc.errors()[0])
+        raise ConfigError(f"{label}: {msg}{_origin(msg, data, origins, preset)}") from None
     try:
         cfg = _resolve_paths(cfg, base)
         _cross_check(cfg)
     except ConfigError as exc:
-        raise ConfigError(f"{label}: {exc}") from None
+        raise ConfigError(f"{label}: {exc}{_origin(str(exc), data, origins, preset)}") from None
     return cfg
 
 
@@ -784,15 +1164,7 @@ def load_config(path: str | Path) -> Config:
         If the file is missing, is not YAML, or holds an invalid value.
     """
     path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"{path}: config file not found")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark else ""
-        raise ConfigError(f"{path}: not valid YAML{where}") from None
-    return config_from_dict(data, path.resolve())
+    return config_from_dict(presets.read_yaml(path), path.resolve())
 
 
 def _resolve_paths(cfg: Config, base: Path) -> Config:
@@ -807,7 +1179,8 @@ def _resolve_paths(cfg: Config, base: Path) -> Config:
         new = change(child) if len(keys) == 1 else at(child, keys[1:], change)
         return model.model_copy(update={keys[0]: new})
 
-    inputs = {k: v.model_copy(update={"path": fix(v.path)}) for k, v in cfg.inputs.items()}
+    inputs = {k: v.model_copy(update={"path": fix(v.path) if v.path else None})
+              for k, v in cfg.inputs.items()}
     cfg = cfg.model_copy(update={"inputs": inputs})
     for keys in (("study_area", "boundary"), ("lines", "red_line", "protected_areas"),
                  ("lines", "ugb", "special_use"), ("units",)):
@@ -874,15 +1247,25 @@ def relief_window(window: str | int, cell_size: float) -> int:
 
 def _cross_check(cfg: Config) -> None:
     """Check references between sections: names exist, classes are known, grades fit."""
-    if cfg.grid.reference not in cfg.inputs:
-        raise ConfigError(f"grid.reference: {cfg.grid.reference!r} is not a key of inputs")
-    for name in cfg.study_area.valid_inputs:
+    def present(key: str, name: str) -> None:
         if name not in cfg.inputs:
-            raise ConfigError(f"study_area.valid_inputs: {name!r} is not a key of inputs")
-    if cfg.landuse.input not in cfg.inputs:
-        raise ConfigError(f"landuse.input: {cfg.landuse.input!r} is not a key of inputs")
+            raise ConfigError(f"{key}: {name!r} is not a key of inputs")
+        if cfg.inputs[name].path is None:
+            raise ConfigError(f"{key}: {name!r} is an optional input without a path; "
+                              "expected an input with a file")
+
+    present("grid.reference", cfg.grid.reference)
+    for name in cfg.study_area.valid_inputs:
+        present("study_area.valid_inputs", name)
+    present("landuse.input", cfg.landuse.input)
     if cfg.inputs[cfg.landuse.input].kind != "categorical":
         raise ConfigError(f"inputs.{cfg.landuse.input}.kind: land use must be 'categorical'")
+    for name in cfg.categories:
+        if name not in cfg.inputs or cfg.inputs[name].kind != "categorical":
+            raise ConfigError(f"categories.{name}: expected the name of a categorical input")
+        if name == cfg.landuse.input:
+            raise ConfigError(f"categories.{name}: the land-use input's classes are in "
+                              "landuse.classes")
     classes = set(cfg.landuse.classes)
 
     def known_classes(key: str, names: list[str]) -> None:
@@ -892,20 +1275,32 @@ def _cross_check(cfg: Config) -> None:
                     f"{key}: unknown land-use class {n!r}; expected one of {sorted(classes)}"
                 )
 
+    absent = cfg.absent_layers()
+    seen: set[str] = set()
     for fname, f in cfg.factors.items():
+        key = f"factors.{fname}"
         if fname in cfg.inputs:
-            raise ConfigError(f"factors.{fname}: name is already used by an input")
-        if isinstance(f, SlopeFactor | ReliefFactor):
+            raise ConfigError(f"{key}: name is already used by an input")
+        if isinstance(f, SlopeFactor | ReliefFactor | LsFactor):
             if f.input not in cfg.inputs:
-                raise ConfigError(f"factors.{fname}.input: {f.input!r} is not a key of inputs")
+                raise ConfigError(f"{key}.input: {f.input!r} is not a key of inputs")
             if cfg.inputs[f.input].kind != "continuous":
-                raise ConfigError(f"factors.{fname}.input: {f.input!r} must be continuous")
+                raise ConfigError(f"{key}.input: {f.input!r} must be continuous")
+        elif isinstance(f, DistanceFactor):
+            known_classes(f"{key}.classes", f.classes)
         else:
-            known_classes(f"factors.{fname}.classes", f.classes)
-    layers = set(cfg.inputs) | set(cfg.factors)
-    for rname, ev in cfg.evaluation.items():
-        _check_steps(f"evaluation.{rname}", ev, layers, cfg)
-    from .evaluate import build_evaluations  # AHP weights and consistency, checked on load
+            for field, ref in f.model_dump(exclude={"kind", "runoff_coefficients"}).items():
+                if isinstance(ref, str) and ref not in cfg.inputs and ref not in seen:
+                    raise ConfigError(f"{key}.{field}: {ref!r} is not an input or an earlier "
+                                      "factor")
+        if isinstance(f, WaterConservationFactor):
+            known_classes(f"{key}.runoff_coefficients", list(f.runoff_coefficients))
+            lacking = [c for c in cfg.landuse.classes if c not in f.runoff_coefficients]
+            if lacking and fname not in absent:  # checked only when the factor can run
+                raise ConfigError(f"{key}.runoff_coefficients: no coefficient for land-use "
+                                  f"classes {lacking}; expected one per class")
+        seen.add(fname)
+    from .evaluate import build_evaluations  # step chains, scales, AHP: checked on load
 
     build_evaluations(cfg)
     lines = cfg.lines
@@ -927,6 +1322,8 @@ def _cross_check(cfg: Config) -> None:
         raise ConfigError(
             f"lines.farmland.slope_factor: {lines.farmland.slope_factor!r} is not a slope factor"
         )
+    if lines.farmland.slope_factor in absent:
+        raise ConfigError(f"lines.farmland.slope_factor: {absent[lines.farmland.slope_factor]}")
     for key, levels in (
         ("lines.red_line.from_levels", lines.red_line.from_levels),
         ("lines.farmland.suitability_levels", lines.farmland.suitability_levels),
@@ -936,77 +1333,6 @@ def _cross_check(cfg: Config) -> None:
         bad = [v for v in levels if v not in (1, 2, 3)]
         if bad:
             raise ConfigError(f"{key}: expected levels among 1, 2, 3, got {bad}")
-
-
-def _check_steps(key: str, ev: EvaluationSpec, layers: set[str], cfg: Config) -> None:
-    known = set(layers)
-    previous: str | None = None
-    scale = ev.scale
-
-    def need(k: str, name: str | None) -> None:
-        if name is None:
-            if previous is None:
-                raise ConfigError(f"{k}: the first step has no previous result to use")
-            return
-        if name not in known:
-            raise ConfigError(f"{k}: {name!r} is not an input, factor or earlier step")
-
-    def grade_ok(k: str, values: list[int]) -> None:
-        bad = [v for v in values if not 1 <= v <= scale]
-        if bad:
-            raise ConfigError(f"{k}: expected grades 1..{scale}, got {bad}")
-
-    for sname, step in ev.steps.items():
-        k = f"{key}.steps.{sname}"
-        if sname in layers:
-            raise ConfigError(f"{k}: step name is already used by an input or factor")
-        if isinstance(step, ReclassStep):
-            need(f"{k}.layer", step.layer)
-            grades = step.grades or list(range(1, len(step.breaks) + 2))
-            grade_ok(f"{k}.grades", grades)
-        elif isinstance(step, LookupStep):
-            need(f"{k}.layer", step.layer)
-            grade_ok(f"{k}.table", list(step.table.values()))
-            names = [n for n in step.table if isinstance(n, str)]
-            if names and step.layer != cfg.landuse.input:
-                raise ConfigError(f"{k}.table: class names are allowed only for the land-use layer")
-            unknown = [n for n in names if n not in cfg.landuse.classes]
-            if unknown:
-                raise ConfigError(f"{k}.table: unknown land-use class {unknown[0]!r}")
-        elif isinstance(step, MatrixStep):
-            need(f"{k}.rows", step.rows)
-            need(f"{k}.cols", step.cols)
-            if len(step.table) != scale or len(step.table[0]) != scale:
-                raise ConfigError(
-                    f"{k}.table: expected a {scale} x {scale} matrix, "
-                    f"got {len(step.table)} x {len(step.table[0])}"
-                )
-            grade_ok(f"{k}.table", [v for row in step.table for v in row])
-        elif isinstance(step, WeightedSumStep):
-            for n in step.weights or step.layers or []:
-                need(f"{k}.weights", n)
-        elif isinstance(step, CombineStep):
-            for n in step.layers:
-                need(f"{k}.layers", n)
-        elif isinstance(step, DowngradeStep | ConstrainStep):
-            need(f"{k}.input", step.input)
-            need(f"{k}.when.layer", step.when.layer)
-            if isinstance(step, DowngradeStep):
-                if step.to is not None:
-                    grade_ok(f"{k}.to", [step.to])
-                grade_ok(f"{k}.only_grades", step.only_grades or [])
-            else:
-                grade_ok(f"{k}.grade", [step.grade])
-        elif isinstance(step, CollapseStep):
-            need(f"{k}.input", step.input)
-            flat = sorted(v for level in step.levels for v in level)
-            if flat != list(range(1, scale + 1)):
-                raise ConfigError(
-                    f"{k}.levels: expected each grade 1..{scale} in exactly one level, "
-                    f"got {step.levels}"
-                )
-        known.add(sname)
-        previous = sname
 
 
 def default_config_path() -> Path:

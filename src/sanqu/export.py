@@ -39,6 +39,26 @@ LEVEL_COLOURS = {
     "urban_suitability": {1: (190, 30, 30, 255), 2: (245, 150, 120, 255), 3: (245, 235, 230, 255)},
 }
 
+
+def grade_colours(scale: int) -> dict[int, tuple[int, int, int, int]]:
+    """A green (grade 1) to red (worst grade) colour table for intermediate grade rasters.
+
+    Examples
+    --------
+    >>> grade_colours(3)
+    {1: (26, 150, 65, 255), 2: (255, 255, 191, 255), 3: (215, 25, 28, 255)}
+    """
+    stops = ((26, 150, 65), (255, 255, 191), (215, 25, 28))
+    out = {}
+    for g in range(1, scale + 1):
+        t = (g - 1) / max(scale - 1, 1) * 2
+        i = min(int(t), 1)
+        f = t - i
+        rgb = tuple(round(a + (b - a) * f) for a, b in zip(stops[i], stops[i + 1], strict=True))
+        out[g] = (*rgb, 255)
+    return out
+
+
 #: Date stamped into vector files, so that the same inputs give identical bytes.
 FIXED_DATE = "2000-01-01"
 

@@ -1,4 +1,4 @@
-"""Derived factors: slope, local relief, distance to land-use classes.
+"""Derived factors: slope, local relief, distances, LS, water and soil conservation.
 
 Per-cell stage. Every function takes numpy arrays of one block *including its
 halo* and returns an array of the same shape; the caller crops the core. The
@@ -17,7 +17,18 @@ import edt
 import numpy as np
 from scipy import ndimage
 
-from .config import DistanceFactor, ReliefFactor, SlopeFactor, relief_window
+from .config import (
+    DistanceFactor,
+    LsFactor,
+    ReliefFactor,
+    SlopeFactor,
+    SoilConservationFactor,
+    WaterConservationFactor,
+    relief_window,
+)
+
+FactorSpec = (SlopeFactor | ReliefFactor | DistanceFactor | LsFactor | WaterConservationFactor
+              | SoilConservationFactor)
 
 
 def slope_degrees(dem: np.ndarray, valid: np.ndarray, res: tuple[float, float]) -> np.ndarray:
@@ -134,8 +145,82 @@ def distance_to(target: np.ndarray, res: tuple[float, float], max_distance: floa
     return np.round(dist, 2, out=dist)
 
 
-def halo_cells(spec: SlopeFactor | ReliefFactor | DistanceFactor, res: tuple[float, float]) -> int:
+def ls_factor(dem: np.ndarray, valid: np.ndarray, res: tuple[float, float],
+              slope_length: float | None = None) -> np.ndarray:
+    """USLE slope length and steepness factor LS = L · S, per cell.
+
+    Slope θ is Horn's slope (:func:`slope_degrees`). L = (λ / 22.13)^m with the
+    slope length λ (default: the cell size, a per-cell proxy without flow routing)
+    and m = 0.2, 0.3, 0.4, 0.5 for θ ≤ 1°, 1-3°, 3-5°, > 5° (Wischmeier & Smith).
+    S = 10.8 sin θ + 0.03 for θ < 5°, 16.8 sin θ - 0.5 for 5° ≤ θ < 10° (McCool),
+    21.91 sin θ - 0.96 for θ ≥ 10° (Liu et al. 1994, steep slopes in China).
+
+    Returns
+    -------
+    numpy.ndarray of float32
+        LS (dimensionless); 0 where ``valid`` is False.
+
+    Examples
+    --------
+    Flat land with 22.13 m slopes: L = 1, S = 0.03:
+
+    >>> z = np.zeros((3, 3), np.float32)
+    >>> round(float(ls_factor(z, np.ones((3, 3), bool), (30.0, 30.0), 22.13)[1, 1]), 4)
+    0.03
+    """
+    theta = np.radians(slope_degrees(dem, valid, res).astype(np.float64))
+    deg = np.degrees(theta)
+    m = np.select([deg <= 1, deg <= 3, deg <= 5], [0.2, 0.3, 0.4], 0.5)
+    length = slope_length if slope_length is not None else min(res)
+    sin = np.sin(theta)
+    s = np.select([deg < 5, deg < 10], [10.8 * sin + 0.03, 16.8 * sin - 0.5], 21.91 * sin - 0.96)
+    return np.where(valid, (length / 22.13) ** m * s, 0).astype(np.float32)
+
+
+def water_conservation(precipitation: np.ndarray | float, evapotranspiration: np.ndarray | float,
+                       runoff_coefficient: np.ndarray) -> np.ndarray:
+    """Water conservation (mm) = P - P · α - ET, negative values set to 0 (§2.4).
+
+    Parameters
+    ----------
+    precipitation, evapotranspiration : numpy.ndarray or float
+        Annual precipitation and actual evapotranspiration, mm.
+    runoff_coefficient : numpy.ndarray
+        α per cell, from the cell's land-use class.
+
+    Examples
+    --------
+    Mixed forest (α 0.0229) with 1000 mm rain and 600 mm ET:
+
+    >>> round(float(water_conservation(1000.0, 600.0, np.array([0.0229]))[0]), 1)
+    377.1
+    """
+    p = np.asarray(precipitation, dtype=np.float32)
+    wc = p - p * runoff_coefficient.astype(np.float32) - np.asarray(evapotranspiration,
+                                                                    dtype=np.float32)
+    return np.maximum(wc, np.float32(0)).astype(np.float32)
+
+
+def soil_conservation(r: np.ndarray | float, k: np.ndarray | float, ls: np.ndarray | float,
+                      c: np.ndarray | float) -> np.ndarray:
+    """Soil conservation (t/ha/a) = R · K · LS · (1 - C): the erosion vegetation prevents.
+
+    Examples
+    --------
+    >>> soil_conservation(np.array([4000.0]), 0.03, 2.0, 0.25).tolist()
+    [180.0]
+    """
+    out = (np.asarray(r, dtype=np.float32) * np.asarray(k, dtype=np.float32)
+           * np.asarray(ls, dtype=np.float32)
+           * (np.float32(1) - np.asarray(c, dtype=np.float32)))
+    return np.asarray(out, dtype=np.float32)
+
+
+def halo_cells(spec: FactorSpec, res: tuple[float, float]) -> int:
     """Cells of halo a factor needs around a block to be exact in the block's core.
+
+    This is the factor's own neighbourhood; a factor that reads other factors also
+    needs theirs (:class:`~sanqu.study.Study` adds them up).
 
     Examples
     --------
@@ -143,15 +228,17 @@ def halo_cells(spec: SlopeFactor | ReliefFactor | DistanceFactor, res: tuple[flo
     >>> halo_cells(DistanceFactor(kind="distance", classes=["water"], max_distance=100), (30, 30))
     4
     """
-    if isinstance(spec, SlopeFactor):
+    if isinstance(spec, SlopeFactor | LsFactor):
         return 1
     if isinstance(spec, ReliefFactor):
         return relief_window(spec.window, min(res)) // 2
-    return math.ceil(spec.max_distance / min(res))
+    if isinstance(spec, DistanceFactor):
+        return math.ceil(spec.max_distance / min(res))
+    return 0
 
 
 def compute_factor(
-    spec: SlopeFactor | ReliefFactor | DistanceFactor,
+    spec: FactorSpec,
     layers: dict[str, np.ndarray],
     valid: dict[str, np.ndarray],
     classes: dict[str, np.ndarray],
@@ -163,8 +250,10 @@ def compute_factor(
     ----------
     spec : factor spec
         From the config.
-    layers, valid : dict of numpy.ndarray
-        Input values and validity masks by input name.
+    layers : dict of numpy.ndarray
+        Input values and the factors computed so far, by name.
+    valid : dict of numpy.ndarray
+        Validity masks by input name.
     classes : dict of numpy.ndarray of bool
         Land-use class masks by class name.
     res : tuple of float
@@ -175,7 +264,23 @@ def compute_factor(
     if isinstance(spec, ReliefFactor):
         return local_relief(layers[spec.input], valid[spec.input],
                             relief_window(spec.window, min(res)))
-    target = np.zeros(next(iter(classes.values())).shape, dtype=bool)
-    for name in spec.classes:
-        target |= classes[name]
-    return distance_to(target, res, spec.max_distance)
+    if isinstance(spec, LsFactor):
+        return ls_factor(layers[spec.input], valid[spec.input], res, spec.slope_length)
+    shape = next(iter(classes.values())).shape
+
+    def get(ref: str | float) -> np.ndarray | float:
+        return layers[ref] if isinstance(ref, str) else float(ref)
+
+    if isinstance(spec, WaterConservationFactor):
+        alpha = np.zeros(shape, dtype=np.float32)
+        for name, coefficient in spec.runoff_coefficients.items():
+            alpha[classes[name]] = coefficient
+        out = water_conservation(get(spec.precipitation), get(spec.evapotranspiration), alpha)
+    elif isinstance(spec, SoilConservationFactor):
+        out = soil_conservation(get(spec.r), get(spec.k), get(spec.ls), get(spec.c))
+    else:
+        target = np.zeros(shape, dtype=bool)
+        for name in spec.classes:
+            target |= classes[name]
+        return distance_to(target, res, spec.max_distance)
+    return np.broadcast_to(out, shape).astype(np.float32)

@@ -1,13 +1,17 @@
-"""The whole run, stage by stage: ``sanqu delineate`` as a Python function.
+"""The whole run, stage by stage: ``sanqu delineate`` and ``sanqu evaluate`` as functions.
 
-Stages, in order, with the module doing each:
+Stages of :func:`delineate`, in order, with the module doing each:
 
 1. ``align``     – :mod:`sanqu.align`     open inputs on one study grid
-2. ``read``, ``factors``, ``evaluate`` – :mod:`sanqu.study` per block (bounded memory)
+2. ``read``, ``factors``, ``evaluate`` – :mod:`sanqu.study` per block (bounded memory),
+   then the whole-area evaluation steps (contiguity) on the compact grade rasters
 3. ``lines``     – :mod:`sanqu.lines`     red line, farmland, growth boundary
 4. ``allocate``  – :mod:`sanqu.allocate`  the three spaces
 5. ``vectorize`` – :mod:`sanqu.vectorize` polygons per patch
 6. ``export``    – :mod:`sanqu.export`    files, area table, manifest
+
+:func:`evaluate` runs stages 1-2 with the same engine and writes the three results,
+every intermediate grade raster, the class-area table and what each step changed.
 
 Outputs are written into a temporary folder beside ``out`` and moved into place
 only when every stage succeeded, so a failed run leaves nothing behind.
@@ -21,6 +25,7 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -33,7 +38,7 @@ from .allocate import RULES, Allocation, allocate
 from .config import PLACEHOLDER, SPACES, UGB_ZONES, Config
 from .crs import centre_lon, output_crs, reproject
 from .errors import OutputError
-from .evaluate import LEVEL_LABELS
+from .evaluate import LEVEL_LABELS, StepStats
 from .export import (
     LEVEL_COLOURS,
     LINE_LAYERS,
@@ -41,6 +46,7 @@ from .export import (
     UGB_ZONE_COLOURS,
     ZONE_COLOURS,
     RasterWriter,
+    grade_colours,
     package_versions,
     sha256,
     write_area_table,
@@ -56,7 +62,14 @@ from .report import write_conflicts
 from .study import BlockResult, Study, Timer
 from .surfaces import Surfaces
 from .topology import Rules, gate
-from .vectorize import frame, polygonize, smooth_coverage, space_and_line_layers, ugb_frame
+from .vectorize import (
+    KEEP_CELLS,
+    frame,
+    polygonize,
+    smooth_coverage,
+    space_and_line_layers,
+    ugb_frame,
+)
 
 #: ``smoothing.tolerance: auto`` in cell sizes: a single step's triangle is half a cell
 #: (tolerance 0.707 cells), so 0.75 removes single steps and little more.
@@ -66,25 +79,19 @@ AUTO_TOLERANCE = 0.75
 Progress = Callable[[str, int, int], None]
 
 
-@dataclass
-class RunResult:
-    """What a run produced.
+@dataclass(kw_only=True)
+class Outcome:
+    """What a run wrote and how long it took.
 
     Attributes
     ----------
     out : Path
         Output folder.
     areas : list of dict
-        The rows of ``areas.csv``.
-    report : dict
-        Figures recorded by the line rules (conflicts, caps, quotas).
-    conflicts : list of dict
-        The rows of ``conflicts.csv``: overlaps resolved, cells moved and why,
-        quotas (task vs. delineated), cap usage.
-    units : list of dict
-        The rows of ``units.csv`` (areas per administrative unit); empty without units.
+        The rows of the run's area table.
     notes : list of str
-        Remarks on the inputs (resampling, CRS equivalence).
+        Remarks: alignment (resampling, CRS equivalence), factors and evaluation
+        steps skipped for missing optional inputs.
     seconds : dict
         Wall-clock seconds per stage.
     cells : int
@@ -93,12 +100,25 @@ class RunResult:
 
     out: Path
     areas: list[dict[str, object]]
-    report: dict[str, float]
-    conflicts: list[dict[str, object]]
-    units: list[dict[str, object]]
     notes: list[str]
     seconds: dict[str, float] = field(default_factory=dict)
     cells: int = 0
+
+
+@dataclass(kw_only=True)
+class RunResult(Outcome):
+    """What ``sanqu delineate`` produced.
+
+    An :class:`Outcome` whose ``areas`` are the rows of ``areas.csv``, with ``report``,
+    the figures recorded by the line rules (conflicts, caps, quotas); ``conflicts``,
+    the rows of ``conflicts.csv`` (overlaps resolved, cells moved and why, quotas as
+    task vs. delineated, cap usage); and ``units``, the rows of ``units.csv`` (areas
+    per administrative unit; empty without units).
+    """
+
+    report: dict[str, float]
+    conflicts: list[dict[str, object]]
+    units: list[dict[str, object]]
 
 
 def _prepare_out(out: Path, overwrite: bool) -> Path:
@@ -176,11 +196,16 @@ def delineate(cfg: Config, out: str | Path, *, overwrite: bool = False,
     SanquError
         On bad inputs or impossible rules; ``out`` is then left untouched.
     """
-    out = Path(out)
+    return _atomic(_run, cfg, Path(out), overwrite, progress, timer)
+
+
+def _atomic(run: Callable[..., Any], cfg: Config, out: Path, overwrite: bool,
+            progress: Progress | None, timer: Timer | None) -> Any:
+    """Run ``run`` into a temporary folder beside ``out``; move it into place on success."""
     new_root = next((p for p in reversed(out.resolve().parents) if not p.exists()), None)
     tmp = _prepare_out(out, overwrite)
     try:
-        result = _run(cfg, tmp, progress or (lambda *_: None), timer or Timer())
+        result = run(cfg, tmp, progress or (lambda *_: None), timer or Timer())
         _commit_out(tmp, out)
     except BaseException:
         shutil.rmtree(new_root or tmp, ignore_errors=True)  # parents made for OUT go too
@@ -195,21 +220,10 @@ def _run(cfg: Config, tmp: Path, progress: Progress, timer: Timer) -> RunResult:
     with study:
         grid = study.grid
         total = grid.block_count(cfg.grid.block_size)
-        writers = {name: RasterWriter(tmp / f"{name}.tif", grid, LEVEL_COLOURS[name],
-                                      cfg.outputs.compress) for name in LEVEL_COLOURS}
-
-        def write_block(block: Block, res: BlockResult) -> None:
-            with timer("write"):
-                for name, w in writers.items():
-                    w.write(res.results[name], block.window)
-
-        try:
-            surf = study.surfaces(timer=timer, on_block=write_block,
-                                  progress=lambda i: progress("evaluate", i, total))
-        finally:
-            for w in writers.values():
-                w.close()
+        surf = study.surfaces(timer=timer, progress=lambda i: progress("evaluate", i, total))
         notes = study.notes
+    with timer("write"):
+        write_levels(tmp, surf, cfg.outputs.compress)
     progress("lines", 0, 1)
     with timer("lines"):
         lines = draw_lines(surf, cfg.lines.red_line, cfg.lines.farmland, cfg.lines.ugb)
@@ -251,9 +265,9 @@ def _run(cfg: Config, tmp: Path, progress: Progress, timer: Timer) -> RunResult:
         units = unit_rows(surf, lines, alloc)
         if units:
             write_area_table(tmp / "units.csv", units)
-        write_manifest(tmp / "manifest.json", _manifest(cfg, study, lines, notes, vec))
-    return RunResult(tmp, areas, lines.report, conflicts, units, notes, dict(timer.seconds),
-                     grid.size)
+        write_manifest(tmp / "manifest.json", _manifest(cfg, study, notes, lines, vec))
+    return RunResult(out=tmp, areas=areas, report=lines.report, conflicts=conflicts, units=units,
+                     notes=notes, seconds=dict(timer.seconds), cells=grid.size)
 
 
 def unit_rows(s: Surfaces, lines: Lines, alloc: Allocation) -> list[dict[str, object]]:
@@ -285,6 +299,149 @@ def unit_rows(s: Surfaces, lines: Lines, alloc: Allocation) -> list[dict[str, ob
         row["farmland_task_ha"] = "" if task is None else round(s.hectares(task), 4)
         out.append(row)
     return out
+
+
+#: Raster attribute of :class:`Surfaces` holding each result.
+RESULT_ATTRS = {"eco_importance": "eco", "agri_suitability": "agri",
+                "urban_suitability": "urban"}
+
+
+def write_levels(out: Path, s: Surfaces, compress: str) -> None:
+    """Write the three evaluation results (levels 1..3) as colour-tabled GeoTIFFs."""
+    for name, attr in RESULT_ATTRS.items():
+        write_raster(out / f"{name}.tif", getattr(s, attr), s.grid, LEVEL_COLOURS[name],
+                     compress)
+
+
+@dataclass(kw_only=True)
+class EvaluationRun(Outcome):
+    """What ``sanqu evaluate`` produced.
+
+    An :class:`Outcome` whose ``areas`` are the class-area table
+    (``evaluation_areas.csv``: cells and hectares per result and level), with ``steps``
+    (``evaluation_steps.csv``): per step its status, cells per grade, and for
+    corrections the cells they changed.
+    """
+
+    steps: list[dict[str, object]]
+
+
+def evaluate(cfg: Config, out: str | Path, *, overwrite: bool = False,
+             progress: Progress | None = None, timer: Timer | None = None) -> EvaluationRun:
+    """Run the 双评价 only and write its results, every intermediate grade and its tables.
+
+    Writes into ``out``: ``<result>.tif`` (levels 1..3, as ``delineate`` writes them),
+    ``evaluation/<result>/<step>.tif`` for every step that ran (uint8 grades, tiled,
+    compressed; per-cell steps written block by block), ``evaluation_areas.csv``,
+    ``evaluation_steps.csv`` and ``manifest.json``. The same engine as
+    :func:`delineate`; only this function writes the intermediate rasters.
+
+    Parameters
+    ----------
+    cfg : Config
+        A validated configuration.
+    out : str or Path
+        Output folder; must be empty or absent unless ``overwrite``.
+    overwrite : bool
+        Replace an existing non-empty ``out``.
+    progress : callable, optional
+        Receives ``(stage, done, total)``.
+    timer : Timer, optional
+        Receives seconds per stage.
+
+    Returns
+    -------
+    EvaluationRun
+
+    Raises
+    ------
+    SanquError
+        On bad inputs or rules; ``out`` is then left untouched.
+    """
+    return _atomic(_evaluate, cfg, Path(out), overwrite, progress, timer)
+
+
+def _evaluate(cfg: Config, tmp: Path, progress: Progress, timer: Timer) -> EvaluationRun:
+    with timer("align"):
+        study = Study(cfg)
+    with study:
+        grid = study.grid
+        total = grid.block_count(cfg.grid.block_size)
+        stats = {r: ev.stats() for r, ev in study.evaluations.items()}
+        writers: dict[tuple[str, str], RasterWriter] = {}
+
+        def writer(result: str, step: str) -> RasterWriter:
+            if (result, step) not in writers:
+                folder = tmp / "evaluation" / result
+                folder.mkdir(parents=True, exist_ok=True)
+                scale = stats[result][step].counts.size - 1
+                writers[(result, step)] = RasterWriter(folder / f"{step}.tif", grid,
+                                                       grade_colours(scale), cfg.outputs.compress)
+            return writers[(result, step)]
+
+        def write_block(block: Block, res: BlockResult) -> None:
+            with timer("write"):
+                for result, steps in res.steps.items():
+                    for step, grades in steps.items():
+                        writer(result, step).write(grades, block.window)
+
+        def write_area(result: str, step: str, grades: np.ndarray) -> None:
+            with timer("write"):
+                writer(result, step).write(grades)
+
+        try:
+            surf = study.surfaces(timer=timer, on_block=write_block, keep=True, stats=stats,
+                                  on_area=write_area,
+                                  progress=lambda i: progress("evaluate", i, total))
+        finally:
+            for w in writers.values():
+                w.close()
+        notes = study.notes
+        progress("export", 0, 1)
+        with timer("export"):
+            write_levels(tmp, surf, cfg.outputs.compress)
+            areas = class_area_rows(surf)
+            steps = step_rows(study, stats)
+            write_area_table(tmp / "evaluation_areas.csv", areas)
+            write_area_table(tmp / "evaluation_steps.csv", steps)
+            manifest = _manifest(cfg, study, notes)
+            write_manifest(tmp / "manifest.json", manifest)
+    return EvaluationRun(out=tmp, areas=areas, steps=steps, notes=notes,
+                         seconds=dict(timer.seconds), cells=grid.size)
+
+
+def class_area_rows(s: Surfaces) -> list[dict[str, object]]:
+    """The class-area table: cells, hectares and share of the study area per result and level."""
+    study_cells = int(np.count_nonzero(s.mask))
+    rows = []
+    for name, attr in RESULT_ATTRS.items():
+        counts = np.bincount(getattr(s, attr)[s.mask], minlength=4)
+        for level, label in enumerate(LEVEL_LABELS[name], start=1):
+            cells = int(counts[level])
+            rows.append({"result": name, "level": level, "name": label, "cells": cells,
+                         "area_ha": round(s.hectares(cells), 4),
+                         "share_pct": round(100.0 * cells / study_cells, 3)})
+    return rows
+
+
+def step_rows(study: Study, stats: dict[str, dict[str, StepStats]]) -> list[dict[str, object]]:
+    """What each step did: status, cells per grade, cells a correction changed, notes."""
+    top = max((len(st.counts) - 1 for by in stats.values() for st in by.values()), default=5)
+    rows = []
+    for result, ev in study.evaluations.items():
+        for p in ev.plan:
+            st = stats[result].get(p.name)
+            row: dict[str, object] = {
+                "result": result, "step": p.name, "op": p.op, "status": p.status,
+                "scale": p.scale,
+                "cells_changed": "" if st is None or st.changed is None else st.changed,
+            }
+            for g in range(1, top + 1):
+                row[f"grade_{g}"] = int(st.counts[g]) if st is not None and g < len(
+                    st.counts) else ""
+            row["note"] = p.note
+            rows.append(row)
+    return rows
 
 
 @dataclass
@@ -378,7 +535,7 @@ def vectorize_all(cfg: Config, s: Surfaces, lines: Lines, alloc: Allocation) -> 
             df = polygonize(np.where(s.mask, arr, 0), grid)
             geoms = df.geometry.values.to_numpy()
             if cfg.outputs.smoothing.evaluations:
-                geoms = smooth_coverage(geoms, tol, grid)
+                geoms = smooth_coverage(geoms, tol, grid, KEEP_CELLS * grid.cell_area)
             codes = df["code"].to_numpy()
             levels[result] = [_one_feature(geoms[codes == lv]) for lv in (1, 2, 3)]
     c = shapely.centroid(study_area)
@@ -406,10 +563,10 @@ def _one_feature(parts: np.ndarray) -> np.ndarray:
     return np.array([shapely.multipolygons(parts)], dtype=object)
 
 
-def _manifest(cfg: Config, study: Study, lines: Lines, notes: list[str],
-              vec: Vectors) -> dict[str, object]:
+def _manifest(cfg: Config, study: Study, notes: list[str], lines: Lines | None = None,
+              vec: Vectors | None = None) -> dict[str, object]:
     inputs = {}
-    for name, spec in cfg.inputs.items():
+    for name, spec in cfg.present_inputs.items():
         inputs[name] = {"path": str(spec.path), "sha256": sha256(spec.path)}
     g = study.grid
     return {
@@ -417,19 +574,22 @@ def _manifest(cfg: Config, study: Study, lines: Lines, notes: list[str],
         "config_file": str(cfg.source) if cfg.source else None,
         "config": cfg.model_dump(mode="json", by_alias=True),
         "inputs": inputs,
+        "absent_inputs": sorted(set(cfg.inputs) - set(cfg.present_inputs)),
         "grid": {"crs": g.crs.to_string(), "transform": list(g.transform)[:6],
                  "shape": list(g.shape)},
-        "vectors": {"crs": vec.crs.to_string(), "smoothing_tolerance_m": vec.tolerance,
-                    "topology": vec.topology},
+        **({"vectors": {"crs": vec.crs.to_string(), "smoothing_tolerance_m": vec.tolerance,
+                        "topology": vec.topology}} if vec is not None else {}),
         "evaluation": {
             name: {"levels": list(LEVEL_LABELS[name]), "ahp_consistency": ev.consistency,
-                   "weights": ev.weights}
+                   "weights": ev.weights, "share_thresholds": ev.thresholds,
+                   "steps": {p.name: {"op": p.op, "status": p.status, "scale": p.scale,
+                                      "note": p.note} for p in ev.plan}}
             for name, ev in study.evaluations.items()
         },
         "allocation_rules": RULES,
         "line_rules": LINE_RULES,
         "ugb_zones": UGB_ZONES,
-        "line_report": lines.report,
+        **({"line_report": lines.report} if lines is not None else {}),
         "notes": notes,
         "versions": package_versions(),
     }

@@ -7,7 +7,9 @@ nothing of files or configs, so it can run on any block.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -16,6 +18,60 @@ from .errors import ConfigError
 #: Saaty's random consistency index RI for n = 1..15.
 RANDOM_INDEX = (0.0, 0.0, 0.58, 0.90, 1.12, 1.24, 1.32, 1.41, 1.45, 1.49, 1.51, 1.48, 1.56, 1.57,
                 1.59)
+
+
+@dataclass(frozen=True)
+class BreakTable:
+    """A compiled break table: class edges, one grade per class, and which side holds each edge.
+
+    Class ``i`` spans from ``breaks[i - 1]`` to ``breaks[i]`` (the first class starts at
+    -inf, the last ends at +inf). ``right_closed[i]`` says whether a value exactly on
+    ``breaks[i]`` belongs to the class below it (True) or above it (False), so tables
+    with edges closed on different sides (``> 3.66``, ``2.33-3.66``, ``< 2.33``) are exact.
+
+    Examples
+    --------
+    Erosion sensitivity (methodology.md §2.4): ``< 2.33`` → 3, ``2.33-3.66`` → 2, ``> 3.66`` → 1:
+
+    >>> t = BreakTable((2.33, 3.66), (3, 2, 1), (False, True))
+    >>> t.classify(np.array([2.3, 2.33, 3.66, 3.67])).tolist()
+    [3, 2, 2, 1]
+    >>> [t.describe(i) for i in range(3)]
+    ['< 2.33', '≥ 2.33 and ≤ 3.66', '> 3.66']
+    """
+
+    breaks: tuple[float, ...]
+    grades: tuple[int, ...]
+    right_closed: tuple[bool, ...]
+
+    def index(self, values: np.ndarray) -> np.ndarray:
+        """Class index (0-based) of each value."""
+        b = np.asarray(self.breaks, dtype=np.float64)
+        if all(self.right_closed):
+            return np.searchsorted(b, values, side="left")
+        if not any(self.right_closed):
+            return np.searchsorted(b, values, side="right")
+        idx = np.searchsorted(b, values, side="left")  # number of edges strictly below
+        at = idx.clip(0, len(b) - 1)
+        upper = np.asarray([not rc for rc in self.right_closed])
+        return idx + ((idx < len(b)) & (values == b[at]) & upper[at])
+
+    def classify(self, values: np.ndarray) -> np.ndarray:
+        """Grade of each value (uint8)."""
+        return np.asarray(self.grades, dtype=np.uint8)[self.index(values)]
+
+    def describe(self, i: int) -> str:
+        """Class ``i`` as text, e.g. ``> 2 and ≤ 6``."""
+        parts = []
+        if i > 0:
+            parts.append(f"{'>' if self.right_closed[i - 1] else '≥'} {_num(self.breaks[i - 1])}")
+        if i < len(self.breaks):
+            parts.append(f"{'≤' if self.right_closed[i] else '<'} {_num(self.breaks[i])}")
+        return " and ".join(parts) or "any value"
+
+
+def _num(x: float) -> str:
+    return f"{x:g}"
 
 
 def reclass(values: np.ndarray, breaks: Sequence[float], grades: Sequence[int] | None = None,
@@ -46,51 +102,99 @@ def reclass(values: np.ndarray, breaks: Sequence[float], grades: Sequence[int] |
     >>> reclass(np.array([100, 1200]), [200, 400, 800, 1200], [5, 4, 3, 2, 1], "left").tolist()
     [5, 1]
     """
-    table = np.asarray(grades if grades is not None else range(1, len(breaks) + 2), np.uint8)
-    side = "left" if closed == "right" else "right"
-    idx = np.searchsorted(np.asarray(breaks, dtype=np.float64), values, side=side)
-    return table[idx]
+    table = tuple(grades) if grades is not None else tuple(range(1, len(breaks) + 2))
+    return BreakTable(tuple(breaks), table, (closed == "right",) * len(breaks)).classify(values)
 
 
 def lookup(codes: np.ndarray, table: Mapping[int, int], where: np.ndarray | None = None,
-           *, key: str = "table") -> np.ndarray:
+           *, key: str = "table", default: int | None = None) -> np.ndarray:
     """Grade a categorical layer by a code → grade table.
+
+    Parameters
+    ----------
+    codes : numpy.ndarray
+        The codes.
+    table : mapping
+        Code → grade.
+    where : numpy.ndarray of bool, optional
+        Cells that must be graded (the study area); others get 0.
+    key : str
+        Config key named by the error.
+    default : int, optional
+        Grade of codes the table lacks; without it such a code is an error.
 
     Raises
     ------
     ConfigError
-        If a cell (inside ``where``) holds a code the table lacks.
+        If a cell (inside ``where``) holds a code the table lacks and there is no default.
 
     Examples
     --------
     >>> lookup(np.array([[1, 33], [6, 1]]), {1: 2, 33: 1, 6: 5}).tolist()
     [[2, 1], [5, 2]]
+    >>> lookup(np.array([1, 7]), {1: 2}, default=5).tolist()
+    [2, 5]
     """
     codes = np.asarray(codes)
-    keys = np.array(sorted(table), dtype=np.int64)
-    vals = np.array([table[k] for k in sorted(table)], dtype=np.uint8)
-    idx = np.searchsorted(keys, codes).clip(0, len(keys) - 1)
-    found = keys[idx] == codes
+    if codes.dtype.kind == "u" and codes.dtype.itemsize <= 2:  # small unsigned codes: a LUT
+        size = 1 << (8 * codes.dtype.itemsize)
+        lut = np.zeros(size, dtype=np.uint8)
+        known = np.zeros(size, dtype=bool)
+        for k, v in table.items():
+            if 0 <= k < size:
+                lut[k], known[k] = v, True
+        found, graded = known[codes], lut[codes]
+    else:
+        keys = np.array(sorted(table), dtype=np.int64)
+        vals = np.array([table[k] for k in sorted(table)], dtype=np.uint8)
+        idx = np.searchsorted(keys, codes).clip(0, len(keys) - 1)
+        found = keys[idx] == codes
+        graded = vals[idx]
+    if default is not None:
+        return np.where(found, graded, np.uint8(default)).astype(np.uint8)
     check = found if where is None else (found | ~where)
     if not check.all():
         bad = np.unique(codes[~check])
         raise ConfigError(f"{key}: code {int(bad[0])} occurs in the data but is not in the table "
                           f"(missing: {bad.tolist()[:10]})")
-    return np.where(found, vals[idx], 0).astype(np.uint8)
+    return np.where(found, graded, np.uint8(0))
 
 
 def matrix(rows: np.ndarray, cols: np.ndarray, table: Sequence[Sequence[int]]) -> np.ndarray:
     """Decision matrix: ``table[row_grade - 1][col_grade - 1]``; 0 where either input is 0.
+
+    Any ``n x m`` table: rows are indexed by grades 1..n of ``rows``, columns by
+    grades 1..m of ``cols`` (e.g. five grades against three sensitivity levels).
 
     Examples
     --------
     >>> m = [[1, 2], [2, 2]]
     >>> matrix(np.array([1, 1, 2, 0]), np.array([1, 2, 1, 1]), m).tolist()
     [1, 2, 2, 0]
+    >>> matrix(np.array([1, 3]), np.array([2, 1]), [[1, 2], [2, 3], [3, 3]]).tolist()
+    [2, 3]
     """
     t = np.zeros((len(table) + 1, len(table[0]) + 1), dtype=np.uint8)
     t[1:, 1:] = np.asarray(table, dtype=np.uint8)
     return t[rows, cols]
+
+
+def actions_matrix(actions: Sequence[tuple[str, int]], scale: int) -> list[list[int]]:
+    """A ``scale x k`` decision matrix from one action per class: ``("to", g)`` or ``("by", n)``.
+
+    Row ``g`` (the current grade) and column ``c`` (the class) hold the grade the
+    action of class ``c`` makes of ``g``, clamped to 1..scale. Corrections keyed by a
+    class (e.g. a contiguity class) thus run as an ordinary :func:`matrix` lookup.
+
+    Examples
+    --------
+    >>> actions_matrix([("to", 1), ("by", -1), ("by", 0), ("by", 1), ("to", 5)], 5)[1]
+    [1, 1, 2, 3, 5]
+    """
+    out = []
+    for g in range(1, scale + 1):
+        out.append([v if kind == "to" else min(max(g + v, 1), scale) for kind, v in actions])
+    return out
 
 
 def weighted_sum(layers: Sequence[np.ndarray], weights: Sequence[float]) -> np.ndarray:
@@ -185,6 +289,90 @@ def best(layers: Sequence[np.ndarray]) -> np.ndarray:
     return np.minimum.reduce([np.asarray(x) for x in layers]).astype(np.uint8)
 
 
+def most_severe(layers: Sequence[np.ndarray]) -> np.ndarray:
+    """The most severe of several sensitivity levels (1 = 极敏感 … 3 = 一般).
+
+    Sensitivities are coded like every grade, 1 being the most severe (and the most
+    important to protect), so the most severe level is the smallest non-zero one.
+
+    Examples
+    --------
+    >>> erosion, desertification = np.array([3, 2, 1]), np.array([2, 3, 3])
+    >>> most_severe([erosion, desertification]).tolist()
+    [2, 2, 1]
+    """
+    return best(layers)
+
+
+def geometric_mean(layers: Sequence[np.ndarray]) -> np.ndarray:
+    """Geometric mean of grade layers, e.g. soil erosion sensitivity (R·K·LS·C)^(1/4).
+
+    Returns float32; 0 where any layer is 0.
+
+    Examples
+    --------
+    >>> ss = geometric_mean([np.array([5, 1]), np.array([5, 3]), np.array([5, 3]),
+    ...                      np.array([1, 3])])
+    >>> np.round(ss.astype(float), 3).tolist()
+    [3.344, 2.28]
+    """
+    out = np.ones(layers[0].shape, dtype=np.float32)
+    for layer in layers:
+        out *= layer.astype(np.float32, copy=False)
+    return np.power(out, np.float32(1 / len(layers)), out=out)
+
+
+def share_thresholds(values: np.ndarray, shares: Sequence[float]) -> list[float]:
+    """Value thresholds that split a service map by cumulative share of its total.
+
+    Cells are ranked by value, highest first. Threshold ``i`` is the value of the
+    cell whose value makes the running total first reach ``shares[i]`` of the total
+    of all positive values; the cells at or above it hold that share (the crossing
+    cell and every cell of equal value included). Cells with values ≤ 0 never count.
+
+    Parameters
+    ----------
+    values : numpy.ndarray
+        Service values of every cell of the study area (any shape).
+    shares : sequence of float
+        Increasing fractions in (0, 1], e.g. ``[0.5, 0.8]``.
+
+    Returns
+    -------
+    list of float
+        One threshold per share, non-increasing; ``inf`` if the total is 0.
+
+    Examples
+    --------
+    Values 4, 3, 2, 1 (total 10): 4 + 3 first reach 50 %, 4 + 3 + 2 reach 80 %:
+
+    >>> share_thresholds(np.array([1.0, 4.0, 2.0, 3.0]), [0.5, 0.8])
+    [3.0, 2.0]
+    """
+    v = np.sort(values[values > 0].astype(np.float64, copy=False))[::-1]
+    if v.size == 0:
+        return [math.inf] * len(shares)
+    running = np.cumsum(v)
+    total = running[-1]
+    out = []
+    for share in shares:
+        k = int(np.searchsorted(running, share * total * (1 - 1e-12), side="left"))
+        out.append(float(v[min(k, v.size - 1)]))
+    return out
+
+
+def share_table(thresholds: Sequence[float], grades: Sequence[int]) -> BreakTable:
+    """The break table of :func:`share_thresholds`: values ≥ threshold ``i`` get ``grades[i]``.
+
+    Examples
+    --------
+    >>> share_table([3.0, 2.0], [1, 2, 3]).classify(np.array([4.0, 3.0, 2.5, 2.0, 0.0])).tolist()
+    [1, 1, 2, 2, 3]
+    """
+    return BreakTable(tuple(reversed(thresholds)), tuple(reversed(grades)),
+                      (False,) * len(thresholds))
+
+
 def downgrade(grades: np.ndarray, when: np.ndarray, *, by: int | None = None,
               to: int | None = None, only_grades: Sequence[int] | None = None,
               scale: int = 5) -> np.ndarray:
@@ -205,6 +393,8 @@ def downgrade(grades: np.ndarray, when: np.ndarray, *, by: int | None = None,
     hit = when & (grades > 0)
     if only_grades is not None:
         hit &= np.isin(grades, list(only_grades))
+    if not hit.any():
+        return grades
     if to is not None:
         new = np.full_like(grades, to)
     else:

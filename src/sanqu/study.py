@@ -6,6 +6,12 @@ factors and the three evaluation results. Each block is read with the halo the
 factors need, so results do not depend on the block size. Only the compact
 results are kept whole-area (:class:`~sanqu.surfaces.Surfaces`); factors live
 one block at a time, so memory stays bounded however large the area.
+
+Two evaluation rules need the whole area, and run around the block loop:
+cumulative-share grading needs the total of a service layer (:meth:`Study.fit`,
+a first pass over the blocks, only when a config uses it), and contiguity needs
+patches that cross blocks (:meth:`Evaluation.finish` on the compact grade raster,
+after the loop, before the lines).
 """
 
 from __future__ import annotations
@@ -21,9 +27,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .align import AlignedRaster, burn, grid_of, read_polygons
-from .config import RESULTS, Config
+from .config import RESULTS, Config, factor_refs
 from .errors import ConfigError, InputError
-from .evaluate import Evaluation, build_evaluations
+from .evaluate import Evaluation, StepStats, build_evaluations
 from .factors import compute_factor, halo_cells
 from .grid import Block, Grid
 from .rules import reclass
@@ -75,7 +81,9 @@ class BlockResult:
     landclass : numpy.ndarray of uint8
         Land-use class index (1-based, config order), 0 outside.
     results : dict of numpy.ndarray
-        The three evaluation levels by result name.
+        The three evaluation levels by result name; for a result with a
+        whole-area step (contiguity), the grades that step needs instead (see
+        :meth:`Study.surfaces`). Empty when the evaluation was not asked for.
     steps : dict of dict of numpy.ndarray
         Intermediate grades per result and step (only when asked for).
     """
@@ -109,7 +117,7 @@ class Study:
         self.grid: Grid = grid_of(cfg.inputs[ref].path, f"inputs.{ref}")
         self.rasters: dict[str, AlignedRaster] = {}
         try:
-            for name, spec in cfg.inputs.items():
+            for name, spec in cfg.present_inputs.items():
                 self.rasters[name] = AlignedRaster(
                     f"inputs.{name}", spec.path, self.grid, categorical=spec.kind == "categorical",
                     nodata=spec.nodata, band=spec.band, misaligned=cfg.grid.misaligned)
@@ -136,8 +144,28 @@ class Study:
         for i, codes in enumerate(cfg.landuse.classes.values(), start=1):
             self._class_lut[codes] = i
             self._known[codes] = True
-        res = self.grid.res
-        self.halo = max([halo_cells(f, res) for f in cfg.factors.values()], default=0)
+        self.absent = cfg.absent_layers()
+        needed = {cfg.lines.farmland.slope_factor, cfg.lines.farmland.quality.near_factor}
+        for ev in self.evaluations.values():
+            needed |= ev.needed_layers()
+        for name, spec in reversed(cfg.factors.items()):  # and the factors those factors read
+            if name in needed:
+                needed.update(factor_refs(spec))
+        #: Factors computed: those some running step (or a farmland rule) reads.
+        self.factors = {k: v for k, v in cfg.factors.items()
+                        if k in needed and k not in self.absent}
+        self.unused = [k for k in cfg.factors if k not in needed and k not in self.absent]
+        halo: dict[str, int] = {}
+        wave: dict[str, int] = {}
+        for name, spec in self.factors.items():  # a factor may read earlier factors
+            refs = [r for r in factor_refs(spec) if r in self.factors]
+            halo[name] = halo_cells(spec, self.grid.res) + max((halo[r] for r in refs), default=0)
+            wave[name] = 1 + max((wave[r] for r in refs), default=-1)
+        self.halo = max(halo.values(), default=0)
+        #: Factors in dependency waves: the factors of one wave run in parallel.
+        self.waves = [[n for n in self.factors if wave[n] == w]
+                      for w in range(max(wave.values(), default=-1) + 1)]
+        self._fitted = not any(ev.share_layers for ev in self.evaluations.values())
         self._pool = ThreadPoolExecutor(cfg.grid.threads or os.cpu_count() or 1,
                                         thread_name_prefix="sanqu")
 
@@ -157,9 +185,19 @@ class Study:
 
     @property
     def notes(self) -> list[str]:
-        """What alignment did to each input (resampling, CRS equivalence), remarks on units."""
-        notes = [f"inputs.{k}: {r.note}" for k, r in self.rasters.items() if r.note]
-        return notes + list(self.units.notes if self.units else ())
+        """Remarks on the run, one line each.
+
+        What alignment did to each input (resampling, CRS equivalence), remarks on
+        the units, and which factors and evaluation steps were skipped, and why.
+        """
+        out = [f"inputs.{k}: {r.note}" for k, r in self.rasters.items() if r.note]
+        out += list(self.units.notes if self.units else ())
+        out += [f"factors.{k}: not computed, {why}" for k, why in self.absent.items()
+                if k in self.cfg.factors]
+        out += [f"factors.{k}: not computed, no step that runs reads it" for k in self.unused]
+        for ev in self.evaluations.values():
+            out += ev.notes()
+        return out
 
     def _burn(self, key: str, block: Block) -> np.ndarray:
         """Cells of ``block``'s read window inside the polygons read for ``key``."""
@@ -187,8 +225,9 @@ class Study:
         idx = codes.astype(np.int64).clip(0, self._known.size - 1)
         return np.where(mask, self._class_lut[idx], 0).astype(np.uint8)
 
-    def compute(self, block: Block, *, keep: bool = False,
-                timer: Timer | None = None) -> BlockResult:
+    def compute(self, block: Block, *, keep: bool = False, timer: Timer | None = None,
+                evaluate: bool = True,
+                stats: dict[str, dict[str, StepStats]] | None = None) -> BlockResult:
         """Compute mask, factors and evaluations for one block.
 
         Parameters
@@ -199,6 +238,10 @@ class Study:
             Also return every intermediate evaluation grade.
         timer : Timer, optional
             Receives seconds for the stages ``read``, ``factors``, ``evaluate``.
+        evaluate : bool
+            Run the evaluation steps (False: inputs and factors only).
+        stats : dict, optional
+            Per result, the :meth:`Evaluation.stats` to accumulate into.
         """
         timer = timer or Timer()
         cfg = self.cfg
@@ -220,24 +263,58 @@ class Study:
             class_masks = {n: landclass == i for i, n in enumerate(self.class_names, start=1)}
             layers = dict(values)
             res = self.grid.res
-            layers.update(zip(cfg.factors, pool.map(
-                lambda spec: compute_factor(spec, values, valid, class_masks, res),
-                cfg.factors.values()), strict=True))
+            for wave in self.waves:
+                done = list(pool.map(lambda n: compute_factor(self.factors[n], layers, valid,
+                                                              class_masks, res), wave))
+                layers.update(zip(wave, done, strict=True))
             core = block.core
             layers = {k: v[core] for k, v in layers.items()}
             mask = mask[core]
             landclass = landclass[core]
-        with timer("evaluate"):
-            runs = dict(zip(RESULTS, pool.map(
-                lambda r: self.evaluations[r].run(layers, mask, keep), RESULTS), strict=True))
-            results = {k: v[0] for k, v in runs.items()}
-            steps = {k: v[1] for k, v in runs.items()}
+        results: dict[str, np.ndarray] = {}
+        steps: dict[str, dict[str, np.ndarray]] = {}
+        if evaluate:
+            with timer("evaluate"):
+                runs = dict(zip(RESULTS, pool.map(
+                    lambda r: self.evaluations[r].run(layers, mask, keep,
+                                                      stats[r] if stats else None),
+                    RESULTS), strict=True))
+                results = {k: v[0] for k, v in runs.items()}
+                steps = {k: v[1] for k, v in runs.items()}
         return BlockResult(mask, layers, landclass, results, steps)
+
+    def fit(self, *, timer: Timer | None = None) -> None:
+        """Fit the cumulative-share thresholds: a first pass over every block.
+
+        Runs only when some evaluation grades a layer by cumulative share (and
+        only once). It keeps the values of those layers in the study area, 4 bytes
+        a cell per layer, to rank them exactly.
+        """
+        if self._fitted:
+            return
+        wanted = {r: ev.share_layers for r, ev in self.evaluations.items() if ev.share_layers}
+        parts: dict[tuple[str, str], list[np.ndarray]] = {
+            (r, step): [] for r, steps in wanted.items() for step in steps}
+        for block in self.blocks():
+            res = self.compute(block, timer=timer, evaluate=False)
+            for r, steps in wanted.items():
+                for step, layer in steps.items():
+                    parts[(r, step)].append(res.layers[layer][res.mask].astype(np.float32))
+        for r, steps in wanted.items():
+            self.evaluations[r].fit({step: np.concatenate(parts[(r, step)]) for step in steps})
+        self._fitted = True
 
     def surfaces(self, *, timer: Timer | None = None,
                  on_block: Callable[[Block, BlockResult], None] | None = None,
-                 progress: Callable[[int], None] | None = None) -> Surfaces:
+                 progress: Callable[[int], None] | None = None, keep: bool = False,
+                 stats: dict[str, dict[str, StepStats]] | None = None,
+                 on_area: Callable[[str, str, np.ndarray], None] | None = None) -> Surfaces:
         """Run every block and gather the compact whole-area rasters.
+
+        The share thresholds are fitted first (:meth:`fit`); after the blocks, the
+        whole-area evaluation steps (contiguity, then the collapse) run on the
+        compact grade rasters, so the three results in the returned surfaces are
+        always levels 1..3.
 
         Parameters
         ----------
@@ -247,6 +324,12 @@ class Study:
             Called with each block and its result (e.g. to write GeoTIFF windows).
         progress : callable, optional
             Called with the number of blocks finished after each block.
+        keep : bool
+            Keep every intermediate grade (for ``on_block`` and ``on_area``).
+        stats : dict, optional
+            Per result, the :meth:`Evaluation.stats` to accumulate into.
+        on_area : callable, optional
+            Called with ``(result, step, grades)`` for each whole-area step when ``keep``.
 
         Raises
         ------
@@ -254,21 +337,23 @@ class Study:
             If the study area is empty.
         """
         cfg = self.cfg
+        timer = timer or Timer()
+        self.fit(timer=timer)
         units = self.units
         s = Surfaces.empty(self.grid, self.class_names, units.codes if units else (),
                            units.names if units else ())
         farm = cfg.lines.farmland
         quality = farm.quality
+        attrs = {"eco_importance": "eco", "agri_suitability": "agri", "urban_suitability": "urban"}
         for i, block in enumerate(self.blocks(), start=1):
-            res = self.compute(block, timer=timer)
-            with (timer or Timer())("evaluate"):
+            res = self.compute(block, timer=timer, keep=keep, stats=stats)
+            with timer("evaluate"):
                 sl = block.slices
                 m = res.mask
                 s.mask[sl] = m
                 s.landclass[sl] = res.landclass
-                s.eco[sl] = res.results["eco_importance"]
-                s.agri[sl] = res.results["agri_suitability"]
-                s.urban[sl] = res.results["urban_suitability"]
+                for r, attr in attrs.items():
+                    getattr(s, attr)[sl] = res.results[r]
                 slope = res.layers[farm.slope_factor]
                 s.steep[sl] = m & (slope > farm.max_slope)
                 s.slope_grade[sl] = np.where(m, reclass(slope, quality.slope_breaks), 0)
@@ -290,4 +375,14 @@ class Study:
             raise InputError(
                 "study_area.valid_inputs: no cell has data in all of "
                 f"{cfg.study_area.valid_inputs}")
+        with timer("evaluate"):  # whole-area steps on the compact grade rasters
+            for r, attr in attrs.items():
+                ev = self.evaluations[r]
+                if ev.needs_area:
+                    levels, kept = ev.finish(getattr(s, attr), s.mask, self.grid.res, keep,
+                                             stats[r] if stats else None)
+                    setattr(s, attr, levels)
+                    for step, grades in kept.items():
+                        if on_area is not None:
+                            on_area(r, step, grades)
         return s

@@ -218,8 +218,13 @@ def node_cells(geoms: np.ndarray, grid: Grid) -> np.ndarray:
     return np.asarray(shapely.polygons(linear, indices=ring_poly), dtype=object)
 
 
-def smooth_coverage(geoms: np.ndarray, tolerance: float, grid: Grid) -> np.ndarray:
-    """Simplify a coverage's shared edges once each, keeping its outline.
+#: Pieces of at most this many cells keep their cell edges when a coverage is smoothed.
+KEEP_CELLS = 4
+
+
+def smooth_coverage(geoms: np.ndarray, tolerance: float, grid: Grid,
+                    keep_area: float = 0.0) -> np.ndarray:
+    """Simplify a coverage's shared edges once each, keeping its outline and small pieces.
 
     Parameters
     ----------
@@ -233,6 +238,12 @@ def smooth_coverage(geoms: np.ndarray, tolerance: float, grid: Grid) -> np.ndarr
         0 only makes the shared edges identical (no simplification).
     grid : Grid
         The grid the polygons were traced on.
+    keep_area : float
+        Pieces of at most this area keep their edges, and so do their neighbours
+        along them: a one-cell hole would otherwise become a triangle of half its
+        area, which is what shifts areas most (farmland full of one-cell holes grew
+        by 1.3 % on the sample before pieces of up to :data:`KEEP_CELLS` cells were
+        kept).
 
     Returns
     -------
@@ -257,7 +268,11 @@ def smooth_coverage(geoms: np.ndarray, tolerance: float, grid: Grid) -> np.ndarr
     matched = node_cells(geoms, grid)
     if tolerance <= 0:
         return matched
-    return shapely.coverage_simplify(matched, tolerance, simplify_boundary=False)
+    # left out, a small piece's edges become outline edges of the rest, which stay put
+    big = shapely.area(matched) > keep_area
+    out = matched.copy()
+    out[big] = shapely.coverage_simplify(matched[big], tolerance, simplify_boundary=False)
+    return out
 
 
 def dissolve(geoms: np.ndarray) -> np.ndarray:
@@ -342,7 +357,7 @@ def space_and_line_layers(zones: np.ndarray, red: np.ndarray, farm: np.ndarray,
     inside = ugb_zone > 0
     pieces[inside] += (ugb_zone[inside] + (UGB_FIRST - 1)).astype(np.uint8)
     df = polygonize(pieces, grid)
-    geoms = smooth_coverage(df.geometry.values, tolerance, grid)
+    geoms = smooth_coverage(df.geometry.values, tolerance, grid, KEEP_CELLS * grid.cell_area)
     space, line = df["code"].to_numpy() // 8, df["code"].to_numpy() % 8
     eco, agri, urban = SPACES.values()
     out: dict[str, gpd.GeoDataFrame] = {}
