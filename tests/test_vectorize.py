@@ -70,7 +70,7 @@ def test_smoothing_keeps_small_pieces_and_their_holes():
     arr[np.tril_indices(6, -1)] = 2
     arr[1, 4] = 3
     df = polygonize(arr, grid(6, 6))
-    smooth = smooth_coverage(df.geometry.values, 75.0, keep_area=4 * 10_000)
+    smooth = smooth_coverage(df.geometry.values, 75.0, grid(6, 6), keep_area=4 * 10_000)
     assert shapely.coverage_is_valid(smooth)
     hole = smooth[df["code"].to_numpy() == 3][0]
     assert hole.area == 10_000 and hole.equals(df.geometry.values[df["code"].to_numpy() == 3][0])

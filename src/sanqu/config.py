@@ -907,10 +907,13 @@ class SmoothingSpec(_Model):
     ``tolerance`` is the Visvalingam-Whyatt tolerance in metres, roughly the
     square root of the largest triangle area removed; ``auto`` is 0.75 cell sizes,
     just above the half-cell triangle of a single step, which turns single-cell
-    steps into diagonals; 0 keeps the cell edges.
+    steps into diagonals; 0 keeps the cell edges. The evaluation results are
+    cell-by-cell grades and stay on cell edges unless ``evaluations`` is true
+    (smoothing their many small patches costs minutes at a few million cells).
     """
 
     tolerance: Literal["auto"] | Annotated[float, Field(ge=0)] = "auto"
+    evaluations: bool = False
 
 
 class TopologySpec(_Model):

@@ -453,8 +453,8 @@ class Vectors:
     layers : dict of GeoDataFrame
         The three spaces and the three lines (plain fields).
     levels : dict of list of numpy.ndarray
-        Per evaluation result, the polygons of levels 1, 2, 3 (empty when the
-        planning database is off).
+        Per evaluation result and level 1, 2, 3, one MultiPolygon of its patches
+        (none for an absent level; no results when the planning database is off).
     study_area : shapely.Geometry
         The study area on cell edges (the outline every coverage keeps).
     crs : pyproj.CRS
@@ -533,8 +533,11 @@ def vectorize_all(cfg: Config, s: Surfaces, lines: Lines, alloc: Allocation) -> 
         for result, arr in (("eco_importance", s.eco), ("agri_suitability", s.agri),
                             ("urban_suitability", s.urban)):
             df = polygonize(np.where(s.mask, arr, 0), grid)
-            smooth = smooth_coverage(df.geometry.values, tol, KEEP_CELLS * grid.cell_area)
-            levels[result] = [smooth[df["code"].to_numpy() == lv] for lv in (1, 2, 3)]
+            geoms = df.geometry.values.to_numpy()
+            if cfg.outputs.smoothing.evaluations:
+                geoms = smooth_coverage(geoms, tol, grid, KEEP_CELLS * grid.cell_area)
+            codes = df["code"].to_numpy()
+            levels[result] = [_one_feature(geoms[codes == lv]) for lv in (1, 2, 3)]
     c = shapely.centroid(study_area)
     out = output_crs(cfg.outputs.crs, centre_lon(c.x, c.y, grid.crs), grid.crs,
                      form=cfg.outputs.gk_form, zone=cfg.outputs.gk_zone)
@@ -548,6 +551,16 @@ def vectorize_all(cfg: Config, s: Surfaces, lines: Lines, alloc: Allocation) -> 
         levels = {k: [reproject(g, grid.crs, out, cell) for g in v] for k, v in levels.items()}
         study_area = reproject(np.array([study_area], dtype=object), grid.crs, out, cell)[0]
     return Vectors(layers, levels, study_area, out, tol)
+
+
+def _one_feature(parts: np.ndarray) -> np.ndarray:
+    """The patches of one evaluation level as one MultiPolygon (none when there are none).
+
+    Patches of one level touch at most at a corner, so collecting them needs no union.
+    """
+    if len(parts) == 0:
+        return np.zeros(0, dtype=object)
+    return np.array([shapely.multipolygons(parts)], dtype=object)
 
 
 def _manifest(cfg: Config, study: Study, notes: list[str], lines: Lines | None = None,

@@ -295,7 +295,7 @@ def write(cfg: Config, tmp: Path, layers: dict[str, gpd.GeoDataFrame],
     """Write the planning-database profile: one GeoPackage and, if asked, shapefiles.
 
     The layers are built by :func:`build` from the checked plain ``layers`` and the
-    evaluation ``levels``, and checked again after the cut by units.
+    evaluation ``levels``, and checked again after a cut by ``units``.
 
     Raises
     ------
@@ -308,8 +308,8 @@ def write(cfg: Config, tmp: Path, layers: dict[str, gpd.GeoDataFrame],
     rules = Rules(coverages=tuple((k,) for k in PLANNING_LAYERS[3:]),
                   disjoint=PLANNING_LAYERS[:3])
     after = check({k: df.geometry.values for k, df in out.items()}, rules, study_area,
-                  cfg.outputs.topology.min_area_m2)
-    if not after.ok:
+                  cfg.outputs.topology.min_area_m2) if units is not None else None
+    if after is not None and not after.ok:
         raise TopologyError(f"outputs.planning_db.admin_overlay: cutting by units broke the "
                             f"topology: {after.summary()}", after)
     gpkg = tmp / spec.gpkg_name
