@@ -390,19 +390,3 @@ def burn(geoms: Iterable[shapely.Geometry], values: Iterable[int], grid: Grid,
     if not pairs:
         return np.zeros(shape, dtype=dtype)
     return rasterize(pairs, out_shape=shape, transform=transform, fill=0, dtype=dtype)
-
-
-def burn_polygons(path: Path, key: str, grid: Grid, block: Block | None = None,
-                  layer: str | None = None, datum_shift: str = "none") -> np.ndarray:
-    """Rasterize a polygon file onto the grid (or one block of it): True inside.
-
-    Cells are burnt when their centre lies inside a polygon. The file is read with
-    :func:`read_vector` (reprojected to the grid's CRS, GCJ-02 undone if asked).
-
-    Raises
-    ------
-    InputError
-        If the file is missing, unreadable, has no CRS or holds no polygons.
-    """
-    geoms = read_polygons(path, key, grid, layer, datum_shift=datum_shift).geometry
-    return burn(geoms, [1] * len(geoms), grid, block).astype(bool)
