@@ -267,3 +267,28 @@ def test_bad_output_settings_are_one_line_errors(edit, pattern):
     with pytest.raises(ConfigError, match=pattern) as info:
         config_from_dict(data)
     assert "\n" not in str(info.value)
+
+
+def test_overlay_cuts_only_the_parts_that_cross_a_border():
+    units = Units(("1", "2"), ("甲", "乙"), (shapely.box(0, 0, 5, 9), shapely.box(5, 0, 9, 9)))
+    inside, crossing = shapely.box(1, 1, 2, 2), shapely.box(4, 3, 7, 4)
+    out = shapely.box(20, 0, 21, 1)
+    level = shapely.MultiPolygon([inside, crossing, out])
+    g, codes, _, src = overlay(np.array([level]), units, ("0", "外"), "split", 0.5)
+    assert codes == ["1", "2", "0"] and src == [0, 0, 0]
+    assert [float(x.area) for x in g] == [2.0, 2.0, 1.0]  # 1 + 1 in unit 1, 2 in unit 2
+    assert g[0].equals(shapely.union_all([inside, shapely.box(4, 3, 5, 4)]))
+    assert all(x.is_valid for x in g)
+
+
+def test_a_cut_that_loses_area_stops_the_run():
+    from sanqu.planning_db import _check_cut
+    from sanqu.topology import TopologyError
+
+    part = shapely.box(0, 0, 10, 10)
+    _check_cut(part, [shapely.box(0, 0, 5, 10), shapely.box(5, 0, 10, 10)])
+    with pytest.raises(TopologyError, match=r"^outputs\.planning_db\.admin_overlay: .*gap"):
+        _check_cut(part, [shapely.box(0, 0, 5, 10), shapely.box(6, 0, 10, 10)])
+    bowtie = shapely.Polygon([(5, 0), (10, 10), (10, 0), (5, 10)])
+    with pytest.raises(TopologyError, match="invalid"):
+        _check_cut(part, [shapely.box(0, 0, 5, 10), bowtie])

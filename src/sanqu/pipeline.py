@@ -251,15 +251,14 @@ def _run(cfg: Config, tmp: Path, progress: Progress, timer: Timer) -> RunResult:
         if cfg.outputs.planning_db.enabled:
             units = (planning_db.disjoint_units(study.units, vec.crs, grid.crs, grid.res[0])
                      if study.units is not None else None)
-            planning = planning_db.write(cfg, tmp, vec.layers, vec.levels, vec.crs,
-                                         vec.study_area, units)
+            planning = planning_db.write(cfg, tmp, vec.layers, vec.levels, vec.crs, units)
             notes += [f"{k}: placeholder value {PLACEHOLDER!r} written; set the official code"
                       for k in planning_db.placeholders(cfg)]
         areas = area_rows(surf, lines, alloc, {**vec.layers, "study_area": vec.study_frame()})
         write_area_table(tmp / "areas.csv", areas)
         if cfg.outputs.review:
             review.write(cfg, tmp, vec.layers, vec.crs, vec.study_area, areas, planning,
-                         grid.crs)
+                         grid.crs, vec.outside)
         conflicts = finding_rows(lines.findings + alloc.findings, grid.cell_area / 10_000)
         write_conflicts(tmp / "conflicts.csv", conflicts)
         units = unit_rows(surf, lines, alloc)
@@ -463,6 +462,8 @@ class Vectors:
         Smoothing tolerance used, in metres.
     topology : dict
         The gate's report (what was repaired).
+    outside : dict
+        Per line, its area (m²) outside its space, as the gate measured it.
     """
 
     layers: dict[str, gpd.GeoDataFrame]
@@ -471,6 +472,7 @@ class Vectors:
     crs: CRS
     tolerance: float
     topology: dict[str, object] = field(default_factory=dict)
+    outside: dict[str, float] = field(default_factory=dict)
 
     def study_frame(self) -> gpd.GeoDataFrame:
         """The study area as a one-feature layer."""
@@ -512,6 +514,9 @@ class Vectors:
         for result in self.levels:
             self.levels[result] = [fixed[f"{result}:{i}"] for i in (1, 2, 3)]
         self.topology = report.as_dict()
+        self.outside = {line: 0.0 for line in LINE_LAYERS}
+        for (inner, _), area in report.outside.items():
+            self.outside[inner.split(":")[0]] += area
 
 
 def vectorize_all(cfg: Config, s: Surfaces, lines: Lines, alloc: Allocation) -> Vectors:

@@ -34,7 +34,7 @@ from .config import PLACEHOLDER, PLANNING_LAYERS, Config
 from .crs import reproject
 from .evaluate import LEVEL_LABELS
 from .export import LINE_LAYERS, fixed_date, write_gpkg_aliases, write_schema_layer
-from .topology import Rules, TopologyError, check, polygonal
+from .topology import EPS_M2, Issue, Report, TopologyError, point_at, polygonal
 from .units import Units
 
 
@@ -146,23 +146,29 @@ def overlay(geoms: np.ndarray, units: Units | None, fallback: tuple[str, str], h
             min_area: float) -> tuple[list[shapely.Geometry], list[str], list[str], list[int]]:
     """Give each polygon the unit(s) it lies in.
 
+    Works part by part (a feature may be a MultiPolygon of many patches): a part
+    inside one unit or outside all of them is assigned whole, and only parts that
+    cross a unit border are cut, so the cost follows the borders, not the area.
+
     Parameters
     ----------
-    geoms : numpy.ndarray of Polygon
+    geoms : numpy.ndarray of Polygon or MultiPolygon
         The features.
     units : Units or None
-        The units; None gives every feature ``fallback``.
+        Disjoint units (:func:`disjoint_units`); None gives every feature ``fallback``.
     fallback : (str, str)
         Code and name for parts outside every unit.
     how : {"split", "largest"}
-        Cut features at unit borders, or keep them whole in the unit they overlap most.
+        Cut features at unit borders (one feature per unit a feature reaches, its
+        parts there collected), or keep them whole in the unit they overlap most.
     min_area : float
-        Pieces of a split below this area stay with the feature's largest piece.
+        Pieces of a cut part below this area stay with the part's largest piece.
 
     Returns
     -------
     geoms, codes, names : lists
-        One entry per delivered feature.
+        One entry per delivered feature, in input order, then unit code order
+        (outside every unit last).
     source : list of int
         Index of the input feature each delivered feature comes from.
 
@@ -177,41 +183,89 @@ def overlay(geoms: np.ndarray, units: Units | None, fallback: tuple[str, str], h
     >>> overlay(np.array([shapely.box(1, 1, 8, 2)]), units, ("0", "-"), "largest", 1.0)[1]
     ['410001']
     """
-    out_g: list[shapely.Geometry] = []
-    out_c: list[str] = []
-    out_n: list[str] = []
-    src: list[int] = []
+    geoms = np.asarray(geoms, dtype=object)
     if units is None:
         return list(geoms), [fallback[0]] * len(geoms), [fallback[1]] * len(geoms), \
             list(range(len(geoms)))
-    unit_geoms = np.asarray(units.geometries, dtype=object)
-    tree = shapely.STRtree(unit_geoms)
-    covered = shapely.union_all(unit_geoms)
-    for k, g in enumerate(geoms):
-        hits = sorted(tree.query(g, predicate="intersects"))
-        pieces = [(polygonal(shapely.intersection(g, unit_geoms[u])), units.codes[u],
-                   units.names[u]) for u in hits]
-        rest = polygonal(shapely.difference(g, covered)) if hits else g
-        pieces.append((rest, *fallback))
-        pieces = [p for p in pieces if p[0].area > 0]
-        if how == "largest" or len(pieces) == 1:
-            best = max(pieces, key=lambda p: p[0].area)
-            pieces = [(g, best[1], best[2])]
-        else:
-            big = max(range(len(pieces)), key=lambda i: pieces[i][0].area)
-            small = [p[0] for p in pieces if p[0].area < min_area]
-            pieces = [p for i, p in enumerate(pieces) if i == big or p[0].area >= min_area]
-            if small:
-                i = next(i for i, p in enumerate(pieces) if p[0].area == max(
-                    q[0].area for q in pieces))
-                pieces[i] = (polygonal(shapely.union_all([pieces[i][0], *small])),
-                             *pieces[i][1:])
-        for piece, code, name in pieces:
-            out_g.append(piece)
-            out_c.append(code)
-            out_n.append(name)
-            src.append(k)
-    return out_g, out_c, out_n, src
+    outside = len(units.codes)  # the "unit" of parts in no unit, sorted last
+    codes, names = (*units.codes, fallback[0]), (*units.names, fallback[1])
+    parts, owner = shapely.get_parts(geoms, return_index=True)
+    pieces, piece_unit, piece_owner = _cut(parts, owner, np.asarray(units.geometries, dtype=object),
+                                           outside, min_area)
+    if how == "largest":
+        area = np.zeros((len(geoms), outside + 1))
+        np.add.at(area, (piece_owner, piece_unit), shapely.area(pieces))
+        best = area.argmax(axis=1)
+        return (list(geoms), [codes[u] for u in best], [names[u] for u in best],
+                list(range(len(geoms))))
+    order = np.lexsort((piece_unit, piece_owner))
+    pieces, piece_unit, piece_owner = pieces[order], piece_unit[order], piece_owner[order]
+    key = piece_owner * (outside + 1) + piece_unit
+    first = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
+    groups = np.split(pieces, first[1:])
+    out_g = [g[0] if len(g) == 1 else shapely.multipolygons(g) for g in groups]
+    units_of = piece_unit[first]
+    return (out_g, [codes[u] for u in units_of], [names[u] for u in units_of],
+            piece_owner[first].tolist())
+
+
+def _cut(parts: np.ndarray, owner: np.ndarray, unit_geoms: np.ndarray, outside: int,
+         min_area: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Polygons of ``parts`` cut at unit borders: the pieces, their unit and their owner.
+
+    Parts inside one unit (a prepared ``covers``) or touching none stay whole; a cut
+    part's pieces below ``min_area`` join its largest piece.
+    """
+    shapely.prepare(unit_geoms)
+    part, unit = shapely.STRtree(unit_geoms).query(parts, predicate="intersects")
+    order = np.lexsort((unit, part))
+    part, unit = part[order], unit[order]
+    whole_unit = np.full(len(parts), outside)
+    inside = shapely.covers(unit_geoms[unit], parts[part])
+    whole_unit[part[inside]] = unit[inside]
+    crossing = np.ones(len(parts), dtype=bool)
+    crossing[part[inside]] = False
+    crossing[np.setdiff1d(np.arange(len(parts)), part)] = False
+    out_g, out_u, out_o = [parts[~crossing]], [whole_unit[~crossing]], [owner[~crossing]]
+    starts = np.searchsorted(part, np.arange(len(parts) + 1))
+    for k in np.flatnonzero(crossing):
+        hits = unit[starts[k]:starts[k + 1]]
+        cut = [*shapely.intersection(parts[k], unit_geoms[hits]),
+               shapely.difference(parts[k], shapely.union_all(unit_geoms[hits]))]
+        cut = [polygonal(c) for c in cut]
+        where = [*hits, outside]
+        area = np.array([c.area for c in cut])
+        big = int(area.argmax())
+        small = [c for c, a in zip(cut, area, strict=True) if 0 < a < min_area]
+        if small:
+            cut[big] = polygonal(shapely.union_all([cut[big], *small]))
+        keep = [i for i, a in enumerate(area) if i == big or a >= min_area]
+        _check_cut(parts[k], [cut[i] for i in keep])
+        for i in keep:
+            got = shapely.get_parts(cut[i])
+            out_g.append(got)
+            out_u.append(np.full(len(got), where[i]))
+            out_o.append(np.full(len(got), owner[k]))
+    return np.concatenate(out_g), np.concatenate(out_u), np.concatenate(out_o)
+
+
+def _check_cut(part: shapely.Geometry, pieces: list[shapely.Geometry]) -> None:
+    """Stop unless the pieces of a cut part are valid and add up to the part.
+
+    The pieces lie inside the part and in disjoint units, so valid pieces whose
+    areas sum to the part's tile it: the cut added no overlap, gap or outside.
+    """
+    bad = [p for p in pieces if not p.is_valid]
+    lost = part.area - sum(p.area for p in pieces)
+    if not bad and abs(lost) <= max(EPS_M2, 1e-9 * part.area):
+        return
+    issue = (Issue("invalid", "admin_overlay", shapely.is_valid_reason(bad[0]), 0.0,
+                   *point_at(bad[0])) if bad else
+             Issue("gap" if lost > 0 else "overlap", "admin_overlay",
+                   "the pieces of a polygon cut by units do not add up to it", abs(lost),
+                   *point_at(part)))
+    raise TopologyError(f"outputs.planning_db.admin_overlay: cutting by units broke the "
+                        f"topology: {issue}", Report([issue]))
 
 
 def build(cfg: Config, lines: dict[str, gpd.GeoDataFrame],
@@ -272,7 +326,9 @@ def build(cfg: Config, lines: dict[str, gpd.GeoDataFrame],
             if g else np.zeros(0),
             "BZ": [""] * len(g),
         }
-        multi = [shapely.MultiPolygon([p]) if p.geom_type == "Polygon" else p for p in g]
+        multi = np.array(g, dtype=object)
+        single = shapely.get_type_id(multi) == shapely.GeometryType.POLYGON
+        multi[single] = shapely.multipolygons(multi[single, np.newaxis])
         out[layer] = gpd.GeoDataFrame(data, geometry=gpd.GeoSeries(multi, crs=crs))
     return out
 
@@ -290,12 +346,12 @@ def subzone_fields(cfg: Config, ugb: gpd.GeoDataFrame) -> dict[str, list[str]]:
 
 
 def write(cfg: Config, tmp: Path, layers: dict[str, gpd.GeoDataFrame],
-          levels: dict[str, list[np.ndarray]], crs: CRS, study_area: shapely.Geometry,
+          levels: dict[str, list[np.ndarray]], crs: CRS,
           units: Units | None) -> dict[str, gpd.GeoDataFrame]:
     """Write the planning-database profile: one GeoPackage and, if asked, shapefiles.
 
     The layers are built by :func:`build` from the checked plain ``layers`` and the
-    evaluation ``levels``, and checked again after a cut by ``units``.
+    evaluation ``levels``; every polygon cut by ``units`` is checked (:func:`overlay`).
 
     Raises
     ------
@@ -305,13 +361,6 @@ def write(cfg: Config, tmp: Path, layers: dict[str, gpd.GeoDataFrame],
     spec = cfg.outputs.planning_db
     lines = {k: layers[k] for k in LINE_LAYERS}
     out = build(cfg, lines, levels, crs, units)
-    rules = Rules(coverages=tuple((k,) for k in PLANNING_LAYERS[3:]),
-                  disjoint=PLANNING_LAYERS[:3])
-    after = check({k: df.geometry.values for k, df in out.items()}, rules, study_area,
-                  cfg.outputs.topology.min_area_m2) if units is not None else None
-    if after is not None and not after.ok:
-        raise TopologyError(f"outputs.planning_db.admin_overlay: cutting by units broke the "
-                            f"topology: {after.summary()}", after)
     gpkg = tmp / spec.gpkg_name
     folder = tmp / Path(spec.gpkg_name).stem
     with fixed_date():

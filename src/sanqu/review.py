@@ -32,7 +32,6 @@ from .export import (
     write_area_table,
 )
 from .planning_db import LAYER_SOURCES, fields_of
-from .topology import union
 
 #: QGIS version the templates follow (older and newer 3.x read them).
 QGIS_VERSION = "3.22.16-Białowieża"
@@ -290,7 +289,7 @@ def project(layers: list[ProjectLayer], crs: CRS, title: str) -> str:
 
 
 def area_balance(raster_ha: dict[str, float], vector_ha: dict[str, float],
-                 inside_ha: dict[str, float], names: dict[str, str],
+                 outside_ha: dict[str, float], names: dict[str, str],
                  within: dict[str, str]) -> list[dict[str, object]]:
     """Rows of ``review/area_balance.csv``, saying whether the pieces add up.
 
@@ -299,8 +298,9 @@ def area_balance(raster_ha: dict[str, float], vector_ha: dict[str, float],
     raster_ha, vector_ha : dict
         Area per layer from the raster cells and from the delivered polygons;
         ``study_area`` included.
-    inside_ha : dict
-        Per line, the area of its polygons inside its space's polygons.
+    outside_ha : dict
+        Per line, the area of its polygons outside its space's polygons (as the
+        topology gate measured it).
     names : dict
         Chinese name per layer.
     within : dict
@@ -316,7 +316,7 @@ def area_balance(raster_ha: dict[str, float], vector_ha: dict[str, float],
     Examples
     --------
     >>> rows = area_balance({"study_area": 10, "a": 6, "b": 4, "l": 2},
-    ...                     {"study_area": 10, "a": 6.1, "b": 3.9, "l": 2}, {"l": 2},
+    ...                     {"study_area": 10, "a": 6.1, "b": 3.9, "l": 2}, {"l": 0},
     ...                     {"study_area": "研究区", "a": "甲", "b": "乙", "l": "线"}, {"l": "a"})
     >>> [(r["layer"], r["check"]) for r in rows]
     [('study_area', 'ok'), ('a', 'ok'), ('b', 'ok'), ('spaces_total', 'ok'), ('l', 'ok')]
@@ -340,7 +340,7 @@ def area_balance(raster_ha: dict[str, float], vector_ha: dict[str, float],
     rows.append(row("spaces_total", "三区合计", total_r, total_v,
                     check="spaces do not add up to the study area" if bad else "ok"))
     for line, space in within.items():
-        outside = round(vector_ha[line] - inside_ha[line], 4)
+        outside = round(outside_ha[line], 4)
         rows.append(row(line, names[line], raster_ha[line], vector_ha[line], outside=outside,
                         check=f"{outside} ha outside {space}" if outside > tol else "ok"))
     return rows
@@ -348,8 +348,13 @@ def area_balance(raster_ha: dict[str, float], vector_ha: dict[str, float],
 
 def write(cfg: Config, tmp: Path, layers: dict[str, gpd.GeoDataFrame], crs: CRS,
           study_area: shapely.Geometry, areas: list[dict[str, object]],
-          planning: dict[str, gpd.GeoDataFrame] | None, raster_crs: CRS) -> None:
-    """Write the review package: styles everywhere, ``review/sanqu.qgs``, the area balance."""
+          planning: dict[str, gpd.GeoDataFrame] | None, raster_crs: CRS,
+          outside: dict[str, float]) -> None:
+    """Write the review package: styles everywhere, ``review/sanqu.qgs``, the area balance.
+
+    ``outside`` is, per line, its area (m²) outside its space, as the topology gate
+    measured it (:attr:`sanqu.topology.Report.outside`).
+    """
     folder = tmp / "review"
     (folder / "styles").mkdir(parents=True)
     entries: list[ProjectLayer] = []
@@ -386,11 +391,7 @@ def write(cfg: Config, tmp: Path, layers: dict[str, gpd.GeoDataFrame], crs: CRS,
     raster = {str(r["layer"]): float(r["area_ha"]) for r in areas}
     vector = {k: float(df["area_ha"].sum()) for k, df in layers.items()}
     vector["study_area"] = study_area.area / 10_000
-    inside = {}
-    for line, space in zip(LINE_LAYERS, SPACE_LAYERS, strict=True):
-        container = union(layers[space].geometry.values)
-        inside[line] = shapely.intersection(
-            union(layers[line].geometry.values), container).area / 10_000
-    rows = area_balance(raster, vector, inside, {"study_area": "研究区", **names},
+    outside_ha = {line: area / 10_000 for line, area in outside.items()}
+    rows = area_balance(raster, vector, outside_ha, {"study_area": "研究区", **names},
                         dict(zip(LINE_LAYERS, SPACE_LAYERS, strict=True)))
     write_area_table(folder / "area_balance.csv", rows)

@@ -75,10 +75,15 @@ class Issue:
 
 @dataclass
 class Report:
-    """Issues found by :func:`check`; ``repaired`` holds those :func:`repair` fixed."""
+    """Issues found by :func:`check`; ``repaired`` holds those :func:`repair` fixed.
+
+    ``outside`` gives, per ``within`` rule ``(inner, outer)`` checked, the area of
+    ``inner`` outside ``outer`` (0 when it lies inside).
+    """
 
     issues: list[Issue] = field(default_factory=list)
     repaired: list[Issue] = field(default_factory=list)
+    outside: dict[tuple[str, str], float] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -128,7 +133,8 @@ class Rules:
 Layers = dict[str, np.ndarray]
 
 
-def _at(geom: shapely.Geometry) -> tuple[float, float]:
+def point_at(geom: shapely.Geometry) -> tuple[float, float]:
+    """A point on ``geom`` (its surface for a polygon) as ``(x, y)``; the origin if empty."""
     p = shapely.point_on_surface(geom) if not geom.is_empty else shapely.Point(0, 0)
     return float(p.x), float(p.y)
 
@@ -136,7 +142,7 @@ def _at(geom: shapely.Geometry) -> tuple[float, float]:
 def _issue(kind: str, layer: str, detail: str, geom: shapely.Geometry) -> Issue:
     area = float(shapely.area(geom)) if geom.geom_type in ("Polygon", "MultiPolygon",
                                                            "GeometryCollection") else 0.0
-    return Issue(kind, layer, detail, area, *_at(geom))
+    return Issue(kind, layer, detail, area, *point_at(geom))
 
 
 def polygonal(geom: shapely.Geometry) -> shapely.Geometry:
@@ -273,13 +279,16 @@ def check(layers: Layers, rules: Rules, study_area: shapely.Geometry,
     lines = np.concatenate([fixed[n] for n in rules.disjoint]) if rules.disjoint else []
     if len(lines) and shapely.area(lines).sum() - union(lines).area > tol:
         issues += _overlaps_in(rules.disjoint, fixed)
+    outside = {}
     for inner, outer in rules.within:
         container = union(fixed[outer])
         shapely.prepare(container)
         loose = fixed[inner][~shapely.covered_by(fixed[inner], container)]
-        for g in _pieces(shapely.difference(union(loose), container)) if len(loose) else ():
+        out = shapely.difference(union(loose), container) if len(loose) else shapely.Polygon()
+        outside[(inner, outer)] = float(out.area)
+        for g in _pieces(out):
             issues.append(_issue("outside", inner, f"lies outside {outer}", g))
-    return Report(issues)
+    return Report(issues, outside=outside)
 
 
 def _overlaps_in(group: tuple[str, ...], fixed: Layers) -> list[Issue]:
@@ -441,4 +450,4 @@ def gate(layers: Layers, rules: Rules, study_area: shapely.Geometry, min_area: f
         raise TopologyError(
             f"outputs.topology: {label} still fail the topology gate after repair: "
             f"{after.summary()}", after)
-    return fixed, Report([], report.issues)
+    return fixed, Report([], report.issues, after.outside)
