@@ -9,12 +9,14 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import pytest
+import rasterio
 import shapely
 
 import sanqu
 import sanqu.pipeline
 from sanqu import load_config
-from sanqu.topology import Report, Rules, TopologyError, check, gate, repair
+from sanqu.align import grid_of
+from sanqu.topology import CellGrid, Report, Rules, TopologyError, check, gate, repair
 
 SPACES = ("eco_space", "agri_space", "urban_space")
 LINES = ("red_line", "farmland", "ugb")
@@ -159,3 +161,79 @@ def test_gate_in_the_pipeline_stops_or_repairs(tmp_path, monkeypatch, write_conf
     assert manifest["vectors"]["topology"]["repaired_counts"].get("invalid") == 1
     red = gpd.read_file(out / "sanqu.gpkg", layer="red_line")
     assert shapely.is_valid(red.geometry.values).all()
+
+
+# ------------------------------------------------- the same checks, cell by cell
+
+@pytest.fixture(scope="module")
+def cells(demo_run: sanqu.RunResult) -> CellGrid:
+    zones = Path(demo_run.out) / "zones.tif"
+    with rasterio.open(zones) as ds:
+        mask = ds.read(1) > 0
+    return CellGrid(grid_of(zones, "zones"), mask)
+
+
+def cell_box(cells: CellGrid, geom: shapely.Geometry, dx: int = 0) -> shapely.Geometry:
+    """The cell under a point of ``geom`` (shifted ``dx`` cells east), as a box."""
+    t = cells.grid.transform
+    p = shapely.point_on_surface(geom)
+    col, row = ~t @ (p.x, p.y)
+    x0, y0 = t @ (int(col) + dx, int(row))
+    return shapely.box(x0, y0 + t.e, x0 + t.a, y0)
+
+
+def _cell_overlap(layers, cells):
+    eco = layers["eco_space"]
+    layers["agri_space"] = np.append(layers["agri_space"], cell_box(cells, eco[biggest(eco)]))
+
+
+def _cell_gap(layers, cells):
+    agri = layers["agri_space"]
+    i = biggest(agri)
+    agri[i] = agri[i].difference(cell_box(cells, agri[i]))
+
+
+def _line_outside(layers, cells):
+    eco = layers["eco_space"]
+    layers["farmland"] = np.append(layers["farmland"], cell_box(cells, eco[biggest(eco)]))
+
+
+def _lines_overlap(layers, cells):
+    red = layers["red_line"]
+    layers["farmland"] = np.append(layers["farmland"], red[biggest(red)])
+
+
+def _areas(report: Report) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for i in report.issues:
+        out[i.kind] = out.get(i.kind, 0.0) + i.area_m2
+    return out
+
+
+def test_cell_by_cell_agrees_with_overlay_on_the_sample(sample, cells):
+    report = check(sample[0], RULES, sample[1], MMU, cells)
+    assert report.ok, report.summary()
+    assert report.outside == {pair: 0.0 for pair in RULES.within}
+
+
+@pytest.mark.parametrize(("defect", "kinds"), [
+    (_cell_overlap, {"overlap"}), (_cell_gap, {"gap"}), (_line_outside, {"outside"}),
+    (_lines_overlap, {"overlap", "outside"}),
+])
+def test_planted_cell_defects_are_found_cell_by_cell_as_by_overlay(sample, cells, defect, kinds):
+    layers = {k: v.copy() for k, v in sample[0].items()}
+    defect(layers, cells)
+    by_cells = check(layers, RULES, sample[1], MMU, cells)
+    by_overlay = check(layers, RULES, sample[1], MMU)
+    assert set(by_cells.counts()) == set(by_overlay.counts()) >= kinds
+    for kind, area in _areas(by_overlay).items():
+        assert _areas(by_cells)[kind] == pytest.approx(area, rel=1e-9)
+    assert by_cells.outside == pytest.approx(by_overlay.outside)
+
+
+def test_polygons_off_the_cell_edges_are_checked_by_overlay(sample, cells):
+    layers = {k: v.copy() for k, v in sample[0].items()}
+    layers["farmland"] = _overlap(layers["farmland"])  # a buffered copy: curved corners
+    report = check(layers, RULES, sample[1], MMU, cells)
+    assert "overlap" in report.counts()
+    assert any("features" in i.detail for i in report.issues)  # the overlay's wording

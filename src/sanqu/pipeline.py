@@ -8,7 +8,12 @@ Stages of :func:`delineate`, in order, with the module doing each:
 3. ``lines``     – :mod:`sanqu.lines`     red line, farmland, growth boundary
 4. ``allocate``  – :mod:`sanqu.allocate`  the three spaces
 5. ``vectorize`` – :mod:`sanqu.vectorize` polygons per patch
-6. ``export``    – :mod:`sanqu.export`    files, area table, manifest
+6. ``topology``  – :mod:`sanqu.topology`  the gate every vector output passes
+7. ``export``    – :mod:`sanqu.export`, :mod:`sanqu.planning_db`, :mod:`sanqu.review`
+   files, area table, manifest
+
+Stages 5-7 run once for the spaces and lines and once per evaluation result
+(:func:`deliver_vectors`), so only one group of polygons is held at a time.
 
 :func:`evaluate` runs stages 1-2 with the same engine and writes the three results,
 every intermediate grade raster, the class-area table and what each step changed.
@@ -61,7 +66,7 @@ from .report import rows as finding_rows
 from .report import write_conflicts
 from .study import BlockResult, Study, Timer
 from .surfaces import Surfaces
-from .topology import Rules, gate
+from .topology import CellGrid, Rules, gate
 from .vectorize import (
     KEEP_CELLS,
     frame,
@@ -144,9 +149,22 @@ def _commit_out(tmp: Path, out: Path) -> None:
     os.replace(tmp, out)
 
 
+#: Per vector layer: (area in hectares, number of polygons).
+LayerStats = dict[str, tuple[float, int]]
+
+
+def layer_stats(layers: dict[str, gpd.GeoDataFrame]) -> LayerStats:
+    """Area (ha) and polygon count of each layer, for :func:`area_rows`."""
+    return {k: (float(df["area_ha"].sum()), len(df)) for k, df in layers.items()}
+
+
 def area_rows(s: Surfaces, lines: Lines, alloc: Allocation,
-              vectors: dict[str, gpd.GeoDataFrame]) -> list[dict[str, object]]:
-    """Area per space and line, from raster cells and from the polygons, in hectares."""
+              vectors: LayerStats) -> list[dict[str, object]]:
+    """Area per space and line, from raster cells and from the polygons, in hectares.
+
+    ``vectors`` gives each vector layer's area and polygon count
+    (:func:`layer_stats`); layers missing from it get empty vector columns.
+    """
     study_cells = int(np.count_nonzero(s.mask))
     rasters = {
         "study_area": s.mask,
@@ -157,14 +175,14 @@ def area_rows(s: Surfaces, lines: Lines, alloc: Allocation,
     rows = []
     for key, arr in rasters.items():
         cells = int(np.count_nonzero(arr))
-        vec = vectors.get(key)
+        area, polygons = vectors.get(key, ("", ""))
         rows.append({
             "layer": key,
             "name": names[key],
             "cells": cells,
             "area_ha": round(s.hectares(cells), 4),
-            "vector_area_ha": round(float(vec["area_ha"].sum()), 4) if vec is not None else "",
-            "polygons": len(vec) if vec is not None else "",
+            "vector_area_ha": round(area, 4) if area != "" else "",
+            "polygons": polygons,
             "share_pct": round(100.0 * cells / study_cells, 3),
         })
     return rows
@@ -230,35 +248,21 @@ def _run(cfg: Config, tmp: Path, progress: Progress, timer: Timer) -> RunResult:
     progress("allocate", 0, 1)
     with timer("allocate"):
         alloc = allocate(surf, lines, cfg.allocation, cfg.lines.farmland.cultivated_classes)
-    progress("vectorize", 0, 1)
-    with timer("vectorize"):
-        vec = vectorize_all(cfg, surf, lines, alloc)
-    progress("topology", 0, 1)
-    with timer("topology"):
-        vec.gate(cfg)
-    progress("export", 0, 1)
     with timer("export"):
         write_raster(tmp / "zones.tif", alloc.zones, grid, ZONE_COLOURS, cfg.outputs.compress)
         write_raster(tmp / "allocation_rule.tif", alloc.rule, grid, None, cfg.outputs.compress)
         write_raster(tmp / "line_rule.tif", lines.rule, grid, None, cfg.outputs.compress)
         write_raster(tmp / "ugb_zone.tif", lines.ugb_zone, grid, UGB_ZONE_COLOURS,
                      cfg.outputs.compress)
-        write_vectors(tmp, vec.layers, cfg.outputs.gpkg_name, list(LINE_LAYERS),
-                      cfg.outputs.shapefile_encoding)
-        write_gpkg_aliases(tmp / cfg.outputs.gpkg_name,
-                           {k: review.PLAIN_ALIASES for k in vec.layers})
-        planning = None
+    vec = deliver_vectors(cfg, tmp, study, surf, lines, alloc, progress, timer)
+    with timer("export"):
         if cfg.outputs.planning_db.enabled:
-            units = (planning_db.disjoint_units(study.units, vec.crs, grid.crs, grid.res[0])
-                     if study.units is not None else None)
-            planning = planning_db.write(cfg, tmp, vec.layers, vec.levels, vec.crs, units)
             notes += [f"{k}: placeholder value {PLACEHOLDER!r} written; set the official code"
                       for k in planning_db.placeholders(cfg)]
-        areas = area_rows(surf, lines, alloc, {**vec.layers, "study_area": vec.study_frame()})
+        areas = area_rows(surf, lines, alloc, vec.stats)
         write_area_table(tmp / "areas.csv", areas)
         if cfg.outputs.review:
-            review.write(cfg, tmp, vec.layers, vec.crs, vec.study_area, areas, planning,
-                         grid.crs, vec.outside)
+            review.write(cfg, tmp, vec.crs, areas, vec.planning, grid.crs, vec.outside)
         conflicts = finding_rows(lines.findings + alloc.findings, grid.cell_area / 10_000)
         write_conflicts(tmp / "conflicts.csv", conflicts)
         units = unit_rows(surf, lines, alloc)
@@ -267,6 +271,92 @@ def _run(cfg: Config, tmp: Path, progress: Progress, timer: Timer) -> RunResult:
         write_manifest(tmp / "manifest.json", _manifest(cfg, study, notes, lines, vec))
     return RunResult(out=tmp, areas=areas, report=lines.report, conflicts=conflicts, units=units,
                      notes=notes, seconds=dict(timer.seconds), cells=grid.size)
+
+
+@dataclass
+class Delivered:
+    """What the vector stages wrote, once their geometries are gone.
+
+    Attributes
+    ----------
+    stats : dict
+        Per plain layer (and ``study_area``): area in hectares and polygon count.
+    crs : pyproj.CRS
+        The output CRS.
+    tolerance : float
+        Smoothing tolerance used, in metres.
+    topology : dict
+        The gate's reports merged: issues left (none) and what was repaired.
+    outside : dict
+        Per line, its area (m²) outside its space, as the gate measured it.
+    planning : list of str or None
+        Planning-database layers written (None when it is off).
+    """
+
+    stats: LayerStats
+    crs: CRS
+    tolerance: float
+    topology: dict[str, object]
+    outside: dict[str, float]
+    planning: list[str] | None
+
+
+def deliver_vectors(cfg: Config, tmp: Path, study: Study, surf: Surfaces, lines: Lines,
+                    alloc: Allocation, progress: Progress, timer: Timer) -> Delivered:
+    """Vectorize, gate and write the polygon outputs, one group of layers at a time.
+
+    First the spaces and lines (``sanqu.gpkg``, the line shapefiles and the
+    planning-database line layers), then each evaluation result (its planning
+    layer). A group's polygons are dropped once written, so memory holds one
+    group at a time, not every layer of the delivery.
+    """
+    planning_on = cfg.outputs.planning_db.enabled
+    progress("vectorize", 0, 1)
+    with timer("vectorize"):
+        vec = vectorize_lines(cfg, surf, lines, alloc)
+    progress("topology", 0, 1)
+    with timer("topology"):
+        vec.gate(cfg)
+    progress("export", 0, 1)
+    with timer("export"):
+        write_vectors(tmp, vec.layers, cfg.outputs.gpkg_name, list(LINE_LAYERS),
+                      cfg.outputs.shapefile_encoding)
+        write_gpkg_aliases(tmp / cfg.outputs.gpkg_name,
+                           {k: review.PLAIN_ALIASES for k in vec.layers})
+        units = (planning_db.disjoint_units(study.units, vec.crs, surf.grid.crs,
+                                            surf.grid.res[0])
+                 if planning_on and study.units is not None else None)
+        planning = (planning_db.write(cfg, tmp, vec.layers, {}, vec.crs, units)
+                    if planning_on else None)
+    done = Delivered({**layer_stats(vec.layers),
+                      "study_area": (vec.study_area.area / 10_000, 1)},
+                     vec.crs, vec.tolerance, vec.topology, vec.outside, planning)
+    vec.layers = {}
+    for result in RESULT_ATTRS if planning_on else ():
+        with timer("vectorize"):
+            vec.levels = {result: vectorize_levels(cfg, surf, result, vec)}
+        with timer("topology"):
+            vec.gate(cfg)
+        with timer("export"):
+            done.planning += planning_db.write(cfg, tmp, {}, vec.levels, vec.crs, units)
+        done.topology = merge_reports(done.topology, vec.topology)
+    return done
+
+
+def merge_reports(a: dict[str, Any], b: dict[str, Any]) -> dict[str, object]:
+    """Two of the gate's reports (:meth:`sanqu.topology.Report.as_dict`) as one.
+
+    Examples
+    --------
+    >>> merge_reports({"issues": [], "repaired": ["x"], "repaired_counts": {"gap": 1}},
+    ...               {"issues": [], "repaired": ["y"], "repaired_counts": {"gap": 1}})
+    {'issues': [], 'repaired': ['x', 'y'], 'repaired_counts': {'gap': 2}}
+    """
+    counts = dict(a["repaired_counts"])
+    for kind, n in b["repaired_counts"].items():
+        counts[kind] = counts.get(kind, 0) + n
+    return {"issues": a["issues"] + b["issues"], "repaired": a["repaired"] + b["repaired"],
+            "repaired_counts": counts}
 
 
 def unit_rows(s: Surfaces, lines: Lines, alloc: Allocation) -> list[dict[str, object]]:
@@ -460,6 +550,9 @@ class Vectors:
         The output CRS.
     tolerance : float
         Smoothing tolerance used, in metres.
+    cells : CellGrid or None
+        The grid and study mask, when the polygons are in the grid's CRS (the
+        gate then checks polygons on cell edges cell by cell).
     topology : dict
         The gate's report (what was repaired).
     outside : dict
@@ -471,15 +564,16 @@ class Vectors:
     study_area: shapely.Geometry
     crs: CRS
     tolerance: float
+    cells: CellGrid | None = None
     topology: dict[str, object] = field(default_factory=dict)
     outside: dict[str, float] = field(default_factory=dict)
 
-    def study_frame(self) -> gpd.GeoDataFrame:
-        """The study area as a one-feature layer."""
-        return frame(np.array([self.study_area], dtype=object), self.crs, 0, "研究区")
-
     def gate(self, cfg: Config) -> None:
-        """Pass every layer through the topology gate (repairing if the config says so).
+        """Pass the layers held through the topology gate (repairing if the config says so).
+
+        The spaces and lines, when held, are checked together (the spaces tile the
+        study area, the lines are disjoint and inside their spaces), and each
+        evaluation result held tiles the study area.
 
         Raises
         ------
@@ -488,74 +582,102 @@ class Vectors:
         """
         spec = cfg.outputs.topology
         geoms = {k: df.geometry.values for k, df in self.layers.items() if k != "ugb"}
-        ugb = self.layers["ugb"]
         zones = [f"ugb:{z}" for z in UGB_ZONES]
-        geoms.update({f"ugb:{z}": ugb.geometry.values[ugb["zone"].to_numpy() == z]
-                      for z in UGB_ZONES})
+        coverages: list[tuple[str, ...]] = []
+        lines: tuple[str, ...] = ()
+        within: tuple[tuple[str, str], ...] = ()
+        if self.layers:
+            ugb = self.layers["ugb"]
+            geoms.update({f"ugb:{z}": ugb.geometry.values[ugb["zone"].to_numpy() == z]
+                          for z in UGB_ZONES})
+            coverages.append(tuple(SPACE_LAYERS))
+            lines = ("red_line", "farmland", *zones)
+            within = (("red_line", "eco_space"), ("farmland", "agri_space"),
+                      *[(z, "urban_space") for z in zones])
         for result, parts in self.levels.items():
             geoms.update({f"{result}:{i}": g for i, g in enumerate(parts, start=1)})
-        lines = ("red_line", "farmland", *zones)
-        rules = Rules(
-            coverages=(tuple(SPACE_LAYERS),
-                       *[tuple(f"{r}:{i}" for i in (1, 2, 3)) for r in self.levels]),
-            disjoint=lines,
-            within=(("red_line", "eco_space"), ("farmland", "agri_space"),
-                    *[(z, "urban_space") for z in zones]),
-        )
+            coverages.append(tuple(f"{result}:{i}" for i in (1, 2, 3)))
+        rules = Rules(coverages=tuple(coverages), disjoint=lines, within=within)
         fixed, report = gate(geoms, rules, self.study_area, spec.min_area_m2,
-                             repair_failures=spec.on_failure == "repair")
+                             repair_failures=spec.on_failure == "repair", cells=self.cells)
+        self.topology = report.as_dict()
+        for result in self.levels:
+            self.levels[result] = [fixed[f"{result}:{i}"] for i in (1, 2, 3)]
+        if not self.layers:
+            return
         names = {**SPACE_LAYERS, **LINE_LAYERS}
         codes = {**dict(zip(SPACE_LAYERS, SPACES.values(), strict=True)),
                  **dict(zip(LINE_LAYERS, SPACES.values(), strict=True))}
-        for key in ("eco_space", "agri_space", "urban_space", "red_line", "farmland"):
-            self.layers[key] = frame(fixed[key], self.crs, codes[key], names[key])
-        self.layers["ugb"] = ugb_frame([fixed[z] for z in zones], self.crs, codes["ugb"],
-                                       names["ugb"], UGB_ZONES)
-        for result in self.levels:
-            self.levels[result] = [fixed[f"{result}:{i}"] for i in (1, 2, 3)]
-        self.topology = report.as_dict()
+        if report.repaired:
+            for key in ("eco_space", "agri_space", "urban_space", "red_line", "farmland"):
+                self.layers[key] = frame(fixed[key], self.crs, codes[key], names[key])
+            self.layers["ugb"] = ugb_frame([fixed[z] for z in zones], self.crs, codes["ugb"],
+                                           names["ugb"], UGB_ZONES)
         self.outside = {line: 0.0 for line in LINE_LAYERS}
         for (inner, _), area in report.outside.items():
             self.outside[inner.split(":")[0]] += area
 
 
 def vectorize_all(cfg: Config, s: Surfaces, lines: Lines, alloc: Allocation) -> Vectors:
-    """Smoothed polygons of the spaces, lines and evaluation levels, in the output CRS.
+    """Polygons of the spaces, lines and (with the planning database) evaluation levels.
 
-    The spaces and lines come from one coverage (:func:`space_and_line_layers`);
-    each evaluation result is a coverage of its own. All keep the study area's
-    outline on cell edges. The output CRS follows ``outputs.crs``
-    (:func:`sanqu.crs.output_crs`, zone from the study area's centroid).
+    :func:`vectorize_lines`, then :func:`vectorize_levels` for each result: every
+    layer at once, for a notebook; a run delivers them one group at a time.
+    """
+    vec = vectorize_lines(cfg, s, lines, alloc)
+    if cfg.outputs.planning_db.enabled:
+        vec.levels = {result: vectorize_levels(cfg, s, result, vec) for result in RESULT_ATTRS}
+    return vec
+
+
+def vectorize_lines(cfg: Config, s: Surfaces, lines: Lines, alloc: Allocation) -> Vectors:
+    """Smoothed polygons of the spaces and lines, in the output CRS.
+
+    The spaces and lines come from one coverage (:func:`space_and_line_layers`)
+    that keeps the study area's outline on cell edges. The output CRS follows
+    ``outputs.crs`` (:func:`sanqu.crs.output_crs`, zone from the study area's
+    centroid). No evaluation levels yet (:func:`vectorize_levels`).
     """
     grid = s.grid
     tol_spec = cfg.outputs.smoothing.tolerance
     tol = AUTO_TOLERANCE * grid.res[0] if tol_spec == "auto" else float(tol_spec)
     layers = space_and_line_layers(alloc.zones, lines.red_line, lines.farmland, lines.ugb_zone,
                                    grid, tol, {**SPACE_LAYERS, **LINE_LAYERS}, UGB_ZONES)
-    study_area = shapely.union_all(polygonize(s.mask, grid).geometry.values)
-    levels: dict[str, list[np.ndarray]] = {}
-    if cfg.outputs.planning_db.enabled:
-        for result, arr in (("eco_importance", s.eco), ("agri_suitability", s.agri),
-                            ("urban_suitability", s.urban)):
-            df = polygonize(np.where(s.mask, arr, 0), grid)
-            geoms = df.geometry.values.to_numpy()
-            if cfg.outputs.smoothing.evaluations:
-                geoms = smooth_coverage(geoms, tol, grid, KEEP_CELLS * grid.cell_area)
-            codes = df["code"].to_numpy()
-            levels[result] = [_one_feature(geoms[codes == lv]) for lv in (1, 2, 3)]
+    study_area = _one_feature(polygonize(s.mask, grid).geometry.values.to_numpy())[0]
     c = shapely.centroid(study_area)
     out = output_crs(cfg.outputs.crs, centre_lon(c.x, c.y, grid.crs), grid.crs,
                      form=cfg.outputs.gk_form, zone=cfg.outputs.gk_zone)
+    cells = None
     if crs_equivalent(out, grid.crs):
         for df in layers.values():
             df.set_crs(out, allow_override=True, inplace=True)
+        cells = CellGrid(grid, s.mask)
     else:
         cell = grid.res[0]
         layers = {k: df.set_geometry(reproject(df.geometry.values, grid.crs, out, cell), crs=out)
                   for k, df in layers.items()}
-        levels = {k: [reproject(g, grid.crs, out, cell) for g in v] for k, v in levels.items()}
+        for df in layers.values():
+            df["area_ha"] = shapely.area(df.geometry.values) / 10_000
         study_area = reproject(np.array([study_area], dtype=object), grid.crs, out, cell)[0]
-    return Vectors(layers, levels, study_area, out, tol)
+    return Vectors(layers, {}, study_area, out, tol, cells)
+
+
+def vectorize_levels(cfg: Config, s: Surfaces, result: str, vec: Vectors) -> list[np.ndarray]:
+    """Polygons of one evaluation result's levels 1, 2, 3, each as one MultiPolygon.
+
+    Each result is a coverage of its own, smoothed as ``vec``'s layers were and in
+    ``vec``'s CRS.
+    """
+    grid = s.grid
+    df = polygonize(np.where(s.mask, getattr(s, RESULT_ATTRS[result]), 0), grid)
+    geoms = df.geometry.values.to_numpy()
+    if cfg.outputs.smoothing.evaluations:
+        geoms = smooth_coverage(geoms, vec.tolerance, grid, KEEP_CELLS * grid.cell_area)
+    codes = df["code"].to_numpy()
+    levels = [_one_feature(geoms[codes == lv]) for lv in (1, 2, 3)]
+    if not crs_equivalent(vec.crs, grid.crs):
+        levels = [reproject(g, grid.crs, vec.crs, grid.res[0]) for g in levels]
+    return levels
 
 
 def _one_feature(parts: np.ndarray) -> np.ndarray:
@@ -569,7 +691,7 @@ def _one_feature(parts: np.ndarray) -> np.ndarray:
 
 
 def _manifest(cfg: Config, study: Study, notes: list[str], lines: Lines | None = None,
-              vec: Vectors | None = None) -> dict[str, object]:
+              vec: Delivered | None = None) -> dict[str, object]:
     inputs = {}
     for name, spec in cfg.present_inputs.items():
         inputs[name] = {"path": str(spec.path), "sha256": sha256(spec.path)}

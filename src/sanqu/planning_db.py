@@ -289,7 +289,9 @@ def build(cfg: Config, lines: dict[str, gpd.GeoDataFrame],
     Returns
     -------
     dict of GeoDataFrame
-        By layer name (:data:`sanqu.config.PLANNING_LAYERS`), MultiPolygons.
+        By layer name (:data:`sanqu.config.PLANNING_LAYERS`), MultiPolygons: the
+        layers whose source is among ``lines`` and ``levels`` (a run delivers the
+        lines first, then one evaluation result at a time).
     """
     spec = cfg.outputs.planning_db
     sa = cfg.study_area
@@ -308,6 +310,8 @@ def build(cfg: Config, lines: dict[str, gpd.GeoDataFrame],
             geoms = lines[source].geometry.values
             if layer == "CZKFBJ":
                 extra = subzone_fields(cfg, lines[source])
+        elif source not in levels:
+            continue
         else:
             labels = LEVEL_LABELS[source]
             geoms = np.concatenate([np.asarray(g, dtype=object) for g in levels[source]])
@@ -347,11 +351,13 @@ def subzone_fields(cfg: Config, ugb: gpd.GeoDataFrame) -> dict[str, list[str]]:
 
 def write(cfg: Config, tmp: Path, layers: dict[str, gpd.GeoDataFrame],
           levels: dict[str, list[np.ndarray]], crs: CRS,
-          units: Units | None) -> dict[str, gpd.GeoDataFrame]:
-    """Write the planning-database profile: one GeoPackage and, if asked, shapefiles.
+          units: Units | None) -> list[str]:
+    """Write planning-database layers to one GeoPackage and, if asked, shapefiles.
 
-    The layers are built by :func:`build` from the checked plain ``layers`` and the
-    evaluation ``levels``; every polygon cut by ``units`` is checked (:func:`overlay`).
+    The layers are built by :func:`build` from the checked plain line ``layers``
+    and evaluation ``levels`` given (either may be empty: layers are appended);
+    every polygon cut by ``units`` is checked (:func:`overlay`). Returns the names
+    of the layers written.
 
     Raises
     ------
@@ -359,7 +365,7 @@ def write(cfg: Config, tmp: Path, layers: dict[str, gpd.GeoDataFrame],
         If cutting the layers by administrative units broke their topology.
     """
     spec = cfg.outputs.planning_db
-    lines = {k: layers[k] for k in LINE_LAYERS}
+    lines = {k: layers[k] for k in LINE_LAYERS if k in layers}
     out = build(cfg, lines, levels, crs, units)
     gpkg = tmp / spec.gpkg_name
     folder = tmp / Path(spec.gpkg_name).stem
@@ -372,4 +378,4 @@ def write(cfg: Config, tmp: Path, layers: dict[str, gpd.GeoDataFrame],
                 write_schema_layer(folder / f"{name}.shp", name, df, fields,
                                    encoding=cfg.outputs.shapefile_encoding)
     write_gpkg_aliases(gpkg, {n: {f.name: f.alias for f in fields_of(n, cfg)} for n in out})
-    return out
+    return list(out)

@@ -17,8 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from xml.sax.saxutils import escape, quoteattr
 
-import geopandas as gpd
-import shapely
 from pyproj import CRS
 
 from .config import Config
@@ -346,20 +344,33 @@ def area_balance(raster_ha: dict[str, float], vector_ha: dict[str, float],
     return rows
 
 
-def write(cfg: Config, tmp: Path, layers: dict[str, gpd.GeoDataFrame], crs: CRS,
-          study_area: shapely.Geometry, areas: list[dict[str, object]],
-          planning: dict[str, gpd.GeoDataFrame] | None, raster_crs: CRS,
-          outside: dict[str, float]) -> None:
+def write(cfg: Config, tmp: Path, crs: CRS, areas: list[dict[str, object]],
+          planning: list[str] | None, raster_crs: CRS, outside: dict[str, float]) -> None:
     """Write the review package: styles everywhere, ``review/sanqu.qgs``, the area balance.
 
-    ``outside`` is, per line, its area (m²) outside its space, as the topology gate
-    measured it (:attr:`sanqu.topology.Report.outside`).
+    Parameters
+    ----------
+    cfg : Config
+        The run configuration.
+    tmp : Path
+        The output folder, holding the GeoPackages already.
+    crs : pyproj.CRS
+        CRS of the vector outputs (the project's CRS).
+    areas : list of dict
+        The rows of ``areas.csv`` (raster and vector area per layer).
+    planning : list of str or None
+        The planning-database layers written (None when it is off).
+    raster_crs : pyproj.CRS
+        CRS of the GeoTIFFs.
+    outside : dict
+        Per line, its area (m²) outside its space, as the topology gate measured it
+        (:attr:`sanqu.topology.Report.outside`).
     """
     folder = tmp / "review"
     (folder / "styles").mkdir(parents=True)
     entries: list[ProjectLayer] = []
-    plain = {k: qml(PLAIN_STYLES[k], PLAIN_ALIASES) for k in layers}
     names = {**SPACE_LAYERS, **LINE_LAYERS}
+    plain = {k: qml(PLAIN_STYLES[k], PLAIN_ALIASES) for k in names}
     gpkg = cfg.outputs.gpkg_name
     for key, text in plain.items():
         (folder / "styles" / f"{key}.qml").write_text(text, encoding="utf-8")
@@ -389,8 +400,7 @@ def write(cfg: Config, tmp: Path, layers: dict[str, gpd.GeoDataFrame], crs: CRS,
         entries.append(ProjectLayer(f"../{tif}", label, "栅格", crs=raster_crs))
     (folder / "sanqu.qgs").write_text(project(entries, crs, cfg.name), encoding="utf-8")
     raster = {str(r["layer"]): float(r["area_ha"]) for r in areas}
-    vector = {k: float(df["area_ha"].sum()) for k, df in layers.items()}
-    vector["study_area"] = study_area.area / 10_000
+    vector = {str(r["layer"]): float(r["vector_area_ha"]) for r in areas}
     outside_ha = {line: area / 10_000 for line, area in outside.items()}
     rows = area_balance(raster, vector, outside_ha, {"study_area": "研究区", **names},
                         dict(zip(LINE_LAYERS, SPACE_LAYERS, strict=True)))

@@ -23,13 +23,18 @@ of other layers are dropped; a layer leaking out of its container is clipped.
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
 import shapely
+from scipy import ndimage
 
 from .check import overlap_pairs
 from .errors import SanquError
+from .grid import Grid
+from .lattice import cell_counts
 
 #: Areas below this (m²) are floating-point noise, not overlaps or gaps.
 EPS_M2 = 0.01
@@ -133,6 +138,26 @@ class Rules:
 Layers = dict[str, np.ndarray]
 
 
+@dataclass(frozen=True)
+class CellGrid:
+    """The grid the layers were traced on, with the study area as its cells.
+
+    Given to :func:`check`, it lets layers whose polygons all lie on the cell
+    edges be related cell by cell (:func:`sanqu.lattice.cell_counts`): the same
+    findings as overlaying the polygons, in time linear in the area.
+
+    Attributes
+    ----------
+    grid : Grid
+        The raster grid, in the layers' CRS.
+    mask : numpy.ndarray of bool
+        The study area.
+    """
+
+    grid: Grid
+    mask: np.ndarray
+
+
 def point_at(geom: shapely.Geometry) -> tuple[float, float]:
     """A point on ``geom`` (its surface for a polygon) as ``(x, y)``; the origin if empty."""
     p = shapely.point_on_surface(geom) if not geom.is_empty else shapely.Point(0, 0)
@@ -180,6 +205,32 @@ def union(geoms: np.ndarray) -> shapely.Geometry:
     return shapely.union_all(geoms)
 
 
+#: Threads checking validity (GEOS releases the GIL); vertices below which one is enough.
+THREADS, THREAD_MIN_VERTICES = min(2, os.cpu_count() or 1), 200_000
+
+
+def valid(geoms: np.ndarray) -> np.ndarray:
+    """``shapely.is_valid`` on :data:`THREADS` threads, the work split by vertices.
+
+    Examples
+    --------
+    >>> bowtie = shapely.Polygon([(0, 0), (1, 1), (1, 0), (0, 1)])
+    >>> valid(np.array([shapely.box(0, 0, 1, 1), bowtie]))
+    array([ True, False])
+    """
+    size = shapely.get_num_coordinates(geoms)
+    if THREADS < 2 or size.sum() < THREAD_MIN_VERTICES:
+        return shapely.is_valid(geoms)
+    order = np.argsort(-size, kind="stable")
+    share = [order[k::THREADS] for k in range(THREADS)]  # dealt out, largest first
+    out = np.empty(len(geoms), dtype=bool)
+    with ThreadPoolExecutor(THREADS) as pool:
+        for idx, result in zip(share, pool.map(lambda i: shapely.is_valid(geoms[i]), share),
+                               strict=True):
+            out[idx] = result
+    return out
+
+
 def _valid(geoms: np.ndarray) -> np.ndarray:
     """Valid copies (make_valid, polygonal parts) so one bad polygon cannot stop the checks."""
     out = np.array(geoms, dtype=object)
@@ -202,7 +253,7 @@ def _overlap_pairs(a: np.ndarray, b: np.ndarray | None = None
 
 
 def check(layers: Layers, rules: Rules, study_area: shapely.Geometry,
-          min_area: float) -> Report:
+          min_area: float, cells: CellGrid | None = None) -> Report:
     """Every problem of the layers, in a stable order.
 
     Parameters
@@ -215,6 +266,11 @@ def check(layers: Layers, rules: Rules, study_area: shapely.Geometry,
         The area the coverages must tile.
     min_area : float
         Minimum mapping unit in square CRS units; smaller polygons are slivers.
+    cells : CellGrid, optional
+        The grid the layers were traced on: coverages, disjoint layers and
+        containments whose polygons all lie on its cell edges are checked cell by
+        cell against ``cells.mask`` (which must be ``study_area``'s cells), the
+        others by overlay.
 
     Returns
     -------
@@ -243,7 +299,7 @@ def check(layers: Layers, rules: Rules, study_area: shapely.Geometry,
         # parts one by one: the overlap of parts of one feature is an overlap for the
         # coverage and line checks below, and GEOS checks a huge MultiPolygon slowly
         parts, owner = shapely.get_parts(geoms, return_index=True)
-        bad_parts = ~shapely.is_valid(parts)
+        bad_parts = ~valid(parts)
         bad = np.zeros(len(geoms), dtype=bool)
         bad[owner[bad_parts]] = True
         for k in np.flatnonzero(bad):
@@ -257,7 +313,12 @@ def check(layers: Layers, rules: Rules, study_area: shapely.Geometry,
                                      f"unit of {min_area:g} m²", fixed[name][k - 1]))
     shapely.prepare(study_area)
     tol = max(EPS_M2, 1e-9 * study_area.area)
+    on_cells = _OnCells(fixed, cells) if cells is not None else None
     for group in rules.coverages:
+        found = on_cells.coverage(group) if on_cells is not None else None
+        if found is not None:
+            issues += found
+            continue
         parts = np.concatenate([fixed[n] for n in group])
         area = float(shapely.area(parts).sum())
         inside = bool(shapely.covered_by(parts, study_area).all()) if len(parts) else True
@@ -276,11 +337,20 @@ def check(layers: Layers, rules: Rules, study_area: shapely.Geometry,
     for name in fixed:
         if name not in in_coverage and name not in rules.disjoint:
             issues += _overlaps_in((name,), fixed)
-    lines = np.concatenate([fixed[n] for n in rules.disjoint]) if rules.disjoint else []
-    if len(lines) and shapely.area(lines).sum() - union(lines).area > tol:
-        issues += _overlaps_in(rules.disjoint, fixed)
+    found = on_cells.disjoint(rules.disjoint) if on_cells is not None else None
+    if found is not None:
+        issues += found
+    elif rules.disjoint:
+        lines = np.concatenate([fixed[n] for n in rules.disjoint])
+        if len(lines) and shapely.area(lines).sum() - union(lines).area > tol:
+            issues += _overlaps_in(rules.disjoint, fixed)
     outside = {}
     for inner, outer in rules.within:
+        found = on_cells.within(inner, outer) if on_cells is not None else None
+        if found is not None:
+            outside[(inner, outer)] = sum(i.area_m2 for i in found)
+            issues += found
+            continue
         container = union(fixed[outer])
         shapely.prepare(container)
         loose = fixed[inner][~shapely.covered_by(fixed[inner], container)]
@@ -289,6 +359,85 @@ def check(layers: Layers, rules: Rules, study_area: shapely.Geometry,
         for g in _pieces(out):
             issues.append(_issue("outside", inner, f"lies outside {outer}", g))
     return Report(issues, outside=outside)
+
+
+class _OnCells:
+    """The cell-by-cell checks of :func:`check` (None where a layer is off the cell edges).
+
+    Each group of layers is counted once; which of its layers cover each cell is
+    kept as bits (one byte per cell for up to 8 layers) for the containment checks.
+    """
+
+    def __init__(self, fixed: Layers, cells: CellGrid) -> None:
+        self.fixed, self.cells = fixed, cells
+        self.bits: dict[str, tuple[np.ndarray, int]] = {}  # layer -> (group's bits, its bit)
+
+    def _count(self, group: tuple[str, ...]) -> tuple[np.ndarray, list[Issue]] | None:
+        """Layers covering each cell, and the overlaps inside each layer."""
+        shape = self.cells.mask.shape
+        layers_here = np.zeros(shape, dtype=np.uint8)
+        bits = np.zeros(shape, dtype=np.min_scalar_type(2 ** len(group) - 1))
+        issues: list[Issue] = []
+        for i, name in enumerate(group):
+            counts = cell_counts(self.fixed[name], self.cells.grid)
+            if counts is None:
+                return None
+            issues += self._issues("overlap", name, "cells covered by two of its polygons",
+                                   counts > 1)
+            here = counts > 0
+            del counts
+            layers_here += here
+            bits[here] |= bits.dtype.type(1 << i)
+        for i, name in enumerate(group):
+            self.bits[name] = (bits, 1 << i)
+        return layers_here, issues
+
+    def coverage(self, group: tuple[str, ...]) -> list[Issue] | None:
+        """Overlaps, gaps and parts outside the study area of a coverage."""
+        counted = self._count(group)
+        if counted is None:
+            return None
+        layers_here, issues = counted
+        label = "/".join(group)
+        mask = self.cells.mask
+        issues += self._issues("overlap", label, "cells in two of the layers", layers_here > 1)
+        issues += self._issues("gap", label, "part of the study area is in none of the layers",
+                               mask & (layers_here == 0))
+        issues += self._issues("outside", label, "polygons reach outside the study area",
+                               ~mask & (layers_here > 0))
+        return issues
+
+    def disjoint(self, group: tuple[str, ...]) -> list[Issue] | None:
+        """Overlaps between (and inside) layers that must not overlap."""
+        counted = self._count(group) if group else None
+        if counted is None:
+            return None
+        layers_here, issues = counted
+        return issues + self._issues("overlap", "/".join(group), "cells in two of the layers",
+                                     layers_here > 1)
+
+    def within(self, inner: str, outer: str) -> list[Issue] | None:
+        """Parts of ``inner`` outside ``outer``."""
+        for name in (inner, outer):
+            if name not in self.bits and self._count((name,)) is None:
+                return None
+        (inner_bits, i), (outer_bits, o) = self.bits[inner], self.bits[outer]
+        return self._issues("outside", inner, f"lies outside {outer}",
+                            ((inner_bits & i) > 0) & ((outer_bits & o) == 0))
+
+    def _issues(self, kind: str, layer: str, detail: str, bad: np.ndarray) -> list[Issue]:
+        """One issue per 4-connected patch of ``bad`` cells."""
+        if not bad.any():
+            return []
+        labels, n = ndimage.label(bad)
+        flat = np.flatnonzero(labels)
+        patch, first, size = np.unique(labels.reshape(-1)[flat], return_index=True,
+                                       return_counts=True)
+        rows, cols = np.divmod(flat[first], bad.shape[1])
+        x, y = self.cells.grid.transform @ (cols + 0.5, rows + 0.5)
+        cell = self.cells.grid.cell_area
+        return [Issue(kind, layer, f"{detail} ({k} cells)", float(k * cell), float(px), float(py))
+                for k, px, py in zip(size, x, y, strict=True)]
 
 
 def _overlaps_in(group: tuple[str, ...], fixed: Layers) -> list[Issue]:
@@ -411,12 +560,13 @@ def _affected(rules: Rules, touched: set[str]) -> Rules:
 
 
 def gate(layers: Layers, rules: Rules, study_area: shapely.Geometry, min_area: float, *,
-         repair_failures: bool = False, label: str = "outputs") -> tuple[Layers, Report]:
+         repair_failures: bool = False, label: str = "outputs",
+         cells: CellGrid | None = None) -> tuple[Layers, Report]:
     """Check the layers; stop on problems, or repair them and check again.
 
     Parameters
     ----------
-    layers, rules, study_area, min_area
+    layers, rules, study_area, min_area, cells
         As for :func:`check`.
     repair_failures : bool
         Repair instead of stopping (``outputs.topology.on_failure: repair``).
@@ -435,7 +585,7 @@ def gate(layers: Layers, rules: Rules, study_area: shapely.Geometry, min_area: f
     TopologyError
         When problems are found and not repaired, or remain after repair.
     """
-    report = check(layers, rules, study_area, min_area)
+    report = check(layers, rules, study_area, min_area, cells)
     if report.ok:
         return layers, report
     if not repair_failures:
@@ -445,7 +595,7 @@ def gate(layers: Layers, rules: Rules, study_area: shapely.Geometry, min_area: f
     touched = {part for i in report.issues for part in i.layer.split("/")}
     sub = _affected(rules, touched)
     fixed = {**layers, **repair({k: layers[k] for k in _names(sub)}, sub, study_area, min_area)}
-    after = check(fixed, rules, study_area, min_area)
+    after = check(fixed, rules, study_area, min_area, cells)
     if not after.ok:
         raise TopologyError(
             f"outputs.topology: {label} still fail the topology gate after repair: "
