@@ -1,17 +1,13 @@
 """Vectorization: class rasters to valid polygons, one feature per 4-connected patch.
 
-Whole-area stage. GDAL's polygonizer (through ``rasterio.features.shapes``) traces
-cell edges with 4-connectivity, the same connectivity as :mod:`sanqu.patches`, so
-each raster patch becomes one polygon whose area equals its cell count times
-the cell area. Several classes are traced in one pass over a class raster.
-
-Geometries are built in bulk (``shapely.linearrings`` / ``shapely.polygons``
-with index arrays) rather than one GeoJSON mapping at a time. Tracing along cell
-edges, a ring can only be invalid by passing twice through one cell corner (a
-"pinch", where cells of a patch touch diagonally). GDAL splits such boundaries
-into rings that touch at the corner, which is valid (property-tested on random
-rasters in tests/test_vectorize.py); as a guard, any polygon having a ring with a
-repeated vertex is checked by GEOS and repaired with ``shapely.make_valid``.
+Whole-area stage. The patches of a class raster (4-connected, the same
+connectivity as :mod:`sanqu.patches`) are labelled, and :mod:`sanqu.trace` walks
+every patch's boundary along the cell edges in one pass, so each raster patch
+becomes one polygon whose area equals its cell count times the cell area. Where
+cells of a patch touch only at a corner the boundary is split into rings that
+touch there, which is valid (property-tested with GEOS on random rasters in
+tests/test_vectorize.py). Geometries are built in bulk (``shapely.linearrings`` /
+``shapely.polygons`` with index arrays), in batches of bounded size.
 
 Smoothing (:func:`smooth_coverage`) works on a *coverage*: the polygons of one
 class raster, which tile the study area. Its shared edges are made identical
@@ -29,11 +25,11 @@ from __future__ import annotations
 import geopandas as gpd
 import numpy as np
 import shapely
-from rasterio.features import shapes
 
 from .config import SPACES
 from .grid import Grid
 from .patches import label_classes
+from .trace import trace_rings
 
 
 def polygonize(values: np.ndarray, grid: Grid, *,
@@ -66,12 +62,9 @@ def polygonize(values: np.ndarray, grid: Grid, *,
     """
     arr = values.astype(np.uint8, copy=False)
     labels, label_class = label_classes(arr)
-    patch, geoms, suspects = _trace(labels, grid)
+    patch, geoms = _polygons(labels, grid)
     del labels
     codes = label_class[patch]
-    if suspects.size:
-        bad = suspects[~shapely.is_valid(geoms[suspects])]
-        geoms[bad] = [_repair(g) for g in geoms[bad]]
     order = np.argsort(codes, kind="stable")
     codes, geoms = codes[order], geoms[order]
     return gpd.GeoDataFrame(
@@ -85,72 +78,40 @@ def polygonize(values: np.ndarray, grid: Grid, *,
     )
 
 
-#: Vertices gathered before a batch of polygons is built (bounds the memory of tracing).
+#: Corners gathered into one batch of polygons (bounds the memory of building them).
 BATCH_VERTICES = 2_000_000
 
 
-def _trace(labels: np.ndarray, grid: Grid) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Run GDAL's polygonizer on patch labels and build the polygons in batches.
+def _polygons(labels: np.ndarray, grid: Grid) -> tuple[np.ndarray, np.ndarray]:
+    """Trace the patches of a label raster and build their polygons in batches.
 
-    Returns the label of each polygon, the polygons, and the indices of polygons
-    with a ring that repeats a vertex (the only ones that may be invalid).
+    Returns the label of each polygon (ascending) and the polygons.
     """
-    codes: list[int] = []
-    built: list[np.ndarray] = []
-    suspects: list[np.ndarray] = []
-    rings: list[np.ndarray] = []
-    ring_polygon: list[int] = []
-    pending = 0
-    first = 0  # index of the first polygon of the pending batch
-
-    def flush() -> None:
-        nonlocal rings, ring_polygon, pending, first
-        polys, bad = _build(rings, np.asarray(ring_polygon) - first)
-        built.append(polys)
-        suspects.append(bad + first)
-        first += polys.size
-        rings, ring_polygon, pending = [], [], 0
-
-    if labels.any():
-        for i, (geom, val) in enumerate(shapes(labels, mask=labels > 0, connectivity=4,
-                                               transform=grid.transform)):
-            codes.append(int(val))
-            for ring in geom["coordinates"]:
-                rings.append(np.asarray(ring, dtype=np.float64))
-                ring_polygon.append(i)
-                pending += len(ring)
-            if pending >= BATCH_VERTICES:
-                flush()
-        if rings:
-            flush()
-    if not built:
-        return np.zeros(0, np.int64), np.zeros(0, dtype=object), np.zeros(0, np.int64)
-    return (np.asarray(codes, dtype=np.int64), np.concatenate(built),
-            np.concatenate(suspects))
-
-
-def _build(rings: list[np.ndarray], ring_polygon: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Polygons from rings (shell first) and the polygons with a ring repeating a vertex."""
-    sizes = np.fromiter((len(r) for r in rings), dtype=np.int64, count=len(rings))
-    coords = np.concatenate(rings)
-    ring_of = np.repeat(np.arange(len(rings)), sizes)
-    linear = shapely.linearrings(coords, indices=ring_of)
-    polys = np.asarray(shapely.polygons(linear, indices=ring_polygon), dtype=object)
-    # a repeated vertex within one ring (ignoring the closing one) marks a pinch
-    keep = np.ones(coords.shape[0], dtype=bool)
-    keep[np.cumsum(sizes) - 1] = False
-    x, y, r = coords[keep, 0], coords[keep, 1], ring_of[keep]
-    order = np.lexsort((y, x, r))
-    x, y, r = x[order], y[order], r[order]
-    dup = (r[1:] == r[:-1]) & (x[1:] == x[:-1]) & (y[1:] == y[:-1])
-    return polys, np.unique(ring_polygon[r[1:][dup]])
-
-
-def _repair(geom: shapely.Geometry) -> shapely.Geometry:
-    """Make a polygon valid, keeping only its polygonal parts."""
-    fixed = shapely.make_valid(geom)
-    parts = [g for g in shapely.get_parts(fixed) if g.geom_type in ("Polygon", "MultiPolygon")]
-    return shapely.union_all(parts) if len(parts) != 1 else parts[0]
+    col, row, ring_label, ring_end = trace_rings(labels)
+    if len(ring_label) == 0:
+        return np.zeros(0, np.int64), np.zeros(0, dtype=object)
+    ring_start = np.r_[0, ring_end[:-1]]
+    order = np.argsort(ring_label, kind="stable")  # a patch's shell is its first ring
+    ring_label, ring_start, ring_end = ring_label[order], ring_start[order], ring_end[order]
+    patch, first_ring = np.unique(ring_label, return_index=True)
+    # batches end at a patch's last ring once enough corners are gathered
+    corners = np.cumsum(ring_end - ring_start)
+    patch_corners = corners[np.r_[first_ring[1:], len(ring_label)] - 1]
+    steps = np.arange(BATCH_VERTICES, patch_corners[-1], BATCH_VERTICES)
+    bounds = np.unique(np.r_[0, np.searchsorted(patch_corners, steps) + 1, len(patch)])
+    t = grid.transform
+    built = []
+    for a, b in zip(bounds[:-1], bounds[1:], strict=True):
+        r0, r1 = first_ring[a], first_ring[b] if b < len(patch) else len(ring_label)
+        sizes = ring_end[r0:r1] - ring_start[r0:r1]
+        idx = np.repeat(ring_start[r0:r1] - np.r_[0, np.cumsum(sizes)[:-1]], sizes) + \
+            np.arange(int(sizes.sum()))
+        c, r = col[idx].astype(np.float64), row[idx].astype(np.float64)
+        coords = np.column_stack([t.c + c * t.a + r * t.b, t.f + c * t.d + r * t.e])
+        linear = shapely.linearrings(coords, indices=np.repeat(np.arange(r1 - r0), sizes))
+        polygon_of = np.searchsorted(first_ring[a:b], np.arange(r0, r1), side="right") - 1
+        built.append(np.asarray(shapely.polygons(linear, indices=polygon_of), dtype=object))
+    return patch.astype(np.int64), np.concatenate(built)
 
 
 def node_cells(geoms: np.ndarray, grid: Grid) -> np.ndarray:

@@ -1,0 +1,160 @@
+"""Boundary tracing: the rings of every 4-connected patch of a label raster, in one pass.
+
+The polygonizer of :mod:`sanqu.vectorize`. Each patch's boundary runs along cell
+edges and is walked with the patch on the right-hand side (in row/column
+order), turning only where the boundary turns, so a ring holds its corners and
+nothing else. One scan over the cells starts a walk at every boundary edge not
+walked yet; a bit per cell side records the edges walked, so every edge is
+walked once and the work is proportional to the cells plus the boundary.
+
+At a vertex the walk looks at the two cells ahead of it: it turns left if the
+ahead-left cell is in the patch, goes straight if only the ahead-right cell is,
+and turns right otherwise. Where two cells of a patch meet only at a corner (a
+*pinch*) this turns away from the cell across the corner, so each ring is the
+border between the patch and one region around it: every ring is simple, the
+outer one is the shell, the others are holes that may touch the shell or each
+other at single corners. That is a valid OGC polygon, the same as GDAL's
+polygonizer gives (tests/test_vectorize.py checks both with GEOS on random
+rasters), here without building a GeoJSON mapping per polygon: tracing 10⁸
+cells takes seconds instead of minutes.
+
+The kernel is compiled by numba on first use (cached on disk afterwards).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+#: Directions, as (column step, row step): east, south, west, north. A right
+#: turn is ``(d + 1) % 4``, a left turn ``(d + 3) % 4``.
+_DCOL = np.array([1, 0, -1, 0], dtype=np.int64)
+_DROW = np.array([0, 1, 0, -1], dtype=np.int64)
+
+
+@njit(cache=True)
+def _inside(labels: np.ndarray, row: int, col: int, patch: int) -> bool:
+    height, width = labels.shape
+    return 0 <= row < height and 0 <= col < width and labels[row, col] == patch
+
+
+@njit(cache=True)
+def _grow(a: np.ndarray) -> np.ndarray:
+    out = np.empty(2 * a.size, dtype=a.dtype)
+    out[:a.size] = a
+    return out
+
+
+@njit(cache=True)
+def _trace(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    height, width = labels.shape
+    walked = np.zeros((height, width), dtype=np.uint8)  # bit per side walked: top right bottom left
+    out_col = np.empty(1024, dtype=np.int32)
+    out_row = np.empty(1024, dtype=np.int32)
+    ring_label = np.empty(64, dtype=np.int32)
+    ring_end = np.empty(64, dtype=np.int64)
+    n = 0
+    rings = 0
+    for r in range(height):
+        for c in range(width):
+            patch = labels[r, c]
+            if patch == 0:
+                continue
+            for side in range(4):
+                if walked[r, c] & (1 << side):
+                    continue
+                # a side is on the boundary when the cell across it is not in the patch;
+                # the walk starts at the corner where the side begins, heading along it
+                if side == 0:
+                    edge = not _inside(labels, r - 1, c, patch)
+                    col, row = c, r
+                elif side == 1:
+                    edge = not _inside(labels, r, c + 1, patch)
+                    col, row = c + 1, r
+                elif side == 2:
+                    edge = not _inside(labels, r + 1, c, patch)
+                    col, row = c + 1, r + 1
+                else:
+                    edge = not _inside(labels, r, c - 1, patch)
+                    col, row = c, r + 1
+                if not edge:
+                    continue
+                col0, row0, d0, d, first = col, row, side, side, n
+                while True:
+                    # mark the edge about to be walked: a side of the patch cell on the right
+                    if d == 0:
+                        walked[row, col] |= 1
+                    elif d == 1:
+                        walked[row, col - 1] |= 2
+                    elif d == 2:
+                        walked[row - 1, col - 1] |= 4
+                    else:
+                        walked[row - 1, col] |= 8
+                    col += _DCOL[d]
+                    row += _DROW[d]
+                    # the two cells ahead of the vertex, right and left of the heading
+                    if d == 0:
+                        right = _inside(labels, row, col, patch)
+                        left = _inside(labels, row - 1, col, patch)
+                    elif d == 1:
+                        right = _inside(labels, row, col - 1, patch)
+                        left = _inside(labels, row, col, patch)
+                    elif d == 2:
+                        right = _inside(labels, row - 1, col - 1, patch)
+                        left = _inside(labels, row, col - 1, patch)
+                    else:
+                        right = _inside(labels, row - 1, col, patch)
+                        left = _inside(labels, row - 1, col - 1, patch)
+                    nd = (d + 3) % 4 if left else (d if right else (d + 1) % 4)
+                    if nd != d:
+                        if n + 2 > out_col.size:
+                            out_col = _grow(out_col)
+                            out_row = _grow(out_row)
+                        out_col[n] = col
+                        out_row[n] = row
+                        n += 1
+                    d = nd
+                    if col == col0 and row == row0 and d == d0:
+                        break
+                out_col[n] = out_col[first]  # close the ring
+                out_row[n] = out_row[first]
+                n += 1
+                if rings == ring_label.size:
+                    ring_label = _grow(ring_label)
+                    ring_end = _grow(ring_end)
+                ring_label[rings] = patch
+                ring_end[rings] = n
+                rings += 1
+    return out_col[:n], out_row[:n], ring_label[:rings], ring_end[:rings]
+
+
+def trace_rings(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Corners of every ring of every patch of a label raster.
+
+    Parameters
+    ----------
+    labels : numpy.ndarray of int32
+        Patch labels (4-connected patches, 0 where nothing is traced), e.g. from
+        :func:`sanqu.patches.label_classes`.
+
+    Returns
+    -------
+    col, row : numpy.ndarray of int32
+        Corner coordinates in cell units (column and row of the lattice of cell
+        corners), ring after ring, each ring closed (first corner repeated).
+    ring_label : numpy.ndarray of int32
+        The patch of each ring.
+    ring_end : numpy.ndarray of int64
+        One past the last corner of each ring in ``col``/``row``.
+
+    Rings come in scan order: a patch's shell is its first ring (its first cell in
+    row-major order is on the shell's top edge); its holes follow later, possibly
+    after other patches' rings.
+
+    Examples
+    --------
+    >>> col, row, lab, end = trace_rings(np.array([[1, 1], [0, 1]], np.int32))
+    >>> list(zip(col.tolist(), row.tolist())), lab.tolist(), end.tolist()
+    ([(2, 0), (2, 2), (1, 2), (1, 1), (0, 1), (0, 0), (2, 0)], [1], [7])
+    """
+    return _trace(np.ascontiguousarray(labels, dtype=np.int32))
