@@ -78,3 +78,25 @@ def test_smoothing_keeps_small_pieces_and_their_holes():
     assert len(stairs.exterior.coords) < len(df.geometry.values[df["code"].to_numpy() == 2][0]
                                              .exterior.coords)
     assert shapely.area(smooth).sum() == 36 * 10_000
+
+
+@settings(max_examples=150, deadline=None)
+@given(hnp.arrays(np.uint8, st.tuples(st.integers(1, 12), st.integers(1, 12)),
+                  elements=st.integers(0, 2)))
+def test_the_tracer_gives_the_polygons_gdal_gives(arr):
+    from rasterio.features import shapes
+
+    g = grid(*arr.shape)
+    ours = polygonize(arr, g)
+    gdal = [(int(v), shapely.geometry.shape(s))
+            for s, v in shapes(arr, mask=arr > 0, connectivity=4, transform=g.transform)]
+
+    def key(code: int, geom: shapely.Geometry) -> tuple:
+        c = geom.centroid
+        return (code, *geom.bounds, geom.area, round(c.x, 6), round(c.y, 6))
+
+    mine = sorted(zip(ours["code"], ours.geometry.values, strict=True), key=lambda p: key(*p))
+    theirs = sorted(gdal, key=lambda p: key(*p))
+    assert len(mine) == len(theirs)
+    for (c1, a), (c2, b) in zip(mine, theirs, strict=True):
+        assert c1 == c2 and a.equals(b)
