@@ -18,6 +18,15 @@ def grid(rows: int, cols: int, cell: float = 100.0) -> Grid:
                 (rows, cols))
 
 
+def class_rasters(max_side: int, classes: int):  # noqa: ANN201 (a hypothesis strategy)
+    """Hypothesis strategy: small uint8 rasters of classes 0..``classes``."""
+    from hypothesis import strategies as st
+    from hypothesis.extra import numpy as hnp
+
+    return hnp.arrays(np.uint8, st.tuples(st.integers(1, max_side), st.integers(1, max_side)),
+                      elements=st.integers(0, classes))
+
+
 def parse(text: str) -> np.ndarray:
     """Rows of characters (or digits) into an array."""
     rows = [r.split() if " " in r.strip() else list(r.strip()) for r in text.strip().splitlines()]

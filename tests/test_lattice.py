@@ -2,10 +2,9 @@
 
 import numpy as np
 import shapely
-from _grids import grid
+from _grids import class_rasters, grid
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from hypothesis.extra import numpy as hnp
 
 from sanqu.lattice import cell_counts, valid_on_cells
 from sanqu.vectorize import polygonize
@@ -53,8 +52,7 @@ def test_holes_pinching_the_interior_apart_are_found():
 
 
 @settings(max_examples=200, deadline=None)
-@given(hnp.arrays(np.uint8, st.tuples(st.integers(1, 10), st.integers(1, 10)),
-                  elements=st.integers(0, 2)))
+@given(class_rasters(10, 2))
 def test_traced_polygons_are_valid_and_counted_on_their_cells(arr):
     g = grid(*arr.shape)
     df = polygonize(arr, g)

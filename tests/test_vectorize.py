@@ -2,10 +2,8 @@
 
 import numpy as np
 import shapely
-from _grids import grid
+from _grids import class_rasters, grid
 from hypothesis import given, settings
-from hypothesis import strategies as st
-from hypothesis.extra import numpy as hnp
 
 from sanqu.patches import label
 from sanqu.vectorize import polygonize
@@ -37,8 +35,7 @@ def test_names_and_codes():
 
 
 @settings(max_examples=300, deadline=None)
-@given(hnp.arrays(np.uint8, st.tuples(st.integers(1, 14), st.integers(1, 14)),
-                  elements=st.integers(0, 3)))
+@given(class_rasters(14, 3))
 def test_random_rasters_give_valid_polygons_matching_patches(arr):
     df = polygonize(arr, grid(*arr.shape))
     assert shapely.is_valid(df.geometry.values).all()
@@ -81,8 +78,7 @@ def test_smoothing_keeps_small_pieces_and_their_holes():
 
 
 @settings(max_examples=150, deadline=None)
-@given(hnp.arrays(np.uint8, st.tuples(st.integers(1, 12), st.integers(1, 12)),
-                  elements=st.integers(0, 2)))
+@given(class_rasters(12, 2))
 def test_the_tracer_gives_the_polygons_gdal_gives(arr):
     from rasterio.features import shapes
 

@@ -91,6 +91,18 @@ class Grid:
         if self.shape[0] <= 0 or self.shape[1] <= 0:
             raise InputError(f"grid: expected a non-empty shape, got {self.shape}")
 
+    @classmethod
+    def square(cls, cell: float, shape: tuple[int, int], crs: str = "EPSG:4527") -> Grid:
+        """A north-up grid of square cells whose bottom-left corner is (0, 0), for examples.
+
+        Examples
+        --------
+        >>> Grid.square(10, (3, 2)).bounds
+        (0.0, 0.0, 20.0, 30.0)
+        """
+        return cls(CRS.from_user_input(crs), Affine(cell, 0, 0, 0, -cell, cell * shape[0]),
+                   shape)
+
     @property
     def height(self) -> int:
         """Number of rows."""

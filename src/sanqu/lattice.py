@@ -118,9 +118,7 @@ def cell_counts(geoms: np.ndarray, grid: Grid) -> np.ndarray | None:
 
     Examples
     --------
-    >>> from affine import Affine
-    >>> from pyproj import CRS
-    >>> g = Grid(CRS.from_epsg(4527), Affine(10, 0, 0, 0, -10, 30), (3, 3))
+    >>> g = Grid.square(10, (3, 3))
     >>> ring = shapely.box(0, 0, 30, 30).difference(shapely.box(10, 10, 20, 20))
     >>> cell_counts(np.array([ring, shapely.box(0, 20, 20, 30)]), g).tolist()
     [[2, 2, 1], [1, 0, 1], [1, 1, 1]]
@@ -172,9 +170,7 @@ def valid_on_cells(parts: np.ndarray, grid: Grid,
 
     Examples
     --------
-    >>> from affine import Affine
-    >>> from pyproj import CRS
-    >>> g = Grid(CRS.from_epsg(4527), Affine(1, 0, 0, 0, -1, 4), (4, 4))
+    >>> g = Grid.square(1, (4, 4))
     >>> frame = shapely.box(0, 0, 4, 4).difference(shapely.box(1, 1, 3, 3))
     >>> hole_on_shell = shapely.Polygon(frame.exterior, [[(0, 1), (1, 1), (1, 2), (0, 2)]])
     >>> valid_on_cells(np.array([frame, hole_on_shell]), g, shapely.is_simple) is None
