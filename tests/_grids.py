@@ -2,6 +2,8 @@
 
 import numpy as np
 from affine import Affine
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 from pyproj import CRS
 
 from sanqu.grid import Grid
@@ -18,11 +20,8 @@ def grid(rows: int, cols: int, cell: float = 100.0) -> Grid:
                 (rows, cols))
 
 
-def class_rasters(max_side: int, classes: int):  # noqa: ANN201 (a hypothesis strategy)
+def class_rasters(max_side: int, classes: int) -> st.SearchStrategy[np.ndarray]:
     """Hypothesis strategy: small uint8 rasters of classes 0..``classes``."""
-    from hypothesis import strategies as st
-    from hypothesis.extra import numpy as hnp
-
     return hnp.arrays(np.uint8, st.tuples(st.integers(1, max_side), st.integers(1, max_side)),
                       elements=st.integers(0, classes))
 
