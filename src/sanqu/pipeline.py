@@ -28,7 +28,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -254,6 +254,7 @@ def _run(cfg: Config, tmp: Path, progress: Progress, timer: Timer) -> RunResult:
         write_raster(tmp / "line_rule.tif", lines.rule, grid, None, cfg.outputs.compress)
         write_raster(tmp / "ugb_zone.tif", lines.ugb_zone, grid, UGB_ZONE_COLOURS,
                      cfg.outputs.compress)
+    surf, lines, alloc = _for_vectors(surf, lines, alloc)
     vec = deliver_vectors(cfg, tmp, study, surf, lines, alloc, progress, timer)
     with timer("export"):
         if cfg.outputs.planning_db.enabled:
@@ -271,6 +272,24 @@ def _run(cfg: Config, tmp: Path, progress: Progress, timer: Timer) -> RunResult:
         write_manifest(tmp / "manifest.json", _manifest(cfg, study, notes, lines, vec))
     return RunResult(out=tmp, areas=areas, report=lines.report, conflicts=conflicts, units=units,
                      notes=notes, seconds=dict(timer.seconds), cells=grid.size)
+
+
+#: Stands in for a raster no later stage reads (its memory is released).
+RELEASED = np.zeros((0, 0), dtype=bool)
+
+
+def _for_vectors(surf: Surfaces, lines: Lines, alloc: Allocation
+                 ) -> tuple[Surfaces, Lines, Allocation]:
+    """The run's rasters without those only the lines and allocation read (once written).
+
+    The vector stages, the area tables and the manifest read the study mask, the
+    evaluation levels, the units, the spaces and the lines; the land-use classes,
+    the line and allocation inputs and the decision-code rasters are released,
+    about 8 bytes a cell (800 MB at 10⁸ cells).
+    """
+    surf = replace(surf, landclass=RELEASED, steep=RELEASED, protected=RELEASED,
+                   slope_grade=RELEASED, near_grade=RELEASED, special=RELEASED)
+    return surf, replace(lines, rule=RELEASED), replace(alloc, rule=RELEASED)
 
 
 @dataclass
