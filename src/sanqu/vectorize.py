@@ -6,8 +6,8 @@ every patch's boundary along the cell edges in one pass, so each raster patch
 becomes one polygon whose area equals its cell count times the cell area. Where
 cells of a patch touch only at a corner the boundary is split into rings that
 touch there, which is valid (property-tested with GEOS on random rasters in
-tests/test_vectorize.py). Geometries are built in bulk (``shapely.linearrings`` /
-``shapely.polygons`` with index arrays), in batches of bounded size.
+tests/test_vectorize.py). Geometries are built in bulk from coordinate and offset
+arrays (``shapely.from_ragged_array``), in batches of bounded size.
 
 Smoothing (:func:`smooth_coverage`) works on a *coverage*: the polygons of one
 class raster, which tile the study area. Its shared edges are made identical
@@ -108,9 +108,11 @@ def _polygons(labels: np.ndarray, grid: Grid) -> tuple[np.ndarray, np.ndarray]:
             np.arange(int(sizes.sum()))
         c, r = col[idx].astype(np.float64), row[idx].astype(np.float64)
         coords = np.column_stack([t.c + c * t.a + r * t.b, t.f + c * t.d + r * t.e])
-        linear = shapely.linearrings(coords, indices=np.repeat(np.arange(r1 - r0), sizes))
-        polygon_of = np.searchsorted(first_ring[a:b], np.arange(r0, r1), side="right") - 1
-        built.append(np.asarray(shapely.polygons(linear, indices=polygon_of), dtype=object))
+        del c, r, idx
+        ring_offsets = np.r_[0, np.cumsum(sizes)]
+        polygon_offsets = np.r_[first_ring[a:b], r1] - r0
+        built.append(shapely.from_ragged_array(shapely.GeometryType.POLYGON, coords,
+                                               (ring_offsets, polygon_offsets)))
     return patch.astype(np.int64), np.concatenate(built)
 
 
