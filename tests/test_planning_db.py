@@ -292,3 +292,28 @@ def test_a_cut_that_loses_area_stops_the_run():
     bowtie = shapely.Polygon([(5, 0), (10, 10), (10, 0), (5, 10)])
     with pytest.raises(TopologyError, match="invalid"):
         _check_cut(part, [shapely.box(0, 0, 5, 10), bowtie])
+
+
+# ---------------------------------------------------------------- areas per unit
+
+
+UNIT_COLUMNS = {"STBHHX": "red_line_ha", "YJJBNT": "farmland_ha", "CZKFBJ": "ugb_ha",
+                **{layer: "study_area_ha" for layer in RESULTS}}
+
+
+@pytest.mark.parametrize("run", ["out", "split_run"])
+@pytest.mark.parametrize("layer", [*LINES, *RESULTS])
+def test_areas_per_unit_equal_units_csv(request, run, layer):
+    """Cut on the raster, each unit's planning areas are its cells in units.csv, exactly."""
+    folder = request.getfixturevalue(run)
+    table = pd.read_csv(folder / "units.csv", dtype={"unit_code": str}, keep_default_na=False)
+    table = table[table["unit_name"] != "合计"]
+    df = read(folder, layer)
+    factor = 0.0015 if run == "split_run" else 1e-4  # the split run writes MJ in mu
+    known = set(table["unit_code"]) - {""}
+    code = df["XZQDM"].where(df["XZQDM"].isin(known), "")  # the fallback: in no unit
+    area_ha = df.geometry.area.groupby(code).sum() / 10_000
+    mj_ha = (df["MJ"] / factor * 1e-4).groupby(code).sum()
+    for unit_code, expected in zip(table["unit_code"], table[UNIT_COLUMNS[layer]], strict=True):
+        assert round(area_ha.get(unit_code, 0.0), 4) == expected, unit_code
+        assert mj_ha.get(unit_code, 0.0) == pytest.approx(expected, abs=1e-4 * len(df) + 1e-9)
