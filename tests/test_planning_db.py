@@ -317,3 +317,29 @@ def test_areas_per_unit_equal_units_csv(request, run, layer):
     for unit_code, expected in zip(table["unit_code"], table[UNIT_COLUMNS[layer]], strict=True):
         assert round(area_ha.get(unit_code, 0.0), 4) == expected, unit_code
         assert mj_ha.get(unit_code, 0.0) == pytest.approx(expected, abs=1e-4 * len(df) + 1e-9)
+
+
+def test_largest_gives_each_grade_the_unit_with_most_of_its_cells(out, tmp_path, write_config):
+    import rasterio
+
+    towns = halves(out, tmp_path)
+
+    def edit(d):
+        d["units"] = {"path": str(towns), "code_field": "code", "name_field": "mc"}
+        d["lines"]["farmland"].pop("unit_quotas", None)
+        d["outputs"]["planning_db"] = {"admin_overlay": "largest"}
+    run = Path(sanqu.delineate(load_config(write_config(tmp_path / "c.yaml", edit)),
+                               tmp_path / "out").out)
+    mid = gpd.read_file(towns).to_crs(4527).geometry.iloc[0].bounds[2]
+    with rasterio.open(run / "eco_importance.tif") as ds:
+        grades = ds.read(1)
+        x = ds.xy(0, np.arange(ds.width))[0]
+    west = np.broadcast_to(np.asarray(x) < mid, grades.shape)
+    df = read(run, "STBHZYXPJJG")
+    assert len(df) == len(set(df["PJDJ"])) == len(np.unique(grades[grades > 0]))
+    for level, row in enumerate(RESULTS["STBHZYXPJJG"], start=1):
+        cells = grades == level
+        most = "340122001000" if (cells & west).sum() >= (cells & ~west).sum() else "340122002000"
+        assert df.loc[df["PJDJ"] == row, "XZQDM"].tolist() == [most]
+    lines = read(run, "STBHHX")  # lines stay whole (GEOS overlay)
+    assert len(lines) == len(gpd.read_file(run / "sanqu.gpkg", layer="red_line"))

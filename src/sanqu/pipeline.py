@@ -638,8 +638,9 @@ class Vectors:
     layers : dict of GeoDataFrame
         The three spaces and the three lines (plain fields).
     levels : dict of list of numpy.ndarray
-        Per evaluation result and level 1, 2, 3, one MultiPolygon of its patches
-        (none for an absent level; no results when the planning database is off).
+        Per evaluation result and level 1, 2, 3, one MultiPolygon of its patches,
+        or one per unit when split on the raster (see ``level_units``); none for an
+        absent level, no results when the planning database is off.
     study_area : shapely.Geometry
         The study area on cell edges (the outline every coverage keeps).
     crs : pyproj.CRS
