@@ -99,8 +99,7 @@ def test_the_tracer_gives_the_polygons_gdal_gives(arr):
 
 
 @settings(max_examples=200, deadline=None)
-@given(hnp.arrays(np.uint8, st.tuples(st.integers(1, 14), st.integers(1, 14)),
-                  elements=st.integers(0, 3)))
+@given(class_rasters(14, 3))
 def test_region_labels_are_scipys_patches_in_the_same_order(arr):
     from sanqu.patches import label_classes
     from sanqu.trace import label_regions
