@@ -292,3 +292,54 @@ def test_a_cut_that_loses_area_stops_the_run():
     bowtie = shapely.Polygon([(5, 0), (10, 10), (10, 0), (5, 10)])
     with pytest.raises(TopologyError, match="invalid"):
         _check_cut(part, [shapely.box(0, 0, 5, 10), bowtie])
+
+
+# ---------------------------------------------------------------- areas per unit
+
+
+UNIT_COLUMNS = {"STBHHX": "red_line_ha", "YJJBNT": "farmland_ha", "CZKFBJ": "ugb_ha",
+                **{layer: "study_area_ha" for layer in RESULTS}}
+
+
+@pytest.mark.parametrize("run", ["out", "split_run"])
+@pytest.mark.parametrize("layer", [*LINES, *RESULTS])
+def test_areas_per_unit_equal_units_csv(request, run, layer):
+    """Cut on the raster, each unit's planning areas are its cells in units.csv, exactly."""
+    folder = request.getfixturevalue(run)
+    table = pd.read_csv(folder / "units.csv", dtype={"unit_code": str}, keep_default_na=False)
+    table = table[table["unit_name"] != "合计"]
+    df = read(folder, layer)
+    factor = 0.0015 if run == "split_run" else 1e-4  # the split run writes MJ in mu
+    known = set(table["unit_code"]) - {""}
+    code = df["XZQDM"].where(df["XZQDM"].isin(known), "")  # the fallback: in no unit
+    area_ha = df.geometry.area.groupby(code).sum() / 10_000
+    mj_ha = (df["MJ"] / factor * 1e-4).groupby(code).sum()
+    for unit_code, expected in zip(table["unit_code"], table[UNIT_COLUMNS[layer]], strict=True):
+        assert round(area_ha.get(unit_code, 0.0), 4) == expected, unit_code
+        assert mj_ha.get(unit_code, 0.0) == pytest.approx(expected, abs=1e-4 * len(df) + 1e-9)
+
+
+def test_largest_gives_each_grade_the_unit_with_most_of_its_cells(out, tmp_path, write_config):
+    import rasterio
+
+    towns = halves(out, tmp_path)
+
+    def edit(d):
+        d["units"] = {"path": str(towns), "code_field": "code", "name_field": "mc"}
+        d["lines"]["farmland"].pop("unit_quotas", None)
+        d["outputs"]["planning_db"] = {"admin_overlay": "largest"}
+    run = Path(sanqu.delineate(load_config(write_config(tmp_path / "c.yaml", edit)),
+                               tmp_path / "out").out)
+    mid = gpd.read_file(towns).to_crs(4527).geometry.iloc[0].bounds[2]
+    with rasterio.open(run / "eco_importance.tif") as ds:
+        grades = ds.read(1)
+        x = ds.xy(0, np.arange(ds.width))[0]
+    west = np.broadcast_to(np.asarray(x) < mid, grades.shape)
+    df = read(run, "STBHZYXPJJG")
+    assert len(df) == len(set(df["PJDJ"])) == len(np.unique(grades[grades > 0]))
+    for level, row in enumerate(RESULTS["STBHZYXPJJG"], start=1):
+        cells = grades == level
+        most = "340122001000" if (cells & west).sum() >= (cells & ~west).sum() else "340122002000"
+        assert df.loc[df["PJDJ"] == row, "XZQDM"].tolist() == [most]
+    lines = read(run, "STBHHX")  # lines stay whole (GEOS overlay)
+    assert len(lines) == len(gpd.read_file(run / "sanqu.gpkg", layer="red_line"))

@@ -96,3 +96,36 @@ def test_the_tracer_gives_the_polygons_gdal_gives(arr):
     assert len(mine) == len(theirs)
     for (c1, a), (c2, b) in zip(mine, theirs, strict=True):
         assert c1 == c2 and a.equals(b)
+
+
+@settings(max_examples=200, deadline=None)
+@given(class_rasters(14, 3))
+def test_region_labels_are_scipys_patches_in_the_same_order(arr):
+    from sanqu.patches import label_classes
+    from sanqu.trace import label_regions
+
+    ours, value = label_regions(arr)
+    theirs, cls = label_classes(arr)
+    order = np.argsort(value, kind="stable")  # label_classes numbers class by class
+    rank = np.empty_like(order)
+    rank[order] = np.arange(len(order))
+    assert (rank[ours] == theirs).all() and (value[order] == cls).all()
+
+
+def test_polygons_by_unit_split_patches_along_the_unit_raster():
+    from sanqu.vectorize import polygonize_by_unit
+
+    rng = np.random.default_rng(3)
+    classes = rng.integers(0, 3, (30, 30))
+    unit = (np.arange(900, dtype=np.uint16).reshape(30, 30) // 2) % 700  # pairs of cells
+    unit[:, :5] = 0  # in no unit
+    g = grid(30, 30)
+    geoms, cls, units = polygonize_by_unit(classes, unit, 699, g, 3)
+    assert shapely.is_valid(geoms).all()
+    key = np.where(classes > 0, (np.where(unit == 0, 700, unit).astype(np.int64)) * 3 + classes, 0)
+    for k in np.unique(key[key > 0]):  # every (class, unit) region: its cells, its polygons
+        u, c = divmod(int(k), 3)
+        pick = (cls == c) & (units == (0 if u == 700 else u))
+        assert shapely.area(geoms[pick]).sum() == np.count_nonzero(key == k) * g.cell_area
+        assert pick.sum() == label(key == k)[1]
+    assert (np.diff(np.where(units == 0, 700, units)) >= 0).all()  # unit order, none last

@@ -955,10 +955,11 @@ class PlanningDbSpec(_Model):
 
     STBHHX, YJJBNT, CZKFBJ and the three evaluation results, with the field
     structure of the specification; ``area_unit`` sets MJ's unit (default 公顷).
-    XZQDM / XZQMC come from the top-level ``units`` by overlay (``admin_overlay``:
-    ``split`` cuts polygons at unit borders, pieces below the minimum mapping unit
-    staying with the largest piece; ``largest`` keeps each polygon whole in the
-    unit it overlaps most), else from ``study_area.admin_code`` / ``admin_name``.
+    XZQDM / XZQMC come from the top-level ``units`` (``admin_overlay``: ``split``
+    cuts polygons at unit borders; ``largest`` keeps each polygon whole in the unit
+    holding most of it), else from ``study_area.admin_code`` / ``admin_name``; on
+    the unit raster when polygons stay on cell edges, else by GEOS overlay (see
+    :mod:`sanqu.planning_db`).
     """
 
     enabled: bool = True

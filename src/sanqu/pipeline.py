@@ -60,20 +60,26 @@ from .export import (
     write_raster,
     write_vectors,
 )
-from .grid import Block
+from .grid import Block, Grid
 from .lines import LINE_RULES, Lines, draw_lines
 from .report import rows as finding_rows
 from .report import write_conflicts
 from .study import BlockResult, Study, Timer
 from .surfaces import Surfaces
-from .topology import CellGrid, Rules, gate
+from .topology import CellGrid, Rules, TopologyError, check, gate
 from .vectorize import (
+    FARM,
     KEEP_CELLS,
+    RED,
+    UGB_FIRST,
     frame,
+    line_codes,
     polygonize,
+    polygonize_by_unit,
     smooth_coverage,
     space_and_line_layers,
     ugb_frame,
+    unit_keys,
 )
 
 #: ``smoothing.tolerance: auto`` in cell sizes: a single step's triangle is half a cell
@@ -342,24 +348,95 @@ def deliver_vectors(cfg: Config, tmp: Path, study: Study, surf: Surfaces, lines:
                       cfg.outputs.shapefile_encoding)
         write_gpkg_aliases(tmp / cfg.outputs.gpkg_name,
                            {k: review.PLAIN_ALIASES for k in vec.layers})
-        units = (planning_db.disjoint_units(study.units, vec.crs, surf.grid.crs,
-                                            surf.grid.res[0])
-                 if planning_on and study.units is not None else None)
-        planning = (planning_db.write(cfg, tmp, vec.layers, {}, vec.crs, units)
-                    if planning_on else None)
+    overlay_units: list[Any] = []  # the disjoint unit polygons, made once if needed
+
+    def units_for(on_raster: bool) -> Any:
+        if study.units is None or on_raster:
+            return study.units  # codes and names only
+        if not overlay_units:
+            overlay_units.append(planning_db.disjoint_units(study.units, vec.crs,
+                                                            surf.grid.crs, surf.grid.res[0]))
+        return overlay_units[0]
+
+    planning = None
+    if planning_on:
+        on_raster = (units_on_cells(cfg, surf, vec) and not vec.topology["repaired"]
+                     and cfg.outputs.planning_db.admin_overlay == "split")
+        planning_lines = vec.layers
+        if on_raster:
+            with timer("vectorize"):
+                planning_lines = lines_by_unit(surf, lines, vec.crs)
+            with timer("topology"):
+                gate_lines_by_unit(cfg, planning_lines, vec)
+        with timer("export"):
+            planning = planning_db.write(cfg, tmp, planning_lines, {}, vec.crs,
+                                         units_for(on_raster))
+        del planning_lines
     done = Delivered({**layer_stats(vec.layers),
                       "study_area": (vec.study_area.area / 10_000, 1)},
                      vec.crs, vec.tolerance, vec.topology, vec.outside, planning)
     vec.layers = {}
     for result in RESULT_ATTRS if planning_on else ():
         with timer("vectorize"):
-            vec.levels = {result: vectorize_levels(cfg, surf, result, vec)}
+            levels, level_units = vectorize_levels(cfg, surf, result, vec)
+            vec.levels = {result: levels}
+            vec.level_units = {result: level_units} if level_units is not None else {}
         with timer("topology"):
             vec.gate(cfg)
         with timer("export"):
-            done.planning += planning_db.write(cfg, tmp, {}, vec.levels, vec.crs, units)
+            done.planning += planning_db.write(cfg, tmp, {}, vec.levels, vec.crs,
+                                               units_for(result in vec.level_units),
+                                               vec.level_units)
         done.topology = merge_reports(done.topology, vec.topology)
     return done
+
+
+def lines_by_unit(s: Surfaces, lines: Lines, crs: CRS) -> dict[str, gpd.GeoDataFrame]:
+    """The three lines cut by administrative unit on the raster, for the planning database.
+
+    The lines' raster (:func:`sanqu.vectorize.line_codes`) combined with the unit
+    raster is polygonized once (:func:`sanqu.vectorize.polygonize_by_unit`): one
+    polygon per patch of a line (a UGB sub-zone) within one unit.
+
+    Returns
+    -------
+    dict of GeoDataFrame
+        ``red_line``, ``farmland``, ``ugb``: ``unit`` (index 1..n, 0 in no unit) and
+        the geometry, in unit order; ``ugb`` also ``zone`` and ``zone_name``.
+    """
+    codes = line_codes(lines.red_line, lines.farmland, lines.ugb_zone)
+    geoms, line, unit = polygonize_by_unit(codes, s.unit, len(s.unit_codes), s.grid,
+                                           UGB_FIRST + len(UGB_ZONES))
+    del codes
+
+    def pieces(pick: np.ndarray, **extra: object) -> gpd.GeoDataFrame:
+        return gpd.GeoDataFrame({"unit": unit[pick], **extra},
+                                geometry=gpd.GeoSeries(geoms[pick], crs=crs))
+
+    ugb = line >= UGB_FIRST
+    zone = line[ugb] - (UGB_FIRST - 1)
+    return {"red_line": pieces(line == RED), "farmland": pieces(line == FARM),
+            "ugb": pieces(ugb, zone=zone, zone_name=[UGB_ZONES[int(z)] for z in zone])}
+
+
+def gate_lines_by_unit(cfg: Config, pieces: dict[str, gpd.GeoDataFrame], vec: Vectors) -> None:
+    """Check the lines cut by unit (:func:`lines_by_unit`): valid and disjoint, cell by cell.
+
+    Raises
+    ------
+    TopologyError
+        When they fail (a bug: they are traced from the rasters the plain layers
+        passed the gate with); never repaired.
+    """
+    ugb = pieces["ugb"]
+    geoms = {"red_line": pieces["red_line"].geometry.values,
+             "farmland": pieces["farmland"].geometry.values,
+             **{f"ugb:{z}": ugb.geometry.values[ugb["zone"].to_numpy() == z] for z in UGB_ZONES}}
+    report = check(geoms, Rules(disjoint=tuple(geoms)), vec.study_area,
+                   cfg.outputs.topology.min_area_m2, vec.cells)
+    if not report.ok:
+        raise TopologyError("outputs.planning_db.admin_overlay: cutting the lines by units "
+                            f"broke the topology: {report.summary()}", report)
 
 
 def merge_reports(a: dict[str, Any], b: dict[str, Any]) -> dict[str, object]:
@@ -561,8 +638,9 @@ class Vectors:
     layers : dict of GeoDataFrame
         The three spaces and the three lines (plain fields).
     levels : dict of list of numpy.ndarray
-        Per evaluation result and level 1, 2, 3, one MultiPolygon of its patches
-        (none for an absent level; no results when the planning database is off).
+        Per evaluation result and level 1, 2, 3, one MultiPolygon of its patches,
+        or one per unit when split on the raster (see ``level_units``); none for an
+        absent level, no results when the planning database is off.
     study_area : shapely.Geometry
         The study area on cell edges (the outline every coverage keeps).
     crs : pyproj.CRS
@@ -572,6 +650,10 @@ class Vectors:
     cells : CellGrid or None
         The grid and study mask, when the polygons are in the grid's CRS (the
         gate then checks polygons on cell edges cell by cell).
+    level_units : dict of list of numpy.ndarray
+        Per evaluation result split by administrative unit on the raster
+        (:func:`vectorize_levels`), the unit index of each feature of ``levels``
+        (1..n, 0 in no unit): its levels then hold one MultiPolygon per unit.
     topology : dict
         The gate's report (what was repaired).
     outside : dict
@@ -584,6 +666,7 @@ class Vectors:
     crs: CRS
     tolerance: float
     cells: CellGrid | None = None
+    level_units: dict[str, list[np.ndarray]] = field(default_factory=dict)
     topology: dict[str, object] = field(default_factory=dict)
     outside: dict[str, float] = field(default_factory=dict)
 
@@ -622,6 +705,8 @@ class Vectors:
         self.topology = report.as_dict()
         for result in self.levels:
             self.levels[result] = [fixed[f"{result}:{i}"] for i in (1, 2, 3)]
+            if report.repaired:  # repaired polygons are no longer the raster's pieces
+                self.level_units.pop(result, None)
         if not self.layers:
             return
         names = {**SPACE_LAYERS, **LINE_LAYERS}
@@ -645,7 +730,10 @@ def vectorize_all(cfg: Config, s: Surfaces, lines: Lines, alloc: Allocation) -> 
     """
     vec = vectorize_lines(cfg, s, lines, alloc)
     if cfg.outputs.planning_db.enabled:
-        vec.levels = {result: vectorize_levels(cfg, s, result, vec) for result in RESULT_ATTRS}
+        for result in RESULT_ATTRS:
+            vec.levels[result], units = vectorize_levels(cfg, s, result, vec)
+            if units is not None:
+                vec.level_units[result] = units
     return vec
 
 
@@ -681,14 +769,73 @@ def vectorize_lines(cfg: Config, s: Surfaces, lines: Lines, alloc: Allocation) -
     return Vectors(layers, {}, study_area, out, tol, cells)
 
 
-def vectorize_levels(cfg: Config, s: Surfaces, result: str, vec: Vectors) -> list[np.ndarray]:
-    """Polygons of one evaluation result's levels 1, 2, 3, each as one MultiPolygon.
+def units_on_cells(cfg: Config, s: Surfaces, vec: Vectors, *, evaluation: bool = False) -> bool:
+    """Whether the planning database gets its units on the raster (not by GEOS overlay).
+
+    So it does when there are units and the polygons stay on the grid's cell
+    edges: in the grid's CRS and not smoothed (the evaluation results, with
+    ``evaluation``, unless ``smoothing.evaluations``), and every piece of one
+    cell is at least the minimum mapping unit (no piece can be a sliver).
+    """
+    smoothed = vec.tolerance > 0 and (not evaluation or cfg.outputs.smoothing.evaluations)
+    return (cfg.outputs.planning_db.enabled and bool(s.unit_codes) and vec.cells is not None
+            and not smoothed and s.grid.cell_area >= cfg.outputs.topology.min_area_m2)
+
+
+def vectorize_levels(cfg: Config, s: Surfaces, result: str,
+                     vec: Vectors) -> tuple[list[np.ndarray], list[np.ndarray] | None]:
+    """Polygons of one evaluation result's levels 1, 2, 3, and their units if known.
 
     Each result is a coverage of its own, smoothed as ``vec``'s layers were and in
-    ``vec``'s CRS.
+    ``vec``'s CRS, each level one MultiPolygon. When the units are given on the
+    raster (:func:`units_on_cells`), ``admin_overlay: split`` polygonizes the levels
+    combined with the unit raster instead, each level one MultiPolygon per unit
+    it reaches (in unit order, cells in no unit last), and ``largest`` gives each
+    level the unit holding most of its cells (ties: the earlier unit).
+
+    Returns
+    -------
+    levels : list of numpy.ndarray
+        Per level, its features.
+    units : list of numpy.ndarray or None
+        Per level, the unit index of each feature (1..n, 0 in no unit); None when
+        the units are left to the GEOS overlay.
     """
     grid = s.grid
-    df = polygonize(np.where(s.mask, getattr(s, RESULT_ATTRS[result]), 0), grid)
+    grades = np.where(s.mask, getattr(s, RESULT_ATTRS[result]), 0)
+    if not units_on_cells(cfg, s, vec, evaluation=True):
+        return _levels(cfg, grades, vec, grid), None
+    n = len(s.unit_codes)
+    if cfg.outputs.planning_db.admin_overlay == "largest":
+        counts = _key_counts(unit_keys(grades, s.unit, n, 4), 4 * (n + 2)).reshape(n + 2, 4)
+        rank = counts[:, 1:].argmax(axis=0)  # per level, the unit rank with most cells
+        levels = _levels(cfg, grades, vec, grid)
+        return levels, [np.full(len(g), r if r <= n else 0, dtype=np.int64)
+                        for g, r in zip(levels, rank, strict=True)]
+    geoms, level, unit = polygonize_by_unit(grades, s.unit, n, grid, 4)
+    del grades
+    levels, units = [], []
+    for lv in (1, 2, 3):
+        g, u = geoms[level == lv], unit[level == lv]
+        first = np.flatnonzero(np.r_[True, u[1:] != u[:-1]]) if len(u) else np.zeros(0, int)
+        group = np.repeat(np.arange(len(first)), np.diff(np.r_[first, len(u)]))
+        levels.append(np.asarray(shapely.multipolygons(g, indices=group), dtype=object)
+                      if len(g) else np.zeros(0, dtype=object))
+        units.append(u[first])
+    return levels, units
+
+
+def _key_counts(keys: np.ndarray, size: int, rows: int = 1024) -> np.ndarray:
+    """``np.bincount`` of an int32 raster, a band of rows at a time (no int64 copy of it)."""
+    counts = np.zeros(size, dtype=np.int64)
+    for r in range(0, keys.shape[0], rows):
+        counts += np.bincount(keys[r:r + rows].ravel(), minlength=size)
+    return counts
+
+
+def _levels(cfg: Config, grades: np.ndarray, vec: Vectors, grid: Grid) -> list[np.ndarray]:
+    """Each level of a result's raster as one MultiPolygon, smoothed and in ``vec``'s CRS."""
+    df = polygonize(grades, grid)
     geoms = df.geometry.values.to_numpy()
     if cfg.outputs.smoothing.evaluations:
         geoms = smooth_coverage(geoms, vec.tolerance, grid, KEEP_CELLS * grid.cell_area)

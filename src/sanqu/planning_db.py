@@ -8,9 +8,23 @@ specification (element codes YSDM, sub-zone codes GHFQDM) come from the config,
 where they default to the visible placeholder :data:`sanqu.config.PLACEHOLDER`.
 
 XZQDM / XZQMC come from the administrative units of the run (top-level
-``units``) by overlay (``split``: polygons cut at unit borders; ``largest``: each
-polygon whole, in the unit it overlaps most), else from ``study_area.admin_code``
-/ ``admin_name``. Where units overlap, the later code wins, as on the unit raster.
+``units``), else from ``study_area.admin_code`` / ``admin_name``
+(``admin_overlay``: ``split`` cuts polygons at unit borders; ``largest`` keeps each
+polygon whole, in the unit holding most of it). Where units overlap, the later
+code wins, as on the unit raster. Two ways:
+
+* On the raster, when the polygons lie on the grid's cell edges (no smoothing,
+  output CRS equivalent to the grid's): the pipeline polygonizes each layer's
+  raster combined with the unit raster, so each patch of equal class and unit is
+  one polygon and arrives here with its unit index (:func:`build`'s ``unit``
+  column and ``level_units``). The cut lines are cell edges following the unit
+  raster, the same assignment (by cell centre) as ``units.csv`` and the farmland
+  quotas, so the areas per unit equal ``units.csv`` exactly; they depart from the
+  unit polygons' true borders by up to half a cell. Cost: one labelling and
+  tracing pass per layer group, linear in the cells.
+* By GEOS overlay (:func:`overlay`) of the delivered polygons with the unit
+  polygons, for smoothed or reprojected output (and for polygons the topology
+  gate repaired): the cut lines are the units' true borders.
 GHFQDM / GHFQMC come from the UGB's sub-zones (``zone``, ``zone_name``): the name
 is the sub-zone's, the code ``outputs.planning_db.subzone_codes`` (placeholders).
 
@@ -268,23 +282,49 @@ def _check_cut(part: shapely.Geometry, pieces: list[shapely.Geometry]) -> None:
                         f"topology: {issue}", Report([issue]))
 
 
+def unit_fields(unit: np.ndarray, units: Units | None,
+                fallback: tuple[str, str]) -> tuple[list[str], list[str]]:
+    """XZQDM and XZQMC of features given their unit index (1..n; 0: in no unit).
+
+    Examples
+    --------
+    >>> u = Units(("1", "2"), ("甲", "乙"), ())
+    >>> unit_fields(np.array([2, 0]), u, ("0", "外"))
+    (['2', '0'], ['乙', '外'])
+    """
+    codes = (fallback[0], *units.codes) if units is not None else (fallback[0],)
+    names = (fallback[1], *units.names) if units is not None else (fallback[1],)
+    return [codes[u] for u in unit], [names[u] for u in unit]
+
+
 def build(cfg: Config, lines: dict[str, gpd.GeoDataFrame],
-          levels: dict[str, list[np.ndarray]], crs: CRS,
-          units: Units | None) -> dict[str, gpd.GeoDataFrame]:
+          levels: dict[str, list[np.ndarray]], crs: CRS, units: Units | None,
+          level_units: dict[str, list[np.ndarray]] | None = None
+          ) -> dict[str, gpd.GeoDataFrame]:
     """The six planning-database layers with their fields filled.
+
+    Features that come with their unit (split on the raster) are delivered as
+    they are; the others are given theirs by :func:`overlay`.
 
     Parameters
     ----------
     cfg : Config
         The run configuration (``outputs.planning_db``, ``study_area``).
     lines : dict of GeoDataFrame
-        The plain ``red_line``, ``farmland`` and ``ugb`` layers (checked, in ``crs``).
+        The ``red_line``, ``farmland`` and ``ugb`` layers (checked, in ``crs``):
+        the plain layers, or their pieces by unit with a ``unit`` column (unit
+        index 1..n, 0 in no unit). ``ugb`` has ``zone`` and ``zone_name``.
     levels : dict of list of numpy.ndarray
         Per evaluation result, the polygons of levels 1, 2, 3 (checked, in ``crs``).
     crs : pyproj.CRS
         The output CRS.
     units : Units or None
-        Disjoint administrative units in ``crs`` (:func:`disjoint_units`).
+        The administrative units: disjoint and in ``crs`` (:func:`disjoint_units`)
+        when some features need :func:`overlay`, else only their codes and names
+        are read.
+    level_units : dict of list of numpy.ndarray, optional
+        Per evaluation result whose features come with their unit, the unit index
+        of each feature of ``levels``.
 
     Returns
     -------
@@ -306,8 +346,11 @@ def build(cfg: Config, lines: dict[str, gpd.GeoDataFrame],
     for number, layer in enumerate(PLANNING_LAYERS, start=1):
         source = LAYER_SOURCES[layer][1]
         extra: dict[str, list[str]] = {}
+        unit = None
         if source in lines:
             geoms = lines[source].geometry.values
+            if "unit" in lines[source]:
+                unit = lines[source]["unit"].to_numpy()
             if layer == "CZKFBJ":
                 extra = subzone_fields(cfg, lines[source])
         elif source not in levels:
@@ -317,8 +360,14 @@ def build(cfg: Config, lines: dict[str, gpd.GeoDataFrame],
             geoms = np.concatenate([np.asarray(g, dtype=object) for g in levels[source]])
             extra = {spec.level_field: [labels[i] for i, g in enumerate(levels[source])
                                         for _ in range(len(g))]}
-        g, codes, names, src = overlay(np.asarray(geoms, dtype=object), units, fallback, how,
-                                       min_area)
+            if level_units and source in level_units:
+                unit = np.concatenate(level_units[source]).astype(np.int64)
+        if unit is None:
+            g, codes, names, src = overlay(np.asarray(geoms, dtype=object), units, fallback,
+                                           how, min_area)
+        else:
+            g, src = list(geoms), list(range(len(geoms)))
+            codes, names = unit_fields(unit, units, fallback)
         width = 18 - len(prefix) - 2
         data: dict[str, object] = {
             "BSM": [f"{prefix}{number:02d}{i:0{width}d}" for i in range(1, len(g) + 1)],
@@ -350,12 +399,12 @@ def subzone_fields(cfg: Config, ugb: gpd.GeoDataFrame) -> dict[str, list[str]]:
 
 
 def write(cfg: Config, tmp: Path, layers: dict[str, gpd.GeoDataFrame],
-          levels: dict[str, list[np.ndarray]], crs: CRS,
-          units: Units | None) -> list[str]:
+          levels: dict[str, list[np.ndarray]], crs: CRS, units: Units | None,
+          level_units: dict[str, list[np.ndarray]] | None = None) -> list[str]:
     """Write planning-database layers to one GeoPackage and, if asked, shapefiles.
 
-    The layers are built by :func:`build` from the checked plain line ``layers``
-    and evaluation ``levels`` given (either may be empty: layers are appended);
+    The layers are built by :func:`build` from the checked line ``layers`` and
+    evaluation ``levels`` given (either may be empty: layers are appended);
     every polygon cut by ``units`` is checked (:func:`overlay`). Returns the names
     of the layers written.
 
@@ -366,7 +415,7 @@ def write(cfg: Config, tmp: Path, layers: dict[str, gpd.GeoDataFrame],
     """
     spec = cfg.outputs.planning_db
     lines = {k: layers[k] for k in LINE_LAYERS if k in layers}
-    out = build(cfg, lines, levels, crs, units)
+    out = build(cfg, lines, levels, crs, units, level_units)
     gpkg = tmp / spec.gpkg_name
     folder = tmp / Path(spec.gpkg_name).stem
     with fixed_date():

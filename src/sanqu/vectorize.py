@@ -1,7 +1,9 @@
 """Vectorization: class rasters to valid polygons, one feature per 4-connected patch.
 
 Whole-area stage. The patches of a class raster (4-connected, the same
-connectivity as :mod:`sanqu.patches`) are labelled, and :mod:`sanqu.trace` walks
+connectivity as :mod:`sanqu.patches`; any number of classes, e.g. a class
+combined with an administrative unit) are labelled in one pass
+(:func:`sanqu.trace.label_regions`), and :mod:`sanqu.trace` walks
 every patch's boundary along the cell edges in one pass, so each raster patch
 becomes one polygon whose area equals its cell count times the cell area. Where
 cells of a patch touch only at a corner the boundary is split into rings that
@@ -28,8 +30,7 @@ import shapely
 
 from .config import SPACES
 from .grid import Grid
-from .patches import label_classes
-from .trace import trace_rings
+from .trace import label_regions, trace_rings
 
 
 def polygonize(values: np.ndarray, grid: Grid, *,
@@ -38,8 +39,8 @@ def polygonize(values: np.ndarray, grid: Grid, *,
 
     Parameters
     ----------
-    values : numpy.ndarray of uint8 or bool
-        Classes; 0 (False) is not vectorized.
+    values : numpy.ndarray of int or bool
+        Classes (any integer type); 0 (False) is not vectorized.
     grid : Grid
         Georeferencing of ``values``.
     names : dict, optional
@@ -60,8 +61,7 @@ def polygonize(values: np.ndarray, grid: Grid, *,
     >>> df[["code", "area_ha"]].values.tolist()
     [[1.0, 3.0], [2.0, 1.0], [2.0, 1.0]]
     """
-    arr = values.astype(np.uint8, copy=False)
-    labels, label_class = label_classes(arr)
+    labels, label_class = label_regions(values)
     patch, geoms = _polygons(labels, grid)
     del labels
     codes = label_class[patch]
@@ -76,6 +76,71 @@ def polygonize(values: np.ndarray, grid: Grid, *,
         },
         geometry=gpd.GeoSeries(geoms, crs=grid.crs),
     )
+
+
+def unit_keys(values: np.ndarray, unit: np.ndarray, n_units: int, span: int) -> np.ndarray:
+    """Class and administrative unit as one int32 key per cell: ``rank * span + value``.
+
+    ``rank`` is the unit index (1..n) with cells in no unit (0) ranked last,
+    ``n + 1``; the key is 0 where ``values`` is 0. Four bytes a cell.
+
+    Examples
+    --------
+    >>> unit_keys(np.array([1, 2, 0, 3]), np.array([2, 0, 1, 1], np.uint16), 2, 4).tolist()
+    [9, 14, 0, 7]
+    """
+    key = unit.astype(np.int32)
+    key[key == 0] = n_units + 1
+    key *= span
+    key += values
+    key[values == 0] = 0
+    return key
+
+
+def polygonize_by_unit(values: np.ndarray, unit: np.ndarray, n_units: int, grid: Grid,
+                       span: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Polygons of the patches of equal class and administrative unit, in one pass.
+
+    The class raster is combined with the unit raster (:func:`unit_keys`) and
+    polygonized once, so a patch of a class that crosses unit borders becomes one
+    polygon per unit, cut along cell edges where the unit raster changes.
+
+    Parameters
+    ----------
+    values : numpy.ndarray of int
+        Classes 1 … ``span - 1``; 0 is not vectorized.
+    unit : numpy.ndarray of uint16
+        Unit index per cell (1..n), 0 in no unit.
+    n_units : int
+        Number of units.
+    grid : Grid
+        Georeferencing of both rasters.
+    span : int
+        More than the largest class.
+
+    Returns
+    -------
+    geoms : numpy.ndarray of Polygon
+        Ordered by unit (index order, cells in no unit last), then class, then
+        north to south.
+    classes, units : numpy.ndarray of int64
+        The class and unit index (0: in no unit) of each polygon.
+
+    Examples
+    --------
+    >>> from affine import Affine
+    >>> from pyproj import CRS
+    >>> g = Grid(CRS.from_epsg(4527), Affine(1, 0, 0, 0, -1, 2), (2, 3))
+    >>> geoms, classes, units = polygonize_by_unit(
+    ...     np.array([[1, 1, 1], [0, 2, 2]]), np.array([[1, 2, 0], [1, 2, 2]], np.uint16), 2, g, 4)
+    >>> classes.tolist(), units.tolist(), shapely.area(geoms).tolist()
+    ([1, 1, 2, 1], [1, 2, 2, 0], [1.0, 1.0, 2.0, 1.0])
+    """
+    df = polygonize(unit_keys(values, unit, n_units, span), grid)
+    code = df["code"].to_numpy()
+    units = code // span
+    units[units == n_units + 1] = 0
+    return df.geometry.values.to_numpy(), code % span, units
 
 
 #: Corners gathered into one batch of polygons (bounds the memory of building them).
@@ -282,6 +347,22 @@ def frame(geoms: np.ndarray, crs: object, code: int, name: str) -> gpd.GeoDataFr
 RED, FARM, UGB_FIRST = 1, 2, 3
 
 
+def line_codes(red: np.ndarray, farm: np.ndarray, ugb_zone: np.ndarray) -> np.ndarray:
+    """One raster of the lines: :data:`RED`, :data:`FARM`, ``UGB_FIRST - 1 + z`` for UGB sub-zone z.
+
+    Examples
+    --------
+    >>> line_codes(np.array([1, 0, 0, 0], bool), np.array([0, 1, 0, 0], bool),
+    ...            np.array([0, 0, 3, 0], np.uint8)).tolist()
+    [1, 2, 5, 0]
+    """
+    code = red.astype(np.uint8) * RED
+    code[farm] += FARM
+    inside = ugb_zone > 0
+    code[inside] += (ugb_zone[inside] + (UGB_FIRST - 1)).astype(np.uint8)
+    return code
+
+
 def space_and_line_layers(zones: np.ndarray, red: np.ndarray, farm: np.ndarray,
                           ugb_zone: np.ndarray, grid: Grid, tolerance: float,
                           names: dict[str, str], ugb_zones: dict[int, str]
@@ -319,10 +400,7 @@ def space_and_line_layers(zones: np.ndarray, red: np.ndarray, farm: np.ndarray,
         Space layers then line layers, with ``id``, ``code``, ``name``, ``area_ha``; a
         line's ``code`` is the code of its space; ``ugb`` adds ``zone`` and ``zone_name``.
     """
-    line_code = red.astype(np.uint8) * RED
-    line_code[farm] += FARM
-    inside = ugb_zone > 0
-    line_code[inside] += (ugb_zone[inside] + (UGB_FIRST - 1)).astype(np.uint8)
+    line_code = line_codes(red, farm, ugb_zone)
     if tolerance <= 0:
         spaces, lines = polygonize(zones, grid), polygonize(line_code, grid)
         geoms = np.concatenate([spaces.geometry.values, lines.geometry.values])
@@ -335,7 +413,7 @@ def space_and_line_layers(zones: np.ndarray, red: np.ndarray, farm: np.ndarray,
         geoms = smooth_coverage(df.geometry.values, tolerance, grid, KEEP_CELLS * grid.cell_area)
         space, line = df["code"].to_numpy() // 8, df["code"].to_numpy() % 8
         combine = dissolve
-    del line_code, inside
+    del line_code
     eco, agri, urban = SPACES.values()
     out: dict[str, gpd.GeoDataFrame] = {}
     for key, code in zip(("eco_space", "agri_space", "urban_space"), SPACES.values(),
