@@ -379,10 +379,9 @@ def build(cfg: Config, lines: dict[str, gpd.GeoDataFrame],
             if g else np.zeros(0),
             "BZ": [""] * len(g),
         }
-        multi = np.array(g, dtype=object)
-        single = shapely.get_type_id(multi) == shapely.GeometryType.POLYGON
-        multi[single] = shapely.multipolygons(multi[single, np.newaxis])
-        out[layer] = gpd.GeoDataFrame(data, geometry=gpd.GeoSeries(multi, crs=crs))
+        # Polygons become MultiPolygons as they are written (promote_to_multi), not copied here
+        out[layer] = gpd.GeoDataFrame(data, geometry=gpd.GeoSeries(np.asarray(g, dtype=object),
+                                                                   crs=crs))
     return out
 
 
