@@ -121,7 +121,8 @@ def local_relief(dem: np.ndarray, valid: np.ndarray, window: int) -> np.ndarray:
     return np.where(valid, hi - lo, np.float32(0)).astype(np.float32)
 
 
-def distance_to(target: np.ndarray, res: tuple[float, float], max_distance: float) -> np.ndarray:
+def distance_to(target: np.ndarray, res: tuple[float, float], max_distance: float,
+                threads: int = 1) -> np.ndarray:
     """Euclidean distance (m) from each cell centre to the nearest target cell, capped.
 
     Exact for every cell whose distance is at most ``max_distance`` provided the
@@ -129,7 +130,8 @@ def distance_to(target: np.ndarray, res: tuple[float, float], max_distance: floa
     are reported as ``max_distance``. The transform is the ``edt`` package's exact
     Euclidean one (Felzenszwalb-Huttenlocher, float32, about 2.5x scipy's); results
     are rounded to the centimetre so that distances on a break (2 cells = 60 m)
-    compare exactly.
+    compare exactly. ``edt`` holds the GIL while it runs but can use threads of its
+    own: ``threads`` of them (see :func:`own_threads`).
 
     Examples
     --------
@@ -139,8 +141,7 @@ def distance_to(target: np.ndarray, res: tuple[float, float], max_distance: floa
     """
     if not target.any():
         return np.full(target.shape, max_distance, dtype=np.float32)
-    dist = edt.edt((~target).view(np.uint8), anisotropy=(res[1], res[0]),
-                   black_border=False, parallel=1)
+    dist = edt.edt(~target, anisotropy=(res[1], res[0]), black_border=False, parallel=threads)
     np.minimum(dist, np.float32(max_distance), out=dist)
     return np.round(dist, 2, out=dist)
 
@@ -237,12 +238,23 @@ def halo_cells(spec: FactorSpec, res: tuple[float, float]) -> int:
     return 0
 
 
+def own_threads(spec: FactorSpec) -> bool:
+    """Whether a factor runs on threads of its own, holding the GIL meanwhile.
+
+    Such a factor (a distance: ``edt`` keeps the GIL) should be given the worker
+    threads and run alone, not beside others on a thread pool, where it would
+    stall them; every other factor is numpy and scipy work that releases the GIL.
+    """
+    return isinstance(spec, DistanceFactor)
+
+
 def compute_factor(
     spec: FactorSpec,
     layers: dict[str, np.ndarray],
     valid: dict[str, np.ndarray],
     classes: dict[str, np.ndarray],
     res: tuple[float, float],
+    threads: int = 1,
 ) -> np.ndarray:
     """Compute one factor on a haloed block.
 
@@ -258,6 +270,8 @@ def compute_factor(
         Land-use class masks by class name.
     res : tuple of float
         Cell size.
+    threads : int
+        Threads a factor with :func:`own_threads` may use.
     """
     if isinstance(spec, SlopeFactor):
         return slope_degrees(layers[spec.input], valid[spec.input], res)
@@ -282,5 +296,5 @@ def compute_factor(
         target = np.zeros(shape, dtype=bool)
         for name in spec.classes:
             target |= classes[name]
-        return distance_to(target, res, spec.max_distance)
+        return distance_to(target, res, spec.max_distance, threads)
     return np.broadcast_to(out, shape).astype(np.float32)

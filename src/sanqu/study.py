@@ -30,7 +30,7 @@ from .align import AlignedRaster, burn, grid_of, read_polygons
 from .config import RESULTS, Config, factor_refs
 from .errors import ConfigError, InputError
 from .evaluate import Evaluation, StepStats, build_evaluations
-from .factors import compute_factor, halo_cells
+from .factors import compute_factor, halo_cells, own_threads
 from .grid import Block, Grid
 from .rules import reclass
 from .surfaces import Surfaces
@@ -166,8 +166,9 @@ class Study:
         self.waves = [[n for n in self.factors if wave[n] == w]
                       for w in range(max(wave.values(), default=-1) + 1)]
         self._fitted = not any(ev.share_layers for ev in self.evaluations.values())
-        self._pool = ThreadPoolExecutor(cfg.grid.threads or os.cpu_count() or 1,
-                                        thread_name_prefix="sanqu")
+        #: Worker threads of the per-cell stages.
+        self.threads: int = cfg.grid.threads or os.cpu_count() or 1
+        self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="sanqu")
 
     def __enter__(self) -> Study:
         return self
@@ -264,9 +265,15 @@ class Study:
             layers = dict(values)
             res = self.grid.res
             for wave in self.waves:
+                # the factors of a wave on the pool, then each that holds the GIL alone
+                pooled = [n for n in wave if not own_threads(self.factors[n])]
                 done = list(pool.map(lambda n: compute_factor(self.factors[n], layers, valid,
-                                                              class_masks, res), wave))
-                layers.update(zip(wave, done, strict=True))
+                                                              class_masks, res), pooled))
+                layers.update(zip(pooled, done, strict=True))
+                for n in wave:
+                    if n not in layers:
+                        layers[n] = compute_factor(self.factors[n], layers, valid, class_masks,
+                                                   res, self.threads)
             core = block.core
             layers = {k: v[core] for k, v in layers.items()}
             mask = mask[core]
