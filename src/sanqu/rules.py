@@ -8,7 +8,7 @@ nothing of files or configs, so it can run on any block.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -45,21 +45,54 @@ class BreakTable:
     right_closed: tuple[bool, ...]
 
     def index(self, values: np.ndarray) -> np.ndarray:
-        """Class index (0-based) of each value."""
-        b = np.asarray(self.breaks, dtype=np.float64)
-        if all(self.right_closed):
-            return np.searchsorted(b, values, side="left")
-        if not any(self.right_closed):
-            return np.searchsorted(b, values, side="right")
-        idx = np.searchsorted(b, values, side="left")  # number of edges strictly below
-        at = idx.clip(0, len(b) - 1)
-        upper = np.asarray([not rc for rc in self.right_closed])
-        return idx + ((idx < len(b)) & (values == b[at]) & upper[at])
+        """Class index (0-based) of each value: the number of edges it lies above.
+
+        NaN lies above every edge (it sorts last, as in ``np.searchsorted``).
+        """
+        count = np.zeros(np.shape(values), dtype=np.intp)
+        for below in self._below(np.asarray(values)):
+            count += below
+        return len(self.breaks) - count
 
     def classify(self, values: np.ndarray) -> np.ndarray:
-        """Grade of each value (uint8)."""
-        return np.asarray(self.grades, dtype=np.uint8)[self.index(values)]
+        """Grade of each value (uint8).
 
+        One comparison and one add per edge, no index array: the grade starts as
+        the top class's and each edge a value lies below adds the step from the
+        class above the edge to the class below it (modulo 256, exactly).
+        """
+        values = np.asarray(values)
+        grades = [int(g) % 256 for g in self.grades]
+        out = np.full(values.shape, grades[-1], dtype=np.uint8)
+        for i, below in enumerate(self._below(values)):
+            step = (grades[i] - grades[i + 1]) % 256
+            if step == 1:
+                out += below
+            elif step == 255:
+                out -= below
+            elif step:
+                out += below * np.uint8(step)
+        return out
+
+    def _below(self, values: np.ndarray) -> Iterator[np.ndarray]:
+        """Per edge in turn, the values below it (on the edge: below if right-closed)."""
+        for edge, right_closed in zip(self.breaks, self.right_closed, strict=True):
+            yield self._below_edge(values, edge, right_closed)
+
+    @staticmethod
+    def _below_edge(values: np.ndarray, edge: float, right_closed: bool) -> np.ndarray:
+        """``values <= edge`` (right-closed) or ``values < edge``, as exact real numbers.
+
+        float32 values are compared with the float32 neighbour of ``edge`` on the
+        side that keeps the result exact (the largest float32 ≤ ``edge`` for ``<=``,
+        the smallest ≥ ``edge`` for ``<``), so no float64 copy is made; other values
+        are compared in float64, like ``np.searchsorted`` with float64 edges.
+        """
+        if values.dtype == np.float32:
+            e = _float32_toward(edge, -math.inf if right_closed else math.inf)
+            return values <= e if right_closed else values < e
+        e64 = np.float64(edge)
+        return values <= e64 if right_closed else values < e64
     def describe(self, i: int) -> str:
         """Class ``i`` as text, e.g. ``> 2 and ≤ 6``."""
         parts = []
@@ -72,6 +105,23 @@ class BreakTable:
 
 def _num(x: float) -> str:
     return f"{x:g}"
+
+
+def _float32_toward(x: float, direction: float) -> np.float32:
+    """The float32 nearest ``x`` on the side of ``direction`` (``x`` itself if exact).
+
+    Examples
+    --------
+    >>> float(_float32_toward(0.1, -math.inf)) < 0.1 < float(_float32_toward(0.1, math.inf))
+    True
+    >>> float(_float32_toward(2.0, math.inf))
+    2.0
+    """
+    with np.errstate(over="ignore"):
+        f = np.float32(x)
+    if (float(f) > x and direction < x) or (float(f) < x and direction > x):
+        f = np.nextafter(f, np.float32(direction))
+    return f
 
 
 def reclass(values: np.ndarray, breaks: Sequence[float], grades: Sequence[int] | None = None,
