@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from typing import NoReturn
 
 import numpy as np
 
@@ -188,26 +189,37 @@ def lookup(codes: np.ndarray, table: Mapping[int, int], where: np.ndarray | None
     codes = np.asarray(codes)
     if codes.dtype.kind == "u" and codes.dtype.itemsize <= 2:  # small unsigned codes: a LUT
         size = 1 << (8 * codes.dtype.itemsize)
-        lut = np.zeros(size, dtype=np.uint8)
+        lut = np.full(size, 0 if default is None else default, dtype=np.uint8)
         known = np.zeros(size, dtype=bool)
         for k, v in table.items():
             if 0 <= k < size:
                 lut[k], known[k] = v, True
-        found, graded = known[codes], lut[codes]
-    else:
-        keys = np.array(sorted(table), dtype=np.int64)
-        vals = np.array([table[k] for k in sorted(table)], dtype=np.uint8)
-        idx = np.searchsorted(keys, codes).clip(0, len(keys) - 1)
-        found = keys[idx] == codes
-        graded = vals[idx]
+        graded = lut[codes]  # one pass; ``known`` is read only where a grade is 0
+        if default is None and not graded.all():
+            missing = (graded == 0) & ~known[codes]
+            if where is not None:
+                missing &= where
+            if missing.any():
+                _missing_codes(codes[missing], key)
+        return graded
+    keys = np.array(sorted(table), dtype=np.int64)
+    vals = np.array([table[k] for k in sorted(table)], dtype=np.uint8)
+    idx = np.searchsorted(keys, codes).clip(0, len(keys) - 1)
+    found = keys[idx] == codes
+    graded = vals[idx]
     if default is not None:
         return np.where(found, graded, np.uint8(default)).astype(np.uint8)
     check = found if where is None else (found | ~where)
     if not check.all():
-        bad = np.unique(codes[~check])
-        raise ConfigError(f"{key}: code {int(bad[0])} occurs in the data but is not in the table "
-                          f"(missing: {bad.tolist()[:10]})")
+        _missing_codes(codes[~check], key)
     return np.where(found, graded, np.uint8(0))
+
+
+def _missing_codes(codes: np.ndarray, key: str) -> NoReturn:
+    """Raise the error of :func:`lookup` for codes its table lacks."""
+    bad = np.unique(codes)
+    raise ConfigError(f"{key}: code {int(bad[0])} occurs in the data but is not in the table "
+                      f"(missing: {bad.tolist()[:10]})")
 
 
 def matrix(rows: np.ndarray, cols: np.ndarray, table: Sequence[Sequence[int]]) -> np.ndarray:
@@ -226,6 +238,12 @@ def matrix(rows: np.ndarray, cols: np.ndarray, table: Sequence[Sequence[int]]) -
     """
     t = np.zeros((len(table) + 1, len(table[0]) + 1), dtype=np.uint8)
     t[1:, 1:] = np.asarray(table, dtype=np.uint8)
+    n, m = t.shape
+    if (rows.dtype == cols.dtype == np.uint8 and t.size <= 256 and rows.size
+            and rows.max() < n and cols.max() < m):  # one byte per flat index: one gather
+        flat = rows * np.uint8(m)
+        flat += cols
+        return t.ravel()[flat]
     return t[rows, cols]
 
 
@@ -442,7 +460,7 @@ def downgrade(grades: np.ndarray, when: np.ndarray, *, by: int | None = None,
     """
     hit = when & (grades > 0)
     if only_grades is not None:
-        hit &= np.isin(grades, list(only_grades))
+        hit &= one_of(grades, list(only_grades))
     if not hit.any():
         return grades
     if to is not None:
@@ -486,5 +504,35 @@ def condition(layer: np.ndarray, *, gt: float | None = None, ge: float | None = 
     if le is not None:
         out &= layer <= le
     if isin is not None:
-        out &= np.isin(layer, list(isin))
+        out &= one_of(layer, list(isin))
     return out
+
+
+def one_of(values: np.ndarray, codes: Sequence[int]) -> np.ndarray:
+    """``np.isin`` without sorting: a lookup table for one- and two-byte unsigned codes.
+
+    A run of consecutive codes in an integer raster takes two comparisons; other
+    dtypes fall back to ``np.isin``.
+
+    Examples
+    --------
+    >>> v = np.array([0, 1, 2, 3], np.uint8)
+    >>> one_of(v, [1, 3]).tolist(), one_of(v, [2, 1]).tolist(), one_of(v, [3, 300]).tolist()
+    ([False, True, False, True], [False, True, True, False], [False, False, False, True])
+    """
+    values = np.asarray(values)
+    if values.dtype.kind not in "iu":
+        return np.isin(values, list(codes))
+    info = np.iinfo(values.dtype)
+    codes = sorted({int(c) for c in codes if info.min <= c <= info.max})
+    if not codes:
+        return np.zeros(values.shape, dtype=bool)
+    if codes[-1] - codes[0] == len(codes) - 1:  # a run of codes: two comparisons are faster
+        if len(codes) == 1:
+            return values == codes[0]
+        return (values >= codes[0]) & (values <= codes[-1])
+    if values.dtype.itemsize > 2 or info.min < 0:
+        return np.isin(values, codes)
+    table = np.zeros(info.max + 1, dtype=bool)
+    table[codes] = True
+    return table[values]

@@ -363,10 +363,10 @@ class Study:
                     getattr(s, attr)[sl] = res.results[r]
                 slope = res.layers[farm.slope_factor]
                 s.steep[sl] = m & (slope > farm.max_slope)
-                s.slope_grade[sl] = np.where(m, reclass(slope, quality.slope_breaks), 0)
+                s.slope_grade[sl] = reclass(slope, quality.slope_breaks) * m
                 if quality.near_factor is not None:
-                    near = reclass(res.layers[quality.near_factor], quality.near_breaks)
-                    s.near_grade[sl] = np.where(m, near, 0)
+                    s.near_grade[sl] = reclass(res.layers[quality.near_factor],
+                                               quality.near_breaks) * m
                 else:
                     s.near_grade[sl] = m
                 s.protected[sl] = m & self._burn("lines.red_line.protected_areas",
