@@ -214,17 +214,36 @@ class Study:
         return Block(0, 0, self.grid.height, self.grid.width, self.halo)
 
     def _classes(self, codes: np.ndarray, mask: np.ndarray) -> np.ndarray:
-        key = f"inputs.{self.cfg.landuse.input}"
+        """Land-use class index per cell (0 outside ``mask``); an unclassified code is an error.
+
+        Codes of one or two unsigned bytes (the usual land-use rasters) are looked up
+        in a table covering every value of their type, in one pass; other types are
+        converted to int64 and clipped to the table first.
+        """
+        if codes.dtype.kind == "u" and codes.dtype.itemsize <= 2:
+            lut = np.zeros(1 << (8 * codes.dtype.itemsize), dtype=np.uint8)
+            n = min(lut.size, self._class_lut.size)
+            lut[:n] = self._class_lut[:n]
+            classes = lut[codes]
+            unknown = (classes == 0) & mask
+            if unknown.any():
+                raise self._unclassified(np.unique(codes[unknown]))
+            classes[~mask] = 0
+            return classes
         inside = codes[mask].astype(np.int64)
         big = inside >= self._known.size
         unknown = big | ~self._known[np.where(big, 0, inside)]
         if unknown.any():
-            bad = np.unique(inside[unknown])
-            raise ConfigError(
-                f"landuse.classes: code {int(bad[0])} occurs in {key} but belongs to no class "
-                f"(unclassified codes: {bad.tolist()[:10]})")
+            raise self._unclassified(np.unique(inside[unknown]))
         idx = codes.astype(np.int64).clip(0, self._known.size - 1)
         return np.where(mask, self._class_lut[idx], 0).astype(np.uint8)
+
+    def _unclassified(self, bad: np.ndarray) -> ConfigError:
+        """The error for land-use codes (sorted, unique) that belong to no class."""
+        codes = bad.tolist()
+        return ConfigError(
+            f"landuse.classes: code {codes[0]} occurs in inputs.{self.cfg.landuse.input} but "
+            f"belongs to no class (unclassified codes: {codes[:10]})")
 
     def compute(self, block: Block, *, keep: bool = False, timer: Timer | None = None,
                 evaluate: bool = True,
