@@ -293,10 +293,12 @@ class Study:
                     if n not in layers:
                         layers[n] = compute_factor(self.factors[n], layers, valid, class_masks,
                                                    res, self.threads)
+            # contiguous copies of the core: the evaluation reads most layers several
+            # times, and numpy runs several times faster on contiguous arrays than on views
             core = block.core
-            layers = {k: v[core] for k, v in layers.items()}
-            mask = mask[core]
-            landclass = landclass[core]
+            layers = {k: np.ascontiguousarray(v[core]) for k, v in layers.items()}
+            mask = np.ascontiguousarray(mask[core])
+            landclass = np.ascontiguousarray(landclass[core])
         results: dict[str, np.ndarray] = {}
         steps: dict[str, dict[str, np.ndarray]] = {}
         if evaluate:
