@@ -44,16 +44,19 @@ def label_classes(classes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     >>> lab.tolist(), cls.tolist()
     ([[1, 3, 2], [0, 3, 3]], [0, 1, 1, 2])
     """
-    labels = np.zeros(classes.shape, dtype=np.int32)
+    labels = None
     label_class = [np.zeros(1, dtype=np.int64)]
     offset = 0
     for cls in np.flatnonzero(np.bincount(classes.ravel(), minlength=256)[1:]) + 1:
         lab, n = label(classes == cls)
-        if offset:
-            np.add(lab, offset, out=lab, where=lab > 0)
-        labels += lab
+        if labels is None:  # the first class's labels are the raster to fill
+            labels = lab
+        else:  # classes are disjoint: write the others into the first's zeros
+            np.add(lab, offset, out=labels, where=lab > 0)
         label_class.append(np.full(n, cls, dtype=np.int64))
         offset += n
+    if labels is None:
+        labels = np.zeros(classes.shape, dtype=np.int32)
     return labels, np.concatenate(label_class)
 
 
