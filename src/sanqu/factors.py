@@ -57,11 +57,17 @@ def slope_degrees(dem: np.ndarray, valid: np.ndarray, res: tuple[float, float]) 
     >>> float(slope_degrees(z, np.ones_like(z, bool), (1.0, 1.0))[1, 1])
     45.0
     """
-    z = np.where(valid, dem, np.float32(np.nan)).astype(np.float32, copy=False)
-    p = np.pad(z, 1, constant_values=np.nan)
-    # Horn's kernel as two separable passes: a NaN anywhere in the 3x3 window gives NaN
-    v = p[:-2] + 2 * p[1:-1] + p[2:]
-    h = p[:, :-2] + 2 * p[:, 1:-1] + p[:, 2:]
+    p = np.full((dem.shape[0] + 2, dem.shape[1] + 2), np.nan, dtype=np.float32)
+    z = p[1:-1, 1:-1]  # the elevations, NaN where missing, inside a NaN border
+    np.copyto(z, dem, casting="unsafe", where=valid)
+    # Horn's kernel as two separable passes: a NaN anywhere in the 3x3 window gives NaN.
+    # (a + 2b) + c, summed in place (float addition commutes exactly)
+    v = np.multiply(p[1:-1], np.float32(2))
+    v += p[:-2]
+    v += p[2:]
+    h = np.multiply(p[:, 1:-1], np.float32(2))
+    h += p[:, :-2]
+    h += p[:, 2:]
     slope = _horn(v[:, 2:] - v[:, :-2], h[2:] - h[:-2], res)
     edge = valid & np.isnan(slope)
     if edge.any():  # cells next to no-data: a missing neighbour takes the centre's value
@@ -85,7 +91,7 @@ def _horn(dx8: np.ndarray, dy8: np.ndarray, res: tuple[float, float]) -> np.ndar
     """Slope in degrees from Horn's weighted differences (8 x cell size x gradient)."""
     dx8 *= np.float32(1 / (8 * res[0]))
     dy8 *= np.float32(1 / (8 * res[1]))
-    g = np.hypot(dx8, dy8)
+    g = np.hypot(dx8, dy8, out=dx8)
     return np.degrees(np.arctan(g, out=g), out=g)
 
 
@@ -118,7 +124,8 @@ def local_relief(dem: np.ndarray, valid: np.ndarray, window: int) -> np.ndarray:
                                 cval=-np.inf)
     lo = ndimage.minimum_filter(np.where(valid, z, np.inf), size=window, mode="constant",
                                 cval=np.inf)
-    return np.where(valid, hi - lo, np.float32(0)).astype(np.float32)
+    hi -= lo
+    return np.where(valid, hi, np.float32(0)).astype(np.float32, copy=False)
 
 
 def distance_to(target: np.ndarray, res: tuple[float, float], max_distance: float,
