@@ -95,6 +95,20 @@ class BlockResult:
     steps: dict[str, dict[str, np.ndarray]]
 
 
+def _around(values: np.ndarray, halo: int, cells: int) -> np.ndarray:
+    """Crop an array of a block's core and ``halo`` cells around it to ``cells`` around it.
+
+    Returns a view.
+
+    Examples
+    --------
+    >>> _around(np.arange(25).reshape(5, 5), 2, 1).shape
+    (3, 3)
+    """
+    d = halo - cells
+    return values[d:values.shape[0] - d, d:values.shape[1] - d]
+
+
 class Study:
     """Inputs of a config opened on the study grid, ready to compute blocks.
 
@@ -155,13 +169,23 @@ class Study:
         self.factors = {k: v for k, v in cfg.factors.items()
                         if k in needed and k not in self.absent}
         self.unused = [k for k in cfg.factors if k not in needed and k not in self.absent]
+        own = {name: halo_cells(spec, self.grid.res) for name, spec in self.factors.items()}
+        refs = {name: [r for r in factor_refs(spec) if r in self.factors]
+                for name, spec in self.factors.items()}
         halo: dict[str, int] = {}
         wave: dict[str, int] = {}
-        for name, spec in self.factors.items():  # a factor may read earlier factors
-            refs = [r for r in factor_refs(spec) if r in self.factors]
-            halo[name] = halo_cells(spec, self.grid.res) + max((halo[r] for r in refs), default=0)
-            wave[name] = 1 + max((wave[r] for r in refs), default=-1)
+        for name in self.factors:  # a factor may read earlier factors
+            halo[name] = own[name] + max((halo[r] for r in refs[name]), default=0)
+            wave[name] = 1 + max((wave[r] for r in refs[name]), default=-1)
         self.halo = max(halo.values(), default=0)
+        margin = dict.fromkeys(self.factors, 0)  # where the factors reading it need it exact
+        for name in reversed(self.factors):
+            for r in refs[name]:
+                margin[r] = max(margin[r], margin[name] + own[name])
+        #: Per factor, the cells around a block's core it is computed on: its own halo
+        #: plus the margin where the factors that read it need its values; the distances
+        #: need the whole halo, slope only one cell.
+        self.reach = {name: margin[name] + own[name] for name in self.factors}
         #: Factors in dependency waves: the factors of one wave run in parallel.
         self.waves = [[n for n in self.factors if wave[n] == w]
                       for w in range(max(wave.values(), default=-1) + 1)]
@@ -263,6 +287,9 @@ class Study:
         stats : dict, optional
             Per result, the :meth:`Evaluation.stats` to accumulate into.
         """
+        if block.halo < self.halo:
+            raise ValueError(f"block halo {block.halo} is below the {self.halo} cells the "
+                             "factors need")
         timer = timer or Timer()
         cfg = self.cfg
         win = block.read_window
@@ -282,21 +309,30 @@ class Study:
             landclass = self._classes(values[lu], mask & valid[lu])
             class_masks = {n: landclass == i for i, n in enumerate(self.class_names, start=1)}
             layers = dict(values)
-            res = self.grid.res
+            halos = dict.fromkeys(values, block.halo)  # cells around the core, per layer
+
+            def factor(name: str, threads: int = 1) -> np.ndarray:
+                """One factor, on the cells within its reach of the core only."""
+                reach = self.reach[name]
+                return compute_factor(
+                    self.factors[name],
+                    {k: _around(v, halos[k], reach) for k, v in layers.items()
+                     if halos[k] >= reach},  # (factors with less reach it does not read)
+                    {k: _around(v, block.halo, reach) for k, v in valid.items()},
+                    {k: _around(v, block.halo, reach) for k, v in class_masks.items()},
+                    self.grid.res, threads)
+
             for wave in self.waves:
                 # the factors of a wave on the pool, then each that holds the GIL alone
                 pooled = [n for n in wave if not own_threads(self.factors[n])]
-                done = list(pool.map(lambda n: compute_factor(self.factors[n], layers, valid,
-                                                              class_masks, res), pooled))
-                layers.update(zip(pooled, done, strict=True))
-                for n in wave:
-                    if n not in layers:
-                        layers[n] = compute_factor(self.factors[n], layers, valid, class_masks,
-                                                   res, self.threads)
+                done = dict(zip(pooled, pool.map(factor, pooled), strict=True))
+                done.update((n, factor(n, self.threads)) for n in wave if n not in done)
+                layers.update(done)
+                halos.update((n, self.reach[n]) for n in done)
             # contiguous copies of the core: the evaluation reads most layers several
             # times, and numpy runs several times faster on contiguous arrays than on views
+            layers = {k: np.ascontiguousarray(_around(v, halos[k], 0)) for k, v in layers.items()}
             core = block.core
-            layers = {k: np.ascontiguousarray(v[core]) for k, v in layers.items()}
             mask = np.ascontiguousarray(mask[core])
             landclass = np.ascontiguousarray(landclass[core])
         results: dict[str, np.ndarray] = {}
