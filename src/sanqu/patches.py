@@ -47,7 +47,7 @@ def label_classes(classes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     labels = None
     label_class = [np.zeros(1, dtype=np.int64)]
     offset = 0
-    for cls in np.flatnonzero(np.bincount(classes.ravel(), minlength=256)[1:]) + 1:
+    for cls in np.flatnonzero(label_sums(classes, 255)[1:]) + 1:
         lab, n = label(classes == cls)
         if labels is None:  # the first class's labels are the raster to fill
             labels = lab
@@ -113,8 +113,8 @@ def fill_holes(mask: np.ndarray, max_cells: int, allowed: np.ndarray | None = No
     ok = sizes <= max_cells
     ok[0] = False
     ok[np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]])] = False
-    if allowed is not None:
-        ok &= ~labels_touching(labels, ~allowed, n)
+    if allowed is not None:  # only the candidates' cells matter (a far smaller selection)
+        ok &= ~labels_touching(labels, ~allowed & ok[labels], n)
     if budget is not None:
         ids = np.flatnonzero(ok)
         order = ids[np.lexsort((ids, sizes[ids]))]
@@ -158,17 +158,23 @@ def sieve_classes(classes: np.ndarray, min_cells: int, locked: np.ndarray | None
     for _ in range(max_rounds):
         labels, label_class = label_classes(out)
         n = label_class.size - 1
-        small = np.bincount(labels.ravel(), minlength=n + 1) < min_cells
+        small = label_sums(labels, n) < min_cells
         small[0] = False
-        if locked is not None:
-            small &= ~labels_touching(labels, locked, n)
+        in_small = small[labels]
+        if locked is not None:  # only cells of small patches can make a patch locked here
+            small &= ~labels_touching(labels, locked & in_small, n)
+            in_small = small[labels]
         if not small.any():
             break
         counts = np.zeros((n + 1) * ncls, dtype=np.int64)
-        pairs = ((labels[:, :-1], labels[:, 1:]), (labels[:-1, :], labels[1:, :]))
-        for a, b in pairs:  # each edge between two patches, seen from both sides
-            for lab, other in ((a, b), (b, a)):
-                idx = np.flatnonzero(small[lab] & (other > 0) & (a != b))
+        inside = labels > 0
+        pairs = ((np.s_[:, :-1], np.s_[:, 1:]), (np.s_[:-1, :], np.s_[1:, :]))
+        for first, second in pairs:  # each edge between two patches, seen from both sides
+            a, b = labels[first], labels[second]
+            differ = a != b
+            for lab, other, own_small, other_inside in ((a, b, in_small[first], inside[second]),
+                                                        (b, a, in_small[second], inside[first])):
+                idx = np.flatnonzero(own_small & other_inside & differ)
                 own, nb = lab.flat[idx], other.flat[idx]
                 counts += np.bincount(own.astype(np.int64) * ncls + label_class[nb],
                                       minlength=counts.size)
