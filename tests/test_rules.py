@@ -304,3 +304,11 @@ def test_matrix_on_bytes_equals_fancy_indexing():
     t = np.zeros((6, 6), np.uint8)
     t[1:, 1:] = AGRI
     assert rules.matrix(rows, cols, AGRI).tolist() == t[rows, cols].tolist()
+
+
+def test_correct_keeps_the_grade_where_there_is_no_class():
+    rng = np.random.default_rng(1)
+    grades = rng.integers(0, 6, (30, 40)).astype(np.uint8)
+    classes = rng.integers(0, 6, (30, 40)).astype(np.uint8)
+    expected = np.where(classes > 0, rules.matrix(grades, classes, AGRI), grades)
+    assert rules.correct(grades, classes, AGRI).tolist() == expected.tolist()

@@ -699,8 +699,7 @@ class Evaluation:
                 self.patches[p.name] = measured
             cls = table.classify(measured.values)
             cls[0] = 0
-            per_cell = cls[measured.labels]
-            return np.where(per_cell > 0, rules.matrix(grades, per_cell, matrix), grades)
+            return rules.correct(grades, cls[measured.labels], matrix)
 
         return run
 

@@ -27,8 +27,12 @@ def label(mask: np.ndarray) -> tuple[np.ndarray, int]:
     return ndimage.label(mask, structure=FOUR)
 
 
-def label_classes(classes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def label_classes(classes: np.ndarray,
+                  codes: Sequence[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Label the 4-connected patches of every class of a class raster at once.
+
+    ``codes``, if given, are all the non-zero codes the raster may hold, in
+    ascending order (saves counting the classes present on the whole raster).
 
     Returns
     -------
@@ -47,8 +51,13 @@ def label_classes(classes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     labels = None
     label_class = [np.zeros(1, dtype=np.int64)]
     offset = 0
-    for cls in np.flatnonzero(label_sums(classes, 255)[1:]) + 1:
-        lab, n = label(classes == cls)
+    if codes is None:
+        codes = np.flatnonzero(label_sums(classes, 255)[1:]) + 1
+    for cls in codes:
+        here = classes == cls
+        if not here.any():
+            continue
+        lab, n = label(here)
         if labels is None:  # the first class's labels are the raster to fill
             labels = lab
         else:  # classes are disjoint: write the others into the first's zeros
@@ -322,7 +331,7 @@ def group_patches(grades: np.ndarray, groups: Sequence[Sequence[int]]) -> tuple[
     lut = np.zeros(256, dtype=np.uint8)
     for i, group in enumerate(groups, start=1):
         lut[list(group)] = i
-    labels, label_group = label_classes(lut[grades])
+    labels, label_group = label_classes(lut[grades], range(1, len(groups) + 1))
     return labels, len(label_group) - 1
 
 
@@ -390,7 +399,7 @@ def measure_patches(grades: np.ndarray, groups: Sequence[Sequence[int]], measure
     ([[1, 1, 0, 2]], [0.0, 30.0, 15.0])
     """
     labels, n = group_patches(grades, groups)
-    cells = np.bincount(labels.ravel(), minlength=n + 1)
+    cells = label_sums(labels, n)
     if measure == "area":
         values = cells * (res[0] * res[1] / 10_000 / AREA_UNITS[unit])
     else:

@@ -238,9 +238,30 @@ def matrix(rows: np.ndarray, cols: np.ndarray, table: Sequence[Sequence[int]]) -
     """
     t = np.zeros((len(table) + 1, len(table[0]) + 1), dtype=np.uint8)
     t[1:, 1:] = np.asarray(table, dtype=np.uint8)
+    return _gather(t, rows, cols)
+
+
+def correct(grades: np.ndarray, classes: np.ndarray, table: Sequence[Sequence[int]]) -> np.ndarray:
+    """A correction keyed by class: ``table[grade - 1][class - 1]``, the grade where class is 0.
+
+    As ``np.where(classes > 0, matrix(grades, classes, table), grades)``, in one gather.
+
+    Examples
+    --------
+    >>> correct(np.array([1, 2, 2, 0]), np.array([1, 2, 0, 1]), [[1, 2], [2, 3]]).tolist()
+    [1, 3, 2, 0]
+    """
+    t = np.zeros((len(table) + 1, len(table[0]) + 1), dtype=np.uint8)
+    t[1:, 1:] = np.asarray(table, dtype=np.uint8)
+    t[:, 0] = np.arange(len(table) + 1)
+    return _gather(t, grades, classes)
+
+
+def _gather(t: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """``t[rows, cols]``; one gather from the flat table when one byte indexes it."""
     n, m = t.shape
     if (rows.dtype == cols.dtype == np.uint8 and t.size <= 256 and rows.size
-            and rows.max() < n and cols.max() < m):  # one byte per flat index: one gather
+            and rows.max() < n and cols.max() < m):
         flat = rows * np.uint8(m)
         flat += cols
         return t.ravel()[flat]
