@@ -286,6 +286,11 @@ class Study:
             Run the evaluation steps (False: inputs and factors only).
         stats : dict, optional
             Per result, the :meth:`Evaluation.stats` to accumulate into.
+
+        Raises
+        ------
+        ValueError
+            If the block's halo is smaller than :attr:`halo`.
         """
         if block.halo < self.halo:
             raise ValueError(f"block halo {block.halo} is below the {self.halo} cells the "
