@@ -4,9 +4,10 @@ import math
 
 import numpy as np
 import pytest
+from scipy import ndimage
 
 from sanqu.config import load_config
-from sanqu.factors import distance_to, local_relief, slope_degrees
+from sanqu.factors import distance_to, local_relief, slope_degrees, window_extreme
 from sanqu.study import Study
 
 ONES = np.ones((5, 5), bool)
@@ -137,3 +138,15 @@ def test_soil_and_water_conservation_by_hand():
     # P 800, ET 900: more evapotranspiration than rain conserves nothing
     wc = water_conservation(np.array([1200.0, 800.0]), 900.0, np.array([0.0937, 0.0]))
     assert wc.tolist() == pytest.approx([1200 - 0.0937 * 1200 - 900, 0.0])
+
+
+@pytest.mark.parametrize("window", [1, 2, 3, 9, 12, 15, 40])
+def test_window_extreme_equals_scipys_filters(window):
+    rng = np.random.default_rng(window)
+    z = (rng.random((37, 50)) * 100).astype(np.float32)
+    z[rng.random(z.shape) < 0.2] = -np.inf
+    hi = ndimage.maximum_filter(z, size=window, mode="constant", cval=-np.inf)
+    assert np.array_equal(window_extreme(z, window, np.maximum, -np.inf), hi)
+    z = np.where(np.isinf(z), np.inf, z)
+    lo = ndimage.minimum_filter(z, size=window, mode="constant", cval=np.inf)
+    assert np.array_equal(window_extreme(z, window, np.minimum, np.inf), lo)

@@ -260,3 +260,55 @@ def test_lookup_of_unsigned_and_signed_codes_agree():
         got = rules.lookup(codes.astype(dtype), table, default=5)
         assert got.tolist() == [2, 1, 4, 5], dtype
     assert rules.lookup(np.array([-1], np.int16), {0: 1}, default=5).tolist() == [5]
+
+
+def _searchsorted_index(table: rules.BreakTable, values: np.ndarray) -> np.ndarray:
+    """The class index by binary search over float64 edges (the reference)."""
+    b = np.asarray(table.breaks, dtype=np.float64)
+    idx = np.searchsorted(b, values, side="left")
+    at = idx.clip(0, len(b) - 1)
+    upper = np.asarray([not rc for rc in table.right_closed])
+    return idx + ((idx < len(b)) & (values == b[at]) & upper[at])
+
+
+@settings(max_examples=200, deadline=None)
+@given(edges=st.lists(st.floats(-1e6, 1e6), min_size=1, max_size=5, unique=True),
+       closed=st.lists(st.booleans(), min_size=5, max_size=5),
+       grades=st.lists(st.integers(1, 9), min_size=6, max_size=6),
+       noise=st.lists(st.floats(-1e6, 1e6, width=32), max_size=20))
+def test_break_table_equals_a_binary_search_on_float64_edges(edges, closed, grades, noise):
+    # float32 values right next to each edge, on it, NaN and infinities classify as the
+    # float64 binary search does (NaN above every edge)
+    edges = sorted(edges)
+    table = rules.BreakTable(tuple(edges), tuple(grades[: len(edges) + 1]),
+                             tuple(closed[: len(edges)]))
+    near = [np.nextafter(np.float32(e), np.float32(d)) for e in edges for d in (-np.inf, np.inf)]
+    values = np.array([*near, *map(np.float32, edges), *noise, np.nan, np.inf, -np.inf],
+                      dtype=np.float32)
+    for v in (values, values.astype(np.float64)):
+        expected = _searchsorted_index(table, v)
+        assert table.index(v).tolist() == expected.tolist()
+        assert table.classify(v).tolist() == np.asarray(grades, np.uint8)[expected].tolist()
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.int16, np.int32, np.float32])
+def test_one_of_equals_isin(dtype):
+    values = np.arange(-3, 300).astype(dtype)
+    for codes in ([5], [5, 6, 7], [1, 33, 104], [250, 299, 70000], []):
+        assert rules.one_of(values, codes).tolist() == np.isin(values, codes).tolist()
+
+
+def test_matrix_on_bytes_equals_fancy_indexing():
+    rng = np.random.default_rng(0)
+    rows, cols = (rng.integers(0, 6, (40, 30)).astype(np.uint8) for _ in range(2))
+    t = np.zeros((6, 6), np.uint8)
+    t[1:, 1:] = AGRI
+    assert rules.matrix(rows, cols, AGRI).tolist() == t[rows, cols].tolist()
+
+
+def test_correct_keeps_the_grade_where_there_is_no_class():
+    rng = np.random.default_rng(1)
+    grades = rng.integers(0, 6, (30, 40)).astype(np.uint8)
+    classes = rng.integers(0, 6, (30, 40)).astype(np.uint8)
+    expected = np.where(classes > 0, rules.matrix(grades, classes, AGRI), grades)
+    assert rules.correct(grades, classes, AGRI).tolist() == expected.tolist()

@@ -653,7 +653,7 @@ class Evaluation:
             return
         out = p.run(env, mask)
         if p.op in GRADERS:  # the others keep the 0 of their (masked) inputs outside the area
-            out = np.where(mask, out, np.uint8(0))
+            out = out * mask  # as np.where(mask, out, 0), several times faster
         out = out.astype(np.uint8, copy=False)
         env[p.name] = out
         if kept is not None:
@@ -699,8 +699,7 @@ class Evaluation:
                 self.patches[p.name] = measured
             cls = table.classify(measured.values)
             cls[0] = 0
-            per_cell = cls[measured.labels]
-            return np.where(per_cell > 0, rules.matrix(grades, per_cell, matrix), grades)
+            return rules.correct(grades, cls[measured.labels], matrix)
 
         return run
 

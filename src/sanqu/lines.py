@@ -482,6 +482,7 @@ def grow_blobs(region: np.ndarray, phases: list[np.ndarray], cells: int,
     for k in range(len(oks) - 1, -1, -1):
         rank[oks[k][edge]] = k
     tried = np.zeros(flat.size, dtype=bool)
+    stamp = np.empty(flat.size, dtype=np.int32)  # one scratch array for all the blobs
     left = cells
     for c in edge[np.lexsort((edge, rank))]:
         if left < max(min_cells, 1):
@@ -489,7 +490,7 @@ def grow_blobs(region: np.ndarray, phases: list[np.ndarray], cells: int,
         if flat[c] or tried[c]:
             continue
         flat[c] = True
-        blob = np.concatenate([[c], _grow(flat, width, oks, np.array([c]), left - 1)])
+        blob = np.concatenate([[c], _grow(flat, width, oks, np.array([c]), left - 1, stamp)])
         if blob.size < min_cells:  # an enclosed pocket: give it up, never try it again
             flat[blob] = False
             tried[blob] = True
@@ -499,11 +500,16 @@ def grow_blobs(region: np.ndarray, phases: list[np.ndarray], cells: int,
 
 
 def _grow(flat: np.ndarray, width: int, oks: list[np.ndarray], start: np.ndarray,
-          cells: int) -> np.ndarray:
-    """Grow the region ``flat`` from ``start`` by up to ``cells`` cells; returns them in order."""
+          cells: int, stamp: np.ndarray | None = None) -> np.ndarray:
+    """Grow the region ``flat`` from ``start`` by up to ``cells`` cells; returns them in order.
+
+    ``stamp`` is scratch space of ``flat``'s size (int32, any content: each cell is
+    written before it is read); callers growing many regions pass one to reuse.
+    """
     members = [start]
     added = 0
-    stamp = np.empty(flat.size, dtype=np.int32)  # scratch; only touched pages take memory
+    if stamp is None:  # only touched pages take memory
+        stamp = np.empty(flat.size, dtype=np.int32)
     for ok in oks:
         frontier = np.concatenate(members)  # a new phase may open cells next to any member
         while added < cells and frontier.size:

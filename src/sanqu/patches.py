@@ -27,8 +27,12 @@ def label(mask: np.ndarray) -> tuple[np.ndarray, int]:
     return ndimage.label(mask, structure=FOUR)
 
 
-def label_classes(classes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def label_classes(classes: np.ndarray,
+                  codes: Sequence[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Label the 4-connected patches of every class of a class raster at once.
+
+    ``codes``, if given, are all the non-zero codes the raster may hold, in
+    ascending order (saves counting the classes present on the whole raster).
 
     Returns
     -------
@@ -44,16 +48,24 @@ def label_classes(classes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     >>> lab.tolist(), cls.tolist()
     ([[1, 3, 2], [0, 3, 3]], [0, 1, 1, 2])
     """
-    labels = np.zeros(classes.shape, dtype=np.int32)
+    labels = None
     label_class = [np.zeros(1, dtype=np.int64)]
     offset = 0
-    for cls in np.flatnonzero(np.bincount(classes.ravel(), minlength=256)[1:]) + 1:
-        lab, n = label(classes == cls)
-        if offset:
-            np.add(lab, offset, out=lab, where=lab > 0)
-        labels += lab
+    if codes is None:
+        codes = np.flatnonzero(label_sums(classes, 255)[1:]) + 1
+    for cls in codes:
+        here = classes == cls
+        if not here.any():
+            continue
+        lab, n = label(here)
+        if labels is None:  # the first class's labels are the raster to fill
+            labels = lab
+        else:  # classes are disjoint: write the others into the first's zeros
+            np.add(lab, offset, out=labels, where=lab > 0)
         label_class.append(np.full(n, cls, dtype=np.int64))
         offset += n
+    if labels is None:
+        labels = np.zeros(classes.shape, dtype=np.int32)
     return labels, np.concatenate(label_class)
 
 
@@ -110,8 +122,8 @@ def fill_holes(mask: np.ndarray, max_cells: int, allowed: np.ndarray | None = No
     ok = sizes <= max_cells
     ok[0] = False
     ok[np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]])] = False
-    if allowed is not None:
-        ok &= ~labels_touching(labels, ~allowed, n)
+    if allowed is not None:  # only the candidates' cells matter (a far smaller selection)
+        ok &= ~labels_touching(labels, ~allowed & ok[labels], n)
     if budget is not None:
         ids = np.flatnonzero(ok)
         order = ids[np.lexsort((ids, sizes[ids]))]
@@ -155,17 +167,23 @@ def sieve_classes(classes: np.ndarray, min_cells: int, locked: np.ndarray | None
     for _ in range(max_rounds):
         labels, label_class = label_classes(out)
         n = label_class.size - 1
-        small = np.bincount(labels.ravel(), minlength=n + 1) < min_cells
+        small = label_sums(labels, n) < min_cells
         small[0] = False
-        if locked is not None:
-            small &= ~labels_touching(labels, locked, n)
+        in_small = small[labels]
+        if locked is not None:  # only cells of small patches can make a patch locked here
+            small &= ~labels_touching(labels, locked & in_small, n)
+            in_small = small[labels]
         if not small.any():
             break
         counts = np.zeros((n + 1) * ncls, dtype=np.int64)
-        pairs = ((labels[:, :-1], labels[:, 1:]), (labels[:-1, :], labels[1:, :]))
-        for a, b in pairs:  # each edge between two patches, seen from both sides
-            for lab, other in ((a, b), (b, a)):
-                idx = np.flatnonzero(small[lab] & (other > 0) & (a != b))
+        inside = labels > 0
+        pairs = ((np.s_[:, :-1], np.s_[:, 1:]), (np.s_[:-1, :], np.s_[1:, :]))
+        for first, second in pairs:  # each edge between two patches, seen from both sides
+            a, b = labels[first], labels[second]
+            differ = a != b
+            for lab, other, own_small, other_inside in ((a, b, in_small[first], inside[second]),
+                                                        (b, a, in_small[second], inside[first])):
+                idx = np.flatnonzero(own_small & other_inside & differ)
                 own, nb = lab.flat[idx], other.flat[idx]
                 counts += np.bincount(own.astype(np.int64) * ncls + label_class[nb],
                                       minlength=counts.size)
@@ -313,7 +331,7 @@ def group_patches(grades: np.ndarray, groups: Sequence[Sequence[int]]) -> tuple[
     lut = np.zeros(256, dtype=np.uint8)
     for i, group in enumerate(groups, start=1):
         lut[list(group)] = i
-    labels, label_group = label_classes(lut[grades])
+    labels, label_group = label_classes(lut[grades], range(1, len(groups) + 1))
     return labels, len(label_group) - 1
 
 
@@ -381,7 +399,7 @@ def measure_patches(grades: np.ndarray, groups: Sequence[Sequence[int]], measure
     ([[1, 1, 0, 2]], [0.0, 30.0, 15.0])
     """
     labels, n = group_patches(grades, groups)
-    cells = np.bincount(labels.ravel(), minlength=n + 1)
+    cells = label_sums(labels, n)
     if measure == "area":
         values = cells * (res[0] * res[1] / 10_000 / AREA_UNITS[unit])
     else:

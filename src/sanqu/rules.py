@@ -8,8 +8,9 @@ nothing of files or configs, so it can run on any block.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from typing import NoReturn
 
 import numpy as np
 
@@ -45,21 +46,54 @@ class BreakTable:
     right_closed: tuple[bool, ...]
 
     def index(self, values: np.ndarray) -> np.ndarray:
-        """Class index (0-based) of each value."""
-        b = np.asarray(self.breaks, dtype=np.float64)
-        if all(self.right_closed):
-            return np.searchsorted(b, values, side="left")
-        if not any(self.right_closed):
-            return np.searchsorted(b, values, side="right")
-        idx = np.searchsorted(b, values, side="left")  # number of edges strictly below
-        at = idx.clip(0, len(b) - 1)
-        upper = np.asarray([not rc for rc in self.right_closed])
-        return idx + ((idx < len(b)) & (values == b[at]) & upper[at])
+        """Class index (0-based) of each value: the number of edges it lies above.
+
+        NaN lies above every edge (it sorts last, as in ``np.searchsorted``).
+        """
+        count = np.zeros(np.shape(values), dtype=np.intp)
+        for below in self._below(np.asarray(values)):
+            count += below
+        return len(self.breaks) - count
 
     def classify(self, values: np.ndarray) -> np.ndarray:
-        """Grade of each value (uint8)."""
-        return np.asarray(self.grades, dtype=np.uint8)[self.index(values)]
+        """Grade of each value (uint8).
 
+        One comparison and one add per edge, no index array: the grade starts as
+        the top class's and each edge a value lies below adds the step from the
+        class above the edge to the class below it (modulo 256, exactly).
+        """
+        values = np.asarray(values)
+        grades = [int(g) % 256 for g in self.grades]
+        out = np.full(values.shape, grades[-1], dtype=np.uint8)
+        for i, below in enumerate(self._below(values)):
+            step = (grades[i] - grades[i + 1]) % 256
+            if step == 1:
+                out += below
+            elif step == 255:
+                out -= below
+            elif step:
+                out += below * np.uint8(step)
+        return out
+
+    def _below(self, values: np.ndarray) -> Iterator[np.ndarray]:
+        """Per edge in turn, the values below it (on the edge: below if right-closed)."""
+        for edge, right_closed in zip(self.breaks, self.right_closed, strict=True):
+            yield self._below_edge(values, edge, right_closed)
+
+    @staticmethod
+    def _below_edge(values: np.ndarray, edge: float, right_closed: bool) -> np.ndarray:
+        """``values <= edge`` (right-closed) or ``values < edge``, as exact real numbers.
+
+        float32 values are compared with the float32 neighbour of ``edge`` on the
+        side that keeps the result exact (the largest float32 ≤ ``edge`` for ``<=``,
+        the smallest ≥ ``edge`` for ``<``), so no float64 copy is made; other values
+        are compared in float64, like ``np.searchsorted`` with float64 edges.
+        """
+        if values.dtype == np.float32:
+            e = _float32_toward(edge, -math.inf if right_closed else math.inf)
+            return values <= e if right_closed else values < e
+        e64 = np.float64(edge)
+        return values <= e64 if right_closed else values < e64
     def describe(self, i: int) -> str:
         """Class ``i`` as text, e.g. ``> 2 and ≤ 6``."""
         parts = []
@@ -72,6 +106,23 @@ class BreakTable:
 
 def _num(x: float) -> str:
     return f"{x:g}"
+
+
+def _float32_toward(x: float, direction: float) -> np.float32:
+    """The float32 nearest ``x`` on the side of ``direction`` (``x`` itself if exact).
+
+    Examples
+    --------
+    >>> float(_float32_toward(0.1, -math.inf)) < 0.1 < float(_float32_toward(0.1, math.inf))
+    True
+    >>> float(_float32_toward(2.0, math.inf))
+    2.0
+    """
+    with np.errstate(over="ignore"):
+        f = np.float32(x)
+    if (float(f) > x and direction < x) or (float(f) < x and direction > x):
+        f = np.nextafter(f, np.float32(direction))
+    return f
 
 
 def reclass(values: np.ndarray, breaks: Sequence[float], grades: Sequence[int] | None = None,
@@ -138,26 +189,37 @@ def lookup(codes: np.ndarray, table: Mapping[int, int], where: np.ndarray | None
     codes = np.asarray(codes)
     if codes.dtype.kind == "u" and codes.dtype.itemsize <= 2:  # small unsigned codes: a LUT
         size = 1 << (8 * codes.dtype.itemsize)
-        lut = np.zeros(size, dtype=np.uint8)
+        lut = np.full(size, 0 if default is None else default, dtype=np.uint8)
         known = np.zeros(size, dtype=bool)
         for k, v in table.items():
             if 0 <= k < size:
                 lut[k], known[k] = v, True
-        found, graded = known[codes], lut[codes]
-    else:
-        keys = np.array(sorted(table), dtype=np.int64)
-        vals = np.array([table[k] for k in sorted(table)], dtype=np.uint8)
-        idx = np.searchsorted(keys, codes).clip(0, len(keys) - 1)
-        found = keys[idx] == codes
-        graded = vals[idx]
+        graded = lut[codes]  # one pass; ``known`` is read only where a grade is 0
+        if default is None and not graded.all():
+            missing = (graded == 0) & ~known[codes]
+            if where is not None:
+                missing &= where
+            if missing.any():
+                _missing_codes(codes[missing], key)
+        return graded
+    keys = np.array(sorted(table), dtype=np.int64)
+    vals = np.array([table[k] for k in sorted(table)], dtype=np.uint8)
+    idx = np.searchsorted(keys, codes).clip(0, len(keys) - 1)
+    found = keys[idx] == codes
+    graded = vals[idx]
     if default is not None:
         return np.where(found, graded, np.uint8(default)).astype(np.uint8)
     check = found if where is None else (found | ~where)
     if not check.all():
-        bad = np.unique(codes[~check])
-        raise ConfigError(f"{key}: code {int(bad[0])} occurs in the data but is not in the table "
-                          f"(missing: {bad.tolist()[:10]})")
+        _missing_codes(codes[~check], key)
     return np.where(found, graded, np.uint8(0))
+
+
+def _missing_codes(codes: np.ndarray, key: str) -> NoReturn:
+    """Raise the error of :func:`lookup` for codes its table lacks."""
+    bad = np.unique(codes)
+    raise ConfigError(f"{key}: code {int(bad[0])} occurs in the data but is not in the table "
+                      f"(missing: {bad.tolist()[:10]})")
 
 
 def matrix(rows: np.ndarray, cols: np.ndarray, table: Sequence[Sequence[int]]) -> np.ndarray:
@@ -176,6 +238,33 @@ def matrix(rows: np.ndarray, cols: np.ndarray, table: Sequence[Sequence[int]]) -
     """
     t = np.zeros((len(table) + 1, len(table[0]) + 1), dtype=np.uint8)
     t[1:, 1:] = np.asarray(table, dtype=np.uint8)
+    return _gather(t, rows, cols)
+
+
+def correct(grades: np.ndarray, classes: np.ndarray, table: Sequence[Sequence[int]]) -> np.ndarray:
+    """A correction keyed by class: ``table[grade - 1][class - 1]``, the grade where class is 0.
+
+    As ``np.where(classes > 0, matrix(grades, classes, table), grades)``, in one gather.
+
+    Examples
+    --------
+    >>> correct(np.array([1, 2, 2, 0]), np.array([1, 2, 0, 1]), [[1, 2], [2, 3]]).tolist()
+    [1, 3, 2, 0]
+    """
+    t = np.zeros((len(table) + 1, len(table[0]) + 1), dtype=np.uint8)
+    t[1:, 1:] = np.asarray(table, dtype=np.uint8)
+    t[:, 0] = np.arange(len(table) + 1)
+    return _gather(t, grades, classes)
+
+
+def _gather(t: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """``t[rows, cols]``; one gather from the flat table when one byte indexes it."""
+    n, m = t.shape
+    if (rows.dtype == cols.dtype == np.uint8 and t.size <= 256 and rows.size
+            and rows.max() < n and cols.max() < m):
+        flat = rows * np.uint8(m)
+        flat += cols
+        return t.ravel()[flat]
     return t[rows, cols]
 
 
@@ -392,7 +481,7 @@ def downgrade(grades: np.ndarray, when: np.ndarray, *, by: int | None = None,
     """
     hit = when & (grades > 0)
     if only_grades is not None:
-        hit &= np.isin(grades, list(only_grades))
+        hit &= one_of(grades, list(only_grades))
     if not hit.any():
         return grades
     if to is not None:
@@ -436,5 +525,35 @@ def condition(layer: np.ndarray, *, gt: float | None = None, ge: float | None = 
     if le is not None:
         out &= layer <= le
     if isin is not None:
-        out &= np.isin(layer, list(isin))
+        out &= one_of(layer, list(isin))
     return out
+
+
+def one_of(values: np.ndarray, codes: Sequence[int]) -> np.ndarray:
+    """``np.isin`` without sorting: a lookup table for one- and two-byte unsigned codes.
+
+    A run of consecutive codes in an integer raster takes two comparisons; other
+    dtypes fall back to ``np.isin``.
+
+    Examples
+    --------
+    >>> v = np.array([0, 1, 2, 3], np.uint8)
+    >>> one_of(v, [1, 3]).tolist(), one_of(v, [2, 1]).tolist(), one_of(v, [3, 300]).tolist()
+    ([False, True, False, True], [False, True, True, False], [False, False, False, True])
+    """
+    values = np.asarray(values)
+    if values.dtype.kind not in "iu":
+        return np.isin(values, list(codes))
+    info = np.iinfo(values.dtype)
+    codes = sorted({int(c) for c in codes if info.min <= c <= info.max})
+    if not codes:
+        return np.zeros(values.shape, dtype=bool)
+    if codes[-1] - codes[0] == len(codes) - 1:  # a run of codes: two comparisons are faster
+        if len(codes) == 1:
+            return values == codes[0]
+        return (values >= codes[0]) & (values <= codes[-1])
+    if values.dtype.itemsize > 2 or info.min < 0:
+        return np.isin(values, codes)
+    table = np.zeros(info.max + 1, dtype=bool)
+    table[codes] = True
+    return table[values]

@@ -30,7 +30,7 @@ from .align import AlignedRaster, burn, grid_of, read_polygons
 from .config import RESULTS, Config, factor_refs
 from .errors import ConfigError, InputError
 from .evaluate import Evaluation, StepStats, build_evaluations
-from .factors import compute_factor, halo_cells
+from .factors import compute_factor, halo_cells, own_threads
 from .grid import Block, Grid
 from .rules import reclass
 from .surfaces import Surfaces
@@ -95,6 +95,20 @@ class BlockResult:
     steps: dict[str, dict[str, np.ndarray]]
 
 
+def _around(values: np.ndarray, halo: int, cells: int) -> np.ndarray:
+    """Crop an array of a block's core and ``halo`` cells around it to ``cells`` around it.
+
+    Returns a view.
+
+    Examples
+    --------
+    >>> _around(np.arange(25).reshape(5, 5), 2, 1).shape
+    (3, 3)
+    """
+    d = halo - cells
+    return values[d:values.shape[0] - d, d:values.shape[1] - d]
+
+
 class Study:
     """Inputs of a config opened on the study grid, ready to compute blocks.
 
@@ -155,19 +169,30 @@ class Study:
         self.factors = {k: v for k, v in cfg.factors.items()
                         if k in needed and k not in self.absent}
         self.unused = [k for k in cfg.factors if k not in needed and k not in self.absent]
+        own = {name: halo_cells(spec, self.grid.res) for name, spec in self.factors.items()}
+        refs = {name: [r for r in factor_refs(spec) if r in self.factors]
+                for name, spec in self.factors.items()}
         halo: dict[str, int] = {}
         wave: dict[str, int] = {}
-        for name, spec in self.factors.items():  # a factor may read earlier factors
-            refs = [r for r in factor_refs(spec) if r in self.factors]
-            halo[name] = halo_cells(spec, self.grid.res) + max((halo[r] for r in refs), default=0)
-            wave[name] = 1 + max((wave[r] for r in refs), default=-1)
+        for name in self.factors:  # a factor may read earlier factors
+            halo[name] = own[name] + max((halo[r] for r in refs[name]), default=0)
+            wave[name] = 1 + max((wave[r] for r in refs[name]), default=-1)
         self.halo = max(halo.values(), default=0)
+        margin = dict.fromkeys(self.factors, 0)  # where the factors reading it need it exact
+        for name in reversed(self.factors):
+            for r in refs[name]:
+                margin[r] = max(margin[r], margin[name] + own[name])
+        #: Per factor, the cells around a block's core it is computed on: its own halo
+        #: plus the margin where the factors that read it need its values; the distances
+        #: need the whole halo, slope only one cell.
+        self.reach = {name: margin[name] + own[name] for name in self.factors}
         #: Factors in dependency waves: the factors of one wave run in parallel.
         self.waves = [[n for n in self.factors if wave[n] == w]
                       for w in range(max(wave.values(), default=-1) + 1)]
         self._fitted = not any(ev.share_layers for ev in self.evaluations.values())
-        self._pool = ThreadPoolExecutor(cfg.grid.threads or os.cpu_count() or 1,
-                                        thread_name_prefix="sanqu")
+        #: Worker threads of the per-cell stages.
+        self.threads: int = cfg.grid.threads or os.cpu_count() or 1
+        self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="sanqu")
 
     def __enter__(self) -> Study:
         return self
@@ -213,17 +238,36 @@ class Study:
         return Block(0, 0, self.grid.height, self.grid.width, self.halo)
 
     def _classes(self, codes: np.ndarray, mask: np.ndarray) -> np.ndarray:
-        key = f"inputs.{self.cfg.landuse.input}"
+        """Land-use class index per cell (0 outside ``mask``); an unclassified code is an error.
+
+        Codes of one or two unsigned bytes (the usual land-use rasters) are looked up
+        in a table covering every value of their type, in one pass; other types are
+        converted to int64 and clipped to the table first.
+        """
+        if codes.dtype.kind == "u" and codes.dtype.itemsize <= 2:
+            lut = np.zeros(1 << (8 * codes.dtype.itemsize), dtype=np.uint8)
+            n = min(lut.size, self._class_lut.size)
+            lut[:n] = self._class_lut[:n]
+            classes = lut[codes]
+            unknown = (classes == 0) & mask
+            if unknown.any():
+                raise self._unclassified(np.unique(codes[unknown]))
+            classes[~mask] = 0
+            return classes
         inside = codes[mask].astype(np.int64)
         big = inside >= self._known.size
         unknown = big | ~self._known[np.where(big, 0, inside)]
         if unknown.any():
-            bad = np.unique(inside[unknown])
-            raise ConfigError(
-                f"landuse.classes: code {int(bad[0])} occurs in {key} but belongs to no class "
-                f"(unclassified codes: {bad.tolist()[:10]})")
+            raise self._unclassified(np.unique(inside[unknown]))
         idx = codes.astype(np.int64).clip(0, self._known.size - 1)
         return np.where(mask, self._class_lut[idx], 0).astype(np.uint8)
+
+    def _unclassified(self, bad: np.ndarray) -> ConfigError:
+        """The error for land-use codes (sorted, unique) that belong to no class."""
+        codes = bad.tolist()
+        return ConfigError(
+            f"landuse.classes: code {codes[0]} occurs in inputs.{self.cfg.landuse.input} but "
+            f"belongs to no class (unclassified codes: {codes[:10]})")
 
     def compute(self, block: Block, *, keep: bool = False, timer: Timer | None = None,
                 evaluate: bool = True,
@@ -242,7 +286,15 @@ class Study:
             Run the evaluation steps (False: inputs and factors only).
         stats : dict, optional
             Per result, the :meth:`Evaluation.stats` to accumulate into.
+
+        Raises
+        ------
+        ValueError
+            If the block's halo is smaller than :attr:`halo`.
         """
+        if block.halo < self.halo:
+            raise ValueError(f"block halo {block.halo} is below the {self.halo} cells the "
+                             "factors need")
         timer = timer or Timer()
         cfg = self.cfg
         win = block.read_window
@@ -262,15 +314,32 @@ class Study:
             landclass = self._classes(values[lu], mask & valid[lu])
             class_masks = {n: landclass == i for i, n in enumerate(self.class_names, start=1)}
             layers = dict(values)
-            res = self.grid.res
+            halos = dict.fromkeys(values, block.halo)  # cells around the core, per layer
+
+            def factor(name: str, threads: int = 1) -> np.ndarray:
+                """One factor, on the cells within its reach of the core only."""
+                reach = self.reach[name]
+                return compute_factor(
+                    self.factors[name],
+                    {k: _around(v, halos[k], reach) for k, v in layers.items()
+                     if halos[k] >= reach},  # (factors with less reach it does not read)
+                    {k: _around(v, block.halo, reach) for k, v in valid.items()},
+                    {k: _around(v, block.halo, reach) for k, v in class_masks.items()},
+                    self.grid.res, threads)
+
             for wave in self.waves:
-                done = list(pool.map(lambda n: compute_factor(self.factors[n], layers, valid,
-                                                              class_masks, res), wave))
-                layers.update(zip(wave, done, strict=True))
+                # the factors of a wave on the pool, then each that holds the GIL alone
+                pooled = [n for n in wave if not own_threads(self.factors[n])]
+                done = dict(zip(pooled, pool.map(factor, pooled), strict=True))
+                done.update((n, factor(n, self.threads)) for n in wave if n not in done)
+                layers.update(done)
+                halos.update((n, self.reach[n]) for n in done)
+            # contiguous copies of the core: the evaluation reads most layers several
+            # times, and numpy runs several times faster on contiguous arrays than on views
+            layers = {k: np.ascontiguousarray(_around(v, halos[k], 0)) for k, v in layers.items()}
             core = block.core
-            layers = {k: v[core] for k, v in layers.items()}
-            mask = mask[core]
-            landclass = landclass[core]
+            mask = np.ascontiguousarray(mask[core])
+            landclass = np.ascontiguousarray(landclass[core])
         results: dict[str, np.ndarray] = {}
         steps: dict[str, dict[str, np.ndarray]] = {}
         if evaluate:
@@ -356,10 +425,10 @@ class Study:
                     getattr(s, attr)[sl] = res.results[r]
                 slope = res.layers[farm.slope_factor]
                 s.steep[sl] = m & (slope > farm.max_slope)
-                s.slope_grade[sl] = np.where(m, reclass(slope, quality.slope_breaks), 0)
+                s.slope_grade[sl] = reclass(slope, quality.slope_breaks) * m
                 if quality.near_factor is not None:
-                    near = reclass(res.layers[quality.near_factor], quality.near_breaks)
-                    s.near_grade[sl] = np.where(m, near, 0)
+                    s.near_grade[sl] = reclass(res.layers[quality.near_factor],
+                                               quality.near_breaks) * m
                 else:
                     s.near_grade[sl] = m
                 s.protected[sl] = m & self._burn("lines.red_line.protected_areas",
@@ -375,7 +444,9 @@ class Study:
             raise InputError(
                 "study_area.valid_inputs: no cell has data in all of "
                 f"{cfg.study_area.valid_inputs}")
-        with timer("evaluate"):  # whole-area steps on the compact grade rasters
+        # Whole-area steps on the compact grade rasters, one result after the other: on
+        # two threads they took longer (memory-bound passes over 10^8-cell label rasters).
+        with timer("evaluate"):
             for r, attr in attrs.items():
                 ev = self.evaluations[r]
                 if ev.needs_area:

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .grid import Grid
+from .rules import one_of
 
 
 @dataclass
@@ -106,24 +107,3 @@ class Surfaces:
     def hectares(self, cells: int | np.integer) -> float:
         """Area of ``cells`` cells in hectares."""
         return float(cells) * self.grid.cell_area / 10_000
-
-
-def one_of(values: np.ndarray, codes: list[int] | tuple[int, ...]) -> np.ndarray:
-    """``np.isin`` for uint8 rasters by a 256-entry lookup table (one pass, no sorting).
-
-    Examples
-    --------
-    >>> v = np.array([0, 1, 2, 3], np.uint8)
-    >>> one_of(v, [1, 3]).tolist(), one_of(v, [2, 1]).tolist()
-    ([False, True, False, True], [False, True, True, False])
-    """
-    codes = sorted(set(codes))
-    if not codes:
-        return np.zeros(values.shape, dtype=bool)
-    if codes[-1] - codes[0] == len(codes) - 1:  # a run of codes: two comparisons are faster
-        if len(codes) == 1:
-            return values == codes[0]
-        return (values >= codes[0]) & (values <= codes[-1])
-    table = np.zeros(256, dtype=bool)
-    table[codes] = True
-    return table[values]
