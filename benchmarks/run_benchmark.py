@@ -169,7 +169,7 @@ def _is_complete(path: Path, size: int) -> bool:
 
 
 def write_config(size: int, paths: dict[str, Path], workdir: Path,
-                 block_size: int | None) -> Path:
+                 block_size: int | None, output_crs: str = "study") -> Path:
     """``configs/dianbu.yaml`` pointed at the generated inputs, with no farmland quota."""
     import yaml
 
@@ -185,6 +185,10 @@ def write_config(size: int, paths: dict[str, Path], workdir: Path,
         if isinstance(node, dict) and isinstance(node.get(key), str):
             node[key] = str((here / node[key]).resolve())
     data["lines"]["farmland"]["quota_ha"] = None
+    # the mirrored grid reaches 300 km east at 10000 x 10000, past the 3-degree zone of the
+    # sample: `crs: auto` would then reproject every polygon into the next zone (cut to cell
+    # length first). Keep the grid's CRS so sizes compare; `--output-crs auto` measures that.
+    data["outputs"]["crs"] = output_crs
     data["name"] = f"benchmark {size} x {size} (mirrored Dianbu sample)"
     if block_size is not None:
         data["grid"]["block_size"] = block_size
@@ -323,7 +327,7 @@ def run_size(size: int, workdir: Path, args: argparse.Namespace) -> dict:
     import psutil
 
     paths = generate_inputs(size, workdir, args.regenerate)
-    config = write_config(size, paths, workdir, args.block_size)
+    config = write_config(size, paths, workdir, args.block_size, args.output_crs)
     out = workdir / f"out_{size}"
     result_json = workdir / f"result_{size}.json"
     log = workdir / f"stages_{size}.log"
@@ -539,6 +543,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--regenerate", action="store_true", help="rewrite inputs even if present")
     p.add_argument("--block-size", type=int, default=None,
                    help="override grid.block_size of configs/dianbu.yaml")
+    p.add_argument("--output-crs", default="study",
+                   help="outputs.crs of the runs (default study: the grid's CRS; 'auto' "
+                        "reprojects the largest sizes into the next Gauss-Krüger zone)")
     p.add_argument("--timeout", type=float, default=1500.0,
                    help="kill a run after this many seconds (default: 1500)")
     p.add_argument("--max-rss-mb", type=float, default=16000.0,
