@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import shapely
+from numba import njit
 from scipy import ndimage
 
 from .grid import Grid
@@ -47,28 +48,66 @@ class _Rings:
     start: np.ndarray  # corners that start a segment (each corner but a ring's last)
 
 
+@njit(cache=True)
+def _corners(xy: np.ndarray, ring: np.ndarray, x0: float, y0: float, dx: float, dy: float,
+             height: int, width: int) -> tuple[np.ndarray, np.ndarray, bool]:
+    """Column and row of every vertex; False if one is off the corners or an edge is oblique."""
+    n = xy.shape[0]
+    col = np.empty(n, dtype=np.int64)
+    row = np.empty(n, dtype=np.int64)
+    for i in range(n):
+        fc = (xy[i, 0] - x0) / dx
+        fr = (xy[i, 1] - y0) / dy
+        c = np.rint(fc)
+        r = np.rint(fr)
+        if abs(fc - c) > CORNER_TOLERANCE or abs(fr - r) > CORNER_TOLERANCE:
+            return col, row, False
+        if c < 0 or r < 0 or c > width or r > height:
+            return col, row, False
+        col[i] = int(c)
+        row[i] = int(r)
+        if i > 0 and ring[i] == ring[i - 1] and col[i] != col[i - 1] and row[i] != row[i - 1]:
+            return col, row, False
+    return col, row, True
+
+
 def _rings(parts: np.ndarray, grid: Grid) -> _Rings | None:
     """Rings of Polygons on the lattice of ``grid``'s cell corners, or None if off it."""
     t = grid.transform
-    if t.b != 0 or t.d != 0:
-        return None
     height, width = grid.shape
     rings, polygon = shapely.get_rings(parts, return_index=True)
     shell = np.r_[True, polygon[1:] != polygon[:-1]] if len(polygon) else np.zeros(0, bool)
     xy, ring = shapely.get_coordinates(rings, return_index=True)
-    col, row = (xy[:, 0] - t.c) / t.a, (xy[:, 1] - t.f) / t.e
-    del xy
-    c, r = np.rint(col), np.rint(row)
-    if len(c) and max(np.abs(col - c).max(), np.abs(row - r).max()) > CORNER_TOLERANCE:
-        return None
-    del col, row
-    c, r = c.astype(np.int64), r.astype(np.int64)
-    if len(c) and (c.min() < 0 or r.min() < 0 or c.max() > width or r.max() > height):
+    c, r, on = _corners(xy, ring, t.c, t.f, t.a, t.e, height, width)
+    if not on:
         return None
     start = np.flatnonzero(ring[:-1] == ring[1:])  # each vertex to the next of its ring
-    if np.any((c[start + 1] != c[start]) & (r[start + 1] != r[start])):
-        return None
     return _Rings(rings, c, r, ring, polygon, shell, start)
+
+
+@njit(cache=True)
+def _wind(col: np.ndarray, row: np.ndarray, ring: np.ndarray, start: np.ndarray,
+          inside: np.ndarray, out: np.ndarray) -> None:
+    """Add each ring's winding, times ``inside[ring]``, to ``out``.
+
+    ``out`` is zeroed and one row and column larger than the grid: vertical edges go in
+    as 2-D differences, then both prefix sums are taken in one pass over the rows.
+    """
+    height, width = out.shape[0] - 1, out.shape[1] - 1
+    for k in range(start.size):
+        s = start[k]
+        if row[s + 1] == row[s]:
+            continue
+        v = inside[ring[s]] if row[s + 1] > row[s] else -inside[ring[s]]
+        out[min(row[s], row[s + 1]), col[s]] += v
+        out[max(row[s], row[s + 1]), col[s]] -= v
+    carry = np.zeros(width + 1, dtype=out.dtype)
+    for r in range(height):
+        running = out.dtype.type(0)
+        for c in range(width):
+            carry[c] += out[r, c]
+            running += carry[c]
+            out[r, c] = running
 
 
 def _paint(g: _Rings, shape: tuple[int, int], weight: np.ndarray | None,
@@ -78,25 +117,17 @@ def _paint(g: _Rings, shape: tuple[int, int], weight: np.ndarray | None,
     Shells wind +1 and holes −1 around the cells inside them (``weight`` None: 1).
     """
     height, width = shape
-    diff = np.zeros((height + 1, width + 1), dtype=dtype)
     c, r, ring, start = g.col, g.row, g.ring, g.start
     # twice the signed area of each ring: a ring with a positive one winds -1
-    # around its inside with the edge sign below; shells are made +1, holes -1
+    # around its inside with the edge sign of _wind; shells are made +1, holes -1
     area2 = np.bincount(ring[start], weights=c[start] * r[start + 1] - c[start + 1] * r[start],
                         minlength=len(g.polygon))
     inside = np.where(g.shell, -1, 1) * np.sign(area2).astype(np.int64)
     if weight is not None:
         inside = inside * weight[g.polygon]
-    vertical = start[r[start + 1] != r[start]]
-    value = (np.sign(r[vertical + 1] - r[vertical]) * inside[ring[vertical]]).astype(dtype)
-    top = np.minimum(r[vertical], r[vertical + 1])
-    bottom = np.maximum(r[vertical], r[vertical + 1])
-    flat = diff.reshape(-1)
-    np.add.at(flat, top * (width + 1) + c[vertical], value)
-    np.add.at(flat, bottom * (width + 1) + c[vertical], -value)
-    np.cumsum(diff, axis=0, out=diff)
-    np.cumsum(diff, axis=1, out=diff)
-    return diff[:height, :width]
+    out = np.zeros((height + 1, width + 1), dtype=dtype)
+    _wind(c, r, ring, start, inside.astype(dtype), out)
+    return out[:height, :width]
 
 
 def cell_counts(geoms: np.ndarray, grid: Grid) -> np.ndarray | None:
