@@ -184,7 +184,7 @@ def _polygons(labels: np.ndarray, grid: Grid) -> tuple[np.ndarray, np.ndarray]:
 def node_cells(geoms: np.ndarray, grid: Grid) -> np.ndarray:
     """Polygons traced on ``grid``'s cell edges, with every shared edge carrying the same vertices.
 
-    GDAL's polygonizer keeps only the corners where a ring turns, so where a third
+    The tracer (like GDAL's polygonizer) keeps only the corners where a ring turns, so where a third
     polygon meets an edge (a T-junction) one side has a vertex the other lacks, and
     the polygons are not an edge-matched coverage. Every vertex lies on the lattice
     of cell corners, so the missing vertices are found by sorting: each axis-parallel
@@ -258,8 +258,8 @@ def smooth_coverage(geoms: np.ndarray, tolerance: float, grid: Grid,
     ----------
     geoms : numpy.ndarray of Polygon
         Valid polygons traced on ``grid``'s cell edges that tile an area (no
-        overlaps; edges may carry different vertices on either side, as GDAL's
-        polygonizer leaves them: :func:`node_cells` matches them first).
+        overlaps; edges may carry different vertices on either side, as the tracer
+        leaves them: :func:`node_cells` matches them first).
     tolerance : float
         Visvalingam-Whyatt tolerance in CRS units: roughly the square root of the
         largest triangle area removed. One cell size removes single-cell steps.
