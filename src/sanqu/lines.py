@@ -21,6 +21,7 @@ from scipy import ndimage
 from .config import UGB_ZONES, FarmlandSpec, FarmQualitySpec, RedLineSpec, UgbSpec
 from .errors import QuotaError
 from .patches import (
+    FOUR,
     fill_holes,
     label,
     label_sums,
@@ -144,17 +145,19 @@ def red_line(s: Surfaces, spec: RedLineSpec, cultivated_classes: list[str],
     are dropped and holes up to ``fill_holes_below_ha`` filled with cells the line
     may hold.
     """
-    eco = s.mask & one_of(s.eco, spec.from_levels)
     protected = s.protected & s.mask
-    core = eco | protected
+    core = s.mask & one_of(s.eco, spec.from_levels)
+    core |= protected
     excluded = (s.is_class(spec.exclude_classes) if spec.exclude_classes
                 else np.zeros_like(core))
     cultivated = s.is_class(cultivated_classes) & ~excluded
     cut = (excluded | cultivated) if spec.cultivated_conflict == "cut" else excluded
     n_excl = log.mark(17, core & excluded)
-    n_cult = int(np.count_nonzero(core & cultivated))
+    del excluded
+    cultivated &= core  # cultivated land in the core: a conflict
+    n_cult = int(np.count_nonzero(cultivated))
     if spec.cultivated_conflict == "cut":
-        log.mark(16, core & cultivated)
+        log.mark(16, cultivated)
     log.ha("red_line_conflict_excluded_ha", n_excl)
     log.ha("red_line_conflict_cultivated_ha", n_cult)
     log.add("overlap", "red_line&excluded_classes", n_excl,
@@ -163,30 +166,39 @@ def red_line(s: Surfaces, spec: RedLineSpec, cultivated_classes: list[str],
             "cut from the red line" if spec.cultivated_conflict == "cut"
             else "kept in the red line; not farmland")
     allowed = s.mask & ~cut
-    line = core & ~cut
+    line = core
+    line &= ~cut
+    del core, cut
     steps = int(round(spec.smooth_m / s.grid.res[0]))
     smoothed = smooth(line, steps, allowed=allowed, keep=protected)
+    del protected
     n_off = log.mark(18, line & ~smoothed)
+    # cells added are allowed and not in the line, so outside the core (never cut)
     added = smoothed & ~line
+    del line
+    n_added = int(np.count_nonzero(added))
     log.ha("red_line_smoothing_removed_ha", n_off)
-    log.ha("red_line_smoothing_added_ha", int(np.count_nonzero(added)))
+    log.ha("red_line_smoothing_added_ha", n_added)
     log.add("moved", "red_line.smoothing_removed", n_off,
             f"whiskers and teeth up to {spec.smooth_m:g} m long pruned" if steps
             else "no smoothing (smooth_m below half a cell)")
-    log.add("moved", "red_line.smoothing_added", int(np.count_nonzero(added)),
+    log.add("moved", "red_line.smoothing_added", n_added,
             f"notches up to {spec.smooth_m:g} m deep filled" if steps
             else "no smoothing (smooth_m below half a cell)")
     kept = remove_small_patches(smoothed, s.cells_at_least(spec.min_area_ha))
     n_small = log.mark(19, smoothed & ~kept)
+    del smoothed
     log.ha("red_line_small_patches_ha", n_small)
     log.add("moved", "red_line.small_patches", n_small,
             f"patches below {spec.min_area_ha:g} ha dropped from the red line")
     line = fill_holes(kept, s.cells_at_most(spec.fill_holes_below_ha), allowed=allowed)
-    log.mark(12, line & eco)
-    log.mark(11, line & protected)
-    log.mark(13, line & added & ~core)
+    del allowed
+    # the eco-importance and protected-area cells are made again: fewer rasters held
+    log.mark(12, line & s.mask & one_of(s.eco, spec.from_levels))
+    log.mark(11, line & s.protected & s.mask)
+    log.mark(13, line & added)
     n_holes = log.mark(14, line & ~kept)
-    log.mark(15, line & cultivated & core)
+    log.mark(15, line & cultivated)
     log.ha("red_line_holes_filled_ha", n_holes)
     log.add("moved", "red_line.holes_filled", n_holes,
             f"holes up to {spec.fill_holes_below_ha:g} ha filled")
@@ -216,17 +228,18 @@ def farmland(s: Surfaces, spec: FarmlandSpec, red: np.ndarray, log: _Log) -> np.
     ConfigError
         If a per-unit quota names a code that is not among the units.
     """
-    cultivated = s.is_class(spec.cultivated_classes)
-    steep = cultivated & s.steep
-    inside_red = cultivated & ~s.steep & red
+    eligible = s.is_class(spec.cultivated_classes)  # narrowed step by step
+    n_steep = log.mark(23, eligible & s.steep)
+    eligible &= ~s.steep
+    n_red = log.mark(24, eligible & red)
+    eligible &= ~red
     suitable = one_of(s.agri, spec.suitability_levels)
-    log.mark(23, steep)
-    n_red = log.mark(24, inside_red)
-    log.mark(25, cultivated & ~s.steep & ~red & ~suitable)
-    log.ha("farmland_excluded_steep_ha", int(np.count_nonzero(steep)))
+    log.mark(25, eligible & ~suitable)
+    eligible &= suitable
+    del suitable
+    log.ha("farmland_excluded_steep_ha", n_steep)
     log.add("overlap", "farmland&red_line", n_red,
             "flat cultivated land inside the red line: not farmland")
-    eligible = cultivated & ~s.steep & ~red & suitable
     pieces, piece_unit = unit_pieces(eligible, s.unit, len(s.unit_codes))
     sizes = label_sums(pieces, len(piece_unit) - 1)
     min_cells = s.cells_at_least(spec.min_area_ha)
@@ -283,16 +296,18 @@ def unit_pieces(land: np.ndarray, unit: np.ndarray, n_units: int) -> tuple[np.nd
         labels, n = label(land)
         return labels, np.zeros(n + 1, dtype=np.int64)
     labels = np.zeros(land.shape, dtype=np.int32)
+    scratch = np.empty(land.size, dtype=np.int32)  # one unit's labels at a time
     owner = [0]
     boxes = [(0, (slice(None), slice(None)))] + [
         (i + 1, box) for i, box in enumerate(ndimage.find_objects(unit, n_units))
         if box is not None]
     offset = 0
     for u, box in boxes:
-        here = land[box] & (unit[box] == u)
-        lab, n = label(here)
-        sub = labels[box]
-        sub[here] = lab[here] + offset
+        here = unit[box] == u
+        here &= land[box]
+        lab = scratch[:here.size].reshape(here.shape)
+        n = ndimage.label(here, structure=FOUR, output=lab)
+        np.add(lab, offset, out=labels[box], where=here)
         owner.extend([u] * n)
         offset += n
     return labels, np.asarray(owner, dtype=np.int64)
@@ -403,7 +418,7 @@ def _quota_findings(s: Surfaces, spec: FarmlandSpec, log: _Log, land: np.ndarray
                     avail: np.ndarray) -> None:
     """Quota rows: task vs. delineated per unit with a floor, then the whole study area."""
     per_cell = 10_000 / s.grid.cell_area
-    got = np.bincount(s.unit[land], minlength=len(s.unit_codes) + 1)
+    got = label_sums(s.unit, len(s.unit_codes), where=land)
     given = spec.unit_quotas if isinstance(spec.unit_quotas, dict) else {}
     for u, task_ha in quota_index(s.unit_codes, given).items():
         log.add("quota", "farmland", int(got[u]),
