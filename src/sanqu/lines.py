@@ -23,6 +23,7 @@ from .errors import QuotaError
 from .patches import (
     FOUR,
     fill_holes,
+    four_neighbours,
     label,
     label_sums,
     remove_small_patches,
@@ -491,8 +492,7 @@ def grow_blobs(region: np.ndarray, phases: list[np.ndarray], cells: int,
     flat = out.ravel()
     width = out.shape[1]
     oks = [p.ravel() for p in phases]
-    edge = _neighbours(np.flatnonzero(flat), width, flat.size)
-    edge = np.unique(edge[oks[-1][edge] & ~flat[edge]])
+    edge = _edge_cells(out, phases[-1])
     rank = np.zeros(edge.size, dtype=np.int64)
     for k in range(len(oks) - 1, -1, -1):
         rank[oks[k][edge]] = k
@@ -514,6 +514,29 @@ def grow_blobs(region: np.ndarray, phases: list[np.ndarray], cells: int,
     return out & ~region
 
 
+def _edge_cells(region: np.ndarray, ok: np.ndarray, band_cells: int = 1 << 22) -> np.ndarray:
+    """Flat indices (ascending) of the ``ok`` cells outside ``region`` with a 4-neighbour in it.
+
+    Worked out band by band of rows, so the temporaries stay a band's size.
+
+    Examples
+    --------
+    >>> region = np.zeros((3, 3), bool); region[1, 1] = True
+    >>> _edge_cells(region, np.ones((3, 3), bool)).tolist()
+    [1, 3, 5, 7]
+    """
+    rows, width = region.shape
+    step = max(1, band_cells // max(width, 1))
+    found = []
+    for r in range(0, rows, step):
+        top, end = max(r - 1, 0), min(r + step, rows)
+        near = four_neighbours(region[top:end + 1])[r - top:r - top + end - r] > 0
+        near &= ok[r:end]
+        near &= ~region[r:end]
+        found.append(np.flatnonzero(near) + r * width)
+    return np.concatenate(found) if found else np.zeros(0, dtype=np.int64)
+
+
 def _grow(flat: np.ndarray, width: int, oks: list[np.ndarray], start: np.ndarray,
           cells: int, stamp: np.ndarray | None = None) -> np.ndarray:
     """Grow the region ``flat`` from ``start`` by up to ``cells`` cells; returns them in order.
@@ -528,8 +551,7 @@ def _grow(flat: np.ndarray, width: int, oks: list[np.ndarray], start: np.ndarray
     for ok in oks:
         frontier = np.concatenate(members)  # a new phase may open cells next to any member
         while added < cells and frontier.size:
-            near = _neighbours(frontier, width, flat.size)
-            near = near[ok[near] & ~flat[near]]
+            near = _open_neighbours(frontier, width, ok, flat)
             order = np.arange(near.size, dtype=np.int32)
             stamp[near] = order  # one entry per cell survives: no sorting
             ring = near[stamp[near] == order]
@@ -540,6 +562,20 @@ def _grow(flat: np.ndarray, width: int, oks: list[np.ndarray], start: np.ndarray
             members.append(ring)
             frontier = ring
     return np.concatenate(members[1:]) if len(members) > 1 else np.zeros(0, dtype=np.int64)
+
+
+def _open_neighbours(cells: np.ndarray, width: int, ok: np.ndarray, flat: np.ndarray,
+                     chunk: int = 1 << 20) -> np.ndarray:
+    """The 4-neighbours of flat ``cells`` that are ``ok`` and not in ``flat`` (with repeats).
+
+    Worked out ``chunk`` cells at a time: a phase starts from the whole region, whose
+    neighbours are mostly inside it, so the temporaries stay a chunk's size.
+    """
+    if cells.size <= chunk:  # most rings: no list to gather
+        near = _neighbours(cells, width, flat.size)
+        return near[ok[near] & ~flat[near]]
+    return np.concatenate([_open_neighbours(cells[i:i + chunk], width, ok, flat, chunk)
+                           for i in range(0, cells.size, chunk)])
 
 
 def _neighbours(cells: np.ndarray, width: int, size: int) -> np.ndarray:
@@ -583,8 +619,11 @@ def ugb(s: Surfaces, spec: UgbSpec, red: np.ndarray, farm: np.ndarray,
             "built-up land inside the red line or farmland: no seed of the UGB")
     free = s.mask & ~red & ~farm
     min_cells = s.cells_at_least(spec.min_area_ha)
-    seed = remove_small_patches(built & free, min_cells)
-    n_village = log.mark(36, built & free & ~seed)
+    built &= free
+    seed = remove_small_patches(built, min_cells)
+    built &= ~seed
+    n_village = log.mark(36, built)
+    del built
     log.add("moved", "ugb.small_built_up", n_village,
             f"built-up patches below {spec.min_area_ha:g} ha are no seeds (villages)")
     seed_cells = int(np.count_nonzero(seed))
@@ -615,23 +654,38 @@ def ugb(s: Surfaces, spec: UgbSpec, red: np.ndarray, farm: np.ndarray,
             f"{s.hectares(cap):.2f} ha")
     budget = cap - special_cells
     concentrated_cap = max(seed_cells, budget - int(np.floor(spec.flexible_share * cap + 1e-9)))
-    grow = free & ~special
-    phases = [grow & one_of(s.urban, spec.grow_levels[: i + 1])
+    free &= ~special  # the land to grow into
+    phases = [free & one_of(s.urban, spec.grow_levels[: i + 1])
               for i in range(len(spec.grow_levels))]
+    del free  # made again for filling gaps: fewer rasters held while growing
     concentrated = grow_region(seed, phases, concentrated_cap)
     flexible = grow_blobs(concentrated, phases, budget - int(np.count_nonzero(concentrated)),
                           min_cells)
-    region = concentrated | flexible
-    used = int(np.count_nonzero(region)) + special_cells
-    whole = fill_holes(region | special, s.cells_at_most(spec.fill_holes_below_ha),
+    del phases
+    zone = np.zeros(s.grid.shape, dtype=np.uint8)  # sub-zones of the boundary as grown
+    zone[concentrated] = 1
+    del concentrated
+    zone[flexible] = 2
+    del flexible
+    zone[special] = 3
+    del special
+    used = int(np.count_nonzero(zone))
+    grow = zone != 3
+    grow &= s.mask
+    grow &= ~red
+    grow &= ~farm
+    whole = fill_holes(zone > 0, s.cells_at_most(spec.fill_holes_below_ha),
                        allowed=grow, budget=cap - used)
-    gaps = whole & ~region & ~special
+    del grow
+    gaps = whole & (zone == 0)
     kept = remove_small_patches(whole, min_cells)  # only special-use patches can be this small
     n_small_special = log.mark(39, whole & ~kept)
-    zone = np.zeros(s.grid.shape, dtype=np.uint8)
-    zone[kept & (concentrated | gaps)] = 1
-    zone[kept & flexible] = 2
-    zone[kept & special] = 3
+    del whole
+    zone[gaps] = 1
+    zone *= kept
+    gaps &= kept
+    total = int(np.count_nonzero(kept))
+    del kept
     if zone.max() > 1:  # a sub-zone sliver joins the sub-zone with the longest shared border
         sieved = sieve_classes(zone, min_cells)
         n_sliver = int(np.count_nonzero(sieved != zone))
@@ -640,19 +694,19 @@ def ugb(s: Surfaces, spec: UgbSpec, red: np.ndarray, farm: np.ndarray,
         n_sliver = 0
     log.mark(32, zone == 1)
     log.mark(31, seed)
-    log.mark(34, kept & gaps & (zone == 1))
+    log.mark(34, gaps & (zone == 1))
     log.mark(33, zone == 2)
     log.mark(35, zone == 3)
     log.add("moved", "ugb.subzone_slivers", n_sliver,
             f"sub-zone patches below {spec.min_area_ha:g} ha merged into the neighbouring "
             "sub-zone with the longest shared border")
-    total = int(np.count_nonzero(kept))
     for code, key in ((1, "concentrated"), (2, "flexible"), (3, "special")):
         log.ha(f"ugb_{key}_ha", int(np.count_nonzero(zone == code)))
-    log.ha("ugb_gaps_filled_ha", int(np.count_nonzero(kept & gaps)))
+    n_gaps = int(np.count_nonzero(gaps))
+    log.ha("ugb_gaps_filled_ha", n_gaps)
     log.ha("ugb_ha", total)
     log.report["ugb_cap_used_pct"] = float(100.0 * total / cap) if cap else 0.0
-    log.add("moved", "ugb.gaps_filled", int(np.count_nonzero(kept & gaps)),
+    log.add("moved", "ugb.gaps_filled", n_gaps,
             f"gaps up to {spec.fill_holes_below_ha:g} ha filled within the cap")
     log.add("moved", "ugb.small_special_use", n_small_special,
             f"special-use patches below {spec.min_area_ha:g} ha dropped")
@@ -685,8 +739,10 @@ def draw_lines(s: Surfaces, red_spec: RedLineSpec, farm_spec: FarmlandSpec,
 
 def check_disjoint(lines: Lines) -> None:
     """Assert that no cell lies in two lines (a bug if it fails, not a user error)."""
-    total = (lines.red_line.astype(np.uint8) + lines.farmland.astype(np.uint8)
-             + lines.ugb.astype(np.uint8))
-    if (total > 1).any():
-        raise AssertionError(f"{int(np.count_nonzero(total > 1))} cells lie in two lines")
-
+    step = max(1, (1 << 22) // max(lines.red_line.shape[1], 1))
+    twice = 0
+    for r in range(0, lines.red_line.shape[0], step):
+        red, farm, ugb = (a[r:r + step] for a in (lines.red_line, lines.farmland, lines.ugb))
+        twice += int(np.count_nonzero((red & farm) | ((red | farm) & ugb)))
+    if twice:
+        raise AssertionError(f"{twice} cells lie in two lines")
