@@ -13,6 +13,8 @@ cells moved, quotas met and the cap used are recorded as
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -247,6 +249,7 @@ def farmland(s: Surfaces, spec: FarmlandSpec, red: np.ndarray, log: _Log) -> np.
     big = sizes >= max(min_cells, 1)
     big[0] = False
     n_small = log.mark(26, eligible & ~big[pieces])
+    del eligible  # the pieces' cells (every eligible cell is in a piece)
     log.add("moved", "farmland.small_pieces", n_small,
             f"eligible pieces below {spec.min_area_ha:g} ha left out of farmland")
     quotas = _unit_quotas(s, spec)
@@ -267,7 +270,7 @@ def farmland(s: Surfaces, spec: FarmlandSpec, red: np.ndarray, log: _Log) -> np.
             _fill(take, ranked[piece_unit[ranked] == u], sizes, need, min_cells)
         _fill(take, ranked, sizes, total_need, min_cells)
         land = _taken(pieces, take, sizes, q)
-        log.mark(27, eligible & big[pieces] & ~land)
+        log.mark(27, big[pieces] & ~land)
         log.mark(21, land)
     _quota_findings(s, spec, log, land, avail)
     return land
@@ -386,7 +389,8 @@ def _grow_piece(here: np.ndarray, q: np.ndarray, cells: int) -> np.ndarray:
     qq = np.where(here, q, 255)
     seed = np.zeros(here.shape, dtype=bool)
     seed.flat[int(np.argmin(qq))] = True  # the first best cell in row-major order
-    phases = [here & (qq <= t) for t in (20, 40, 60, 80, 100)] + [here]
+    # qq is 255 off the piece; the phases are made one at a time as the growth reaches them
+    phases = itertools.chain((qq <= t for t in (20, 40, 60, 80, 100)), [here])
     return grow_region(seed, phases, cells)
 
 
@@ -442,7 +446,7 @@ def _quota_findings(s: Surfaces, spec: FarmlandSpec, log: _Log, land: np.ndarray
 # ---------------------------------------------------------------- growth boundary
 
 
-def grow_region(seed: np.ndarray, phases: list[np.ndarray], cap_cells: int) -> np.ndarray:
+def grow_region(seed: np.ndarray, phases: Iterable[np.ndarray], cap_cells: int) -> np.ndarray:
     """Grow ``seed`` ring by ring into allowed cells until it holds ``cap_cells`` cells.
 
     Each phase allows more cells (e.g. urban-suitable first, then also fairly
@@ -451,6 +455,7 @@ def grow_region(seed: np.ndarray, phases: list[np.ndarray], cap_cells: int) -> n
     and within the last ring in row-major order, so the result is compact,
     contiguous with the seed, and deterministic. The cells join in one fixed
     order whatever the cap, so a smaller cap gives a subset of a larger one.
+    ``phases`` may be an iterator: each phase is then made only when it starts.
 
     Examples
     --------
@@ -461,7 +466,7 @@ def grow_region(seed: np.ndarray, phases: list[np.ndarray], cap_cells: int) -> n
     region = seed.copy()
     flat = region.ravel()
     start = np.flatnonzero(flat)
-    _grow(flat, region.shape[1], [p.ravel() for p in phases], start, cap_cells - start.size)
+    _grow(flat, region.shape[1], (p.ravel() for p in phases), start, cap_cells - start.size)
     return region
 
 
@@ -511,7 +516,9 @@ def grow_blobs(region: np.ndarray, phases: list[np.ndarray], cells: int,
             tried[blob] = True
             continue
         left -= blob.size
-    return out & ~region
+    del tried, stamp
+    out &= ~region
+    return out
 
 
 def _edge_cells(region: np.ndarray, ok: np.ndarray, band_cells: int = 1 << 22) -> np.ndarray:
@@ -537,7 +544,7 @@ def _edge_cells(region: np.ndarray, ok: np.ndarray, band_cells: int = 1 << 22) -
     return np.concatenate(found) if found else np.zeros(0, dtype=np.int64)
 
 
-def _grow(flat: np.ndarray, width: int, oks: list[np.ndarray], start: np.ndarray,
+def _grow(flat: np.ndarray, width: int, oks: Iterable[np.ndarray], start: np.ndarray,
           cells: int, stamp: np.ndarray | None = None) -> np.ndarray:
     """Grow the region ``flat`` from ``start`` by up to ``cells`` cells; returns them in order.
 
