@@ -4,15 +4,20 @@
 
 The surfaces are made of smoothed random fields (deterministic seed), so patches,
 towns and corridors of many sizes occur; three administrative units split the
-area into bands with per-unit farmland quotas. Prints seconds per step and the
-peak resident memory of the process.
+area into bands with per-unit farmland quotas. Prints seconds per step, the peak
+resident memory of each stage above the memory held when it starts (the kernel's
+high-water mark ``VmHWM``, reset at each stage: Linux only) and of the process.
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 import resource
 import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 from affine import Affine
@@ -26,6 +31,29 @@ from sanqu.lines import draw_lines
 from sanqu.surfaces import Surfaces
 
 CLASSES = ("cultivated", "urban_built_up", "forest", "water")
+T = TypeVar("T")
+
+
+def _status(key: str) -> int:
+    """A memory figure of this process from ``/proc/self/status`` in bytes (0 if unknown)."""
+    try:
+        found = re.search(rf"{key}:\s+(\d+)", Path("/proc/self/status").read_text())
+    except OSError:
+        return 0
+    return int(found.group(1)) * 1024 if found else 0
+
+
+def staged(run: Callable[[], T]) -> tuple[T, float, float]:
+    """``run()``, its seconds and its peak RSS in MB above the RSS when it started."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")  # VmHWM := VmRSS
+    except OSError:
+        pass
+    start = _status("VmRSS")
+    t0 = time.perf_counter()
+    out = run()
+    seconds = time.perf_counter() - t0
+    return out, seconds, (_status("VmHWM") - start) / 2**20
 
 
 def field(shape: tuple[int, int], scale: int, rng: np.random.Generator) -> np.ndarray:
@@ -77,16 +105,16 @@ def main() -> None:
                         unit_quotas=quotas, selection=args.selection)
     ugb = UgbSpec(seed_classes=["urban_built_up"], expansion_factor=1.3, min_area_ha=5,
                   flexible_share=0.1)
-    lines = draw_lines(s, red, farm, ugb)
-    t2 = time.perf_counter()
-    alloc = allocate(s, lines, AllocationSpec(ecological_classes=["water"]), ["cultivated"])
-    t3 = time.perf_counter()
+    lines, t_lines, m_lines = staged(lambda: draw_lines(s, red, farm, ugb))
+    alloc, t_alloc, m_alloc = staged(
+        lambda: allocate(s, lines, AllocationSpec(ecological_classes=["water"]), ["cultivated"]))
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     cells = args.size * args.size
     print(f"{cells:,} cells ({args.size} x {args.size}), selection {args.selection}")
     print(f"build surfaces {t1 - t0:6.2f} s")
-    print(f"lines          {t2 - t1:6.2f} s   ({(t2 - t1) / cells * 1e6:.3f} s per 10^6 cells)")
-    print(f"allocate       {t3 - t2:6.2f} s   ({(t3 - t2) / cells * 1e6:.3f} s per 10^6 cells)")
+    for name, sec, mb in (("lines", t_lines, m_lines), ("allocate", t_alloc, m_alloc)):
+        print(f"{name:14s} {sec:6.2f} s   ({sec / cells * 1e6:.3f} s per 10^6 cells); peak "
+              f"{mb:6.0f} MB above its start ({mb * 2**20 / cells:.1f} bytes per cell)")
     print(f"peak RSS       {peak:6.0f} MB ({peak * 2**20 / cells:.1f} bytes per cell)")
     print({k: round(v, 1) for k, v in lines.report.items()})
     print("zones", np.bincount(alloc.zones.ravel(), minlength=4).tolist())

@@ -547,3 +547,15 @@ def test_allocation_lock_in_order_decides_built_up_in_important_land():
     assert (second.zones[:, 2:] == 1).all() and (second.rule[:, 2:] == 5).all()
     none = built.model_copy(update={"order": []})
     assert (allocate(s, lines, none, ["cultivated"]).rule[:, 2:] == 8).all()
+
+
+@settings(max_examples=200, deadline=None)
+@given(hnp.arrays(bool, st.tuples(st.integers(1, 10), st.integers(1, 10))),
+       hnp.arrays(bool, (10, 10)), st.integers(1, 30))
+def test_edge_cells_are_the_open_neighbours_of_the_region(region, ok, band_cells):
+    from sanqu.lines import _edge_cells, _neighbours
+
+    ok = ok[: region.shape[0], : region.shape[1]]
+    near = _neighbours(np.flatnonzero(region), region.shape[1], region.size)
+    want = np.unique(near[ok.ravel()[near] & ~region.ravel()[near]])
+    assert _edge_cells(region, ok, band_cells).tolist() == want.tolist()

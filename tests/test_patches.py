@@ -1,7 +1,10 @@
 """Hand-worked tests of patch operations: minimum areas, holes, sieving."""
 
 import numpy as np
-from _grids import parse
+from _grids import class_rasters, parse
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 
 from sanqu.patches import fill_holes, remove_small_patches, sieve_classes
 
@@ -80,3 +83,64 @@ def test_sieve_chains_small_patches():
     """)
     out = sieve_classes(c, 3)
     assert (out == 1).all()
+
+
+def _sieve_reference(classes, min_cells, locked=None, max_rounds=20):
+    """The straightforward sieve: all classes labelled at once, every edge counted."""
+    from sanqu.patches import label_classes
+
+    out = classes.copy()
+    if min_cells <= 1:
+        return out
+    ncls = int(out.max()) + 1
+    for _ in range(max_rounds):
+        labels, label_class = label_classes(out)
+        n = label_class.size - 1
+        small = np.bincount(labels.ravel(), minlength=n + 1) < min_cells
+        small[0] = False
+        if locked is not None:
+            small[np.unique(labels[locked])] = False
+        if not small.any():
+            break
+        counts = np.zeros((n + 1, ncls), dtype=np.int64)
+        for a, b in ((labels[:, :-1], labels[:, 1:]), (labels[:-1], labels[1:])):
+            for own, other in ((a, b), (b, a)):
+                edge = small[own] & (other > 0) & (own != other)
+                np.add.at(counts, (own[edge], label_class[other[edge]]), 1)
+        move = small & (counts.max(axis=1) > 0)
+        if not move.any():
+            break
+        cells = move[labels]
+        out[cells] = np.argmax(counts, axis=1).astype(out.dtype)[labels[cells]]
+    return out
+
+
+@settings(max_examples=300, deadline=None)
+@given(class_rasters(12, 3), st.integers(1, 6), st.integers(0, 2), st.integers(1, 40))
+def test_sieve_matches_the_straightforward_version(c, min_cells, lock_seed, band_cells):
+    # class by class, small patches' cells only, in bands of rows: the same result
+    locked = (np.random.default_rng(lock_seed).random(c.shape) < 0.1) if lock_seed else None
+    want = _sieve_reference(c, min_cells, locked)
+    assert (sieve_classes(c, min_cells, locked, band_cells=band_cells) == want).all()
+
+
+@settings(max_examples=300, deadline=None)
+@given(hnp.arrays(bool, st.tuples(st.integers(1, 12), st.integers(1, 12))),
+       hnp.arrays(bool, (12, 12)), st.integers(1, 6), st.one_of(st.none(), st.integers(0, 8)))
+def test_fill_holes_matches_the_straightforward_version(m, allowed, max_cells, budget):
+    from scipy import ndimage
+
+    allowed = allowed[: m.shape[0], : m.shape[1]]
+    labels, n = ndimage.label(~m)
+    sizes = np.bincount(labels.ravel(), minlength=n + 1)
+    ok = sizes <= max_cells
+    ok[0] = False
+    ok[np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]])] = False
+    ok[np.unique(labels[~allowed])] = False
+    if budget is not None:
+        ids = np.flatnonzero(ok)
+        order = ids[np.lexsort((ids, sizes[ids]))]
+        ok[:] = False
+        ok[order[np.cumsum(sizes[order]) <= budget]] = True
+    want = m | ok[labels] if m.any() else m
+    assert (fill_holes(m, max_cells, allowed=allowed, budget=budget) == want).all()

@@ -9,7 +9,7 @@ draws, so a raster patch is exactly one output polygon.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -69,15 +69,25 @@ def label_classes(classes: np.ndarray,
     return labels, np.concatenate(label_class)
 
 
-def labels_touching(labels: np.ndarray, cells: np.ndarray, n: int) -> np.ndarray:
-    """Boolean per label (0..n): whether the patch holds any of ``cells``.
+def labels_touching(labels: np.ndarray, cells: Callable[[slice], np.ndarray], n: int,
+                    band_cells: int = 1 << 22) -> np.ndarray:
+    """Boolean per label (0..n): whether the patch holds any of the ``cells``.
+
+    ``cells(rows)`` gives the cells of a band of rows (a boolean raster of the band), so
+    no whole-raster selection is made.
 
     Examples
     --------
-    >>> labels_touching(np.array([0, 1, 1, 2]), np.array([1, 0, 0, 1], bool), 2).tolist()
+    >>> cells = np.array([[1, 0, 0, 1]], bool)
+    >>> labels_touching(np.array([[0, 1, 1, 2]]), lambda rows: cells[rows], 2).tolist()
     [True, False, True]
     """
-    return np.bincount(labels[cells].ravel(), minlength=n + 1) > 0
+    out = np.zeros(n + 1, dtype=bool)
+    step = _band_rows(labels.shape[1], band_cells)
+    for r in range(0, labels.shape[0], step):
+        rows = slice(r, r + step)
+        out[labels[rows][cells(rows)]] = True
+    return out
 
 
 def remove_small_patches(mask: np.ndarray, min_cells: int) -> np.ndarray:
@@ -122,19 +132,23 @@ def fill_holes(mask: np.ndarray, max_cells: int, allowed: np.ndarray | None = No
     ok = sizes <= max_cells
     ok[0] = False
     ok[np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]])] = False
-    if allowed is not None:  # only the candidates' cells matter (a far smaller selection)
-        ok &= ~labels_touching(labels, ~allowed & ok[labels], n)
+    if allowed is not None:  # a candidate with a cell not allowed is no hole to fill
+        ok &= ~labels_touching(labels, lambda rows: ok[labels[rows]] & ~allowed[rows], n)
     if budget is not None:
         ids = np.flatnonzero(ok)
         order = ids[np.lexsort((ids, sizes[ids]))]
         within = np.cumsum(sizes[order]) <= budget
         ok[:] = False
         ok[order[within]] = True
-    return mask | ok[labels]
+    out = mask.copy()
+    step = _band_rows(mask.shape[1], 1 << 22)
+    for r in range(0, mask.shape[0], step):
+        out[r:r + step] |= ok[labels[r:r + step]]
+    return out
 
 
 def sieve_classes(classes: np.ndarray, min_cells: int, locked: np.ndarray | None = None,
-                  max_rounds: int = 20) -> np.ndarray:
+                  max_rounds: int = 20, band_cells: int = 1 << 22) -> np.ndarray:
     """Merge small patches of a class raster into the neighbour with the longest shared border.
 
     Parameters
@@ -147,12 +161,23 @@ def sieve_classes(classes: np.ndarray, min_cells: int, locked: np.ndarray | None
         Patches holding any locked cell are never merged (e.g. the control lines).
     max_rounds : int
         Merging repeats until nothing changes or this many rounds.
+    band_cells : int
+        Cells per band of rows in which the small patches' cells are visited.
 
     Returns
     -------
     numpy.ndarray of uint8
         The sieved classes. Ties between neighbours go to the lower class code;
         a small patch with no neighbour class stays.
+
+    Notes
+    -----
+    Every round decides all moves on the classes as they were at its start. The
+    classes are labelled one at a time into one int32 raster: a patch's neighbour
+    classes are read from the class raster, so no labels of the other classes are
+    needed, and only the (usually few) cells of small patches are visited, band by
+    band. Memory: the result, a copy of the classes from the second round on, the
+    label raster and one class's cells (7 bytes a cell) plus a band's temporaries.
 
     Examples
     --------
@@ -163,59 +188,120 @@ def sieve_classes(classes: np.ndarray, min_cells: int, locked: np.ndarray | None
     out = classes.copy()
     if min_cells <= 1:
         return out
+    before = np.ascontiguousarray(classes)  # the classes at the start of the round
     ncls = int(out.max()) + 1
-    for _ in range(max_rounds):
-        labels, label_class = label_classes(out)
-        n = label_class.size - 1
-        small = label_sums(labels, n) < min_cells
-        small[0] = False
-        in_small = small[labels]
-        if locked is not None:  # only cells of small patches can make a patch locked here
-            small &= ~labels_touching(labels, locked & in_small, n)
-            in_small = small[labels]
-        if not small.any():
+    codes = np.flatnonzero(label_sums(out, 255)[1:]) + 1
+    labels = np.empty(out.shape, dtype=np.int32)
+    for round_ in range(max_rounds):
+        if round_ == 1:
+            before = out.copy()
+        elif round_ > 1:
+            np.copyto(before, out)
+        moved = False
+        for cls in codes:
+            here = before == cls
+            n = ndimage.label(here, structure=FOUR, output=labels)
+            del here
+            small = label_sums(labels, n) < min_cells
+            small[0] = False
+            if not small.any():
+                continue
+            ids = np.flatnonzero(small)
+            counts, touch = _border_counts(labels, cls, before, locked, small, ids, ncls,
+                                           band_cells)
+            move = (counts.max(axis=1) > 0) & ~touch
+            if not move.any():
+                continue
+            target = np.zeros(n + 1, dtype=np.uint8)
+            target[ids[move]] = np.argmax(counts[move], axis=1)
+            _move_cells(out, labels, target, band_cells)
+            moved = True
+        if not moved:
             break
-        counts = np.zeros((n + 1) * ncls, dtype=np.int64)
-        inside = labels > 0
-        pairs = ((np.s_[:, :-1], np.s_[:, 1:]), (np.s_[:-1, :], np.s_[1:, :]))
-        for first, second in pairs:  # each edge between two patches, seen from both sides
-            a, b = labels[first], labels[second]
-            differ = a != b
-            for lab, other, own_small, other_inside in ((a, b, in_small[first], inside[second]),
-                                                        (b, a, in_small[second], inside[first])):
-                idx = np.flatnonzero(own_small & other_inside & differ)
-                own, nb = lab.flat[idx], other.flat[idx]
-                counts += np.bincount(own.astype(np.int64) * ncls + label_class[nb],
-                                      minlength=counts.size)
-        counts = counts.reshape(n + 1, ncls)
-        target = np.argmax(counts, axis=1).astype(np.uint8)
-        move = small & (counts.max(axis=1) > 0)
-        if not move.any():
-            break
-        cells = move[labels]
-        out[cells] = target[labels[cells]]
     return out
 
 
+def _band_rows(width: int, band_cells: int) -> int:
+    """Rows in a band of about ``band_cells`` cells of a raster ``width`` wide."""
+    return max(1, band_cells // max(width, 1))
+
+
+def _border_counts(labels: np.ndarray, cls: int, classes: np.ndarray,
+                   locked: np.ndarray | None, small: np.ndarray, ids: np.ndarray, ncls: int,
+                   band_cells: int) -> tuple[np.ndarray, np.ndarray]:
+    """Shared border of each small patch with each other class, and whether it is locked.
+
+    ``labels`` hold the patches of class ``cls`` in ``classes``, ``small`` flags the
+    small ones and ``ids`` lists them. Returns edge counts (one row per id, one column
+    per class code; class ``cls`` and class 0 count nothing) and a flag per id: the
+    patch holds a ``locked`` cell.
+    """
+    rows, width = labels.shape
+    size = labels.size
+    flat_classes = classes.ravel()
+    rank = np.zeros(small.size, dtype=np.int64)
+    rank[ids] = np.arange(ids.size)
+    counts = np.zeros(ids.size * ncls, dtype=np.int64)
+    touch = np.zeros(ids.size, dtype=bool)
+    step = _band_rows(width, band_cells)
+    for r in range(0, rows, step):
+        lab = labels[r:r + step].ravel()
+        idx = np.flatnonzero(small[lab])
+        if not idx.size:
+            continue
+        own = rank[lab[idx]]
+        if locked is not None:
+            touch[own[locked[r:r + step].ravel()[idx]]] = True
+        cell = idx + r * width
+        col = cell % width
+        keys = []
+        for ok, nb in ((cell >= width, cell - width), (cell < size - width, cell + width),
+                       (col > 0, cell - 1), (col < width - 1, cell + 1)):
+            other = np.zeros(cell.size, dtype=np.int64)
+            other[ok] = flat_classes[nb[ok]]
+            edge = (other != cls) & (other > 0)
+            keys.append(own[edge] * ncls + other[edge])
+        counts += np.bincount(np.concatenate(keys), minlength=counts.size)
+    return counts.reshape(ids.size, ncls), touch
+
+
+def _move_cells(out: np.ndarray, labels: np.ndarray, target: np.ndarray,
+                band_cells: int) -> None:
+    """Set the cells of every label with a non-zero ``target`` to that class, band by band."""
+    step = _band_rows(out.shape[1], band_cells)
+    for r in range(0, out.shape[0], step):
+        lab = labels[r:r + step]
+        new = target[lab]
+        cells = new > 0
+        out[r:r + step][cells] = new[cells]
+
+
 def label_sums(labels: np.ndarray, n: int, weights: np.ndarray | None = None,
-               band_cells: int = 1 << 22) -> np.ndarray:
+               band_cells: int = 1 << 22, where: np.ndarray | None = None) -> np.ndarray:
     """Cell counts (or sums of ``weights``) per label 0..n, in bands of rows.
 
     Equivalent to ``np.bincount(labels.ravel(), weights, minlength=n + 1)`` but the
     int64/float64 copies bincount makes exist one band at a time, so memory stays
-    bounded on grids of 10^8 cells. Counts are int64, sums float64.
+    bounded on grids of 10^8 cells. Counts are int64, sums float64. With ``where``
+    (boolean, the shape of ``labels``) only those cells count.
 
     Examples
     --------
     >>> lab = np.array([[1, 1, 0], [2, 0, 0]], np.int32)
     >>> label_sums(lab, 2).tolist(), label_sums(lab, 2, np.full((2, 3), 0.5)).tolist()
     ([3, 2, 1], [1.5, 1.0, 0.5])
+    >>> label_sums(lab, 2, where=lab > 1).tolist()
+    [0, 0, 1]
     """
-    rows = max(1, band_cells // max(labels.shape[1], 1))
+    rows = _band_rows(labels.shape[1], band_cells)
     out = np.zeros(n + 1, dtype=np.int64 if weights is None else np.float64)
     for r in range(0, labels.shape[0], rows):
         lab = labels[r:r + rows].ravel()
         w = None if weights is None else weights[r:r + rows].ravel()
+        if where is not None:
+            cells = where[r:r + rows].ravel()
+            lab = lab[cells]
+            w = None if w is None else w[cells]
         out += np.bincount(lab, w, minlength=n + 1)[: n + 1]
     return out
 
