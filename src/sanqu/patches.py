@@ -2,7 +2,7 @@
 
 Whole-area stage: these functions take the full grid (bool or uint8 arrays, a
 byte a cell) because connected patches do not respect block edges. Patches are
-4-connected (cells sharing an edge), matching the polygons GDAL's polygonizer
+4-connected (cells sharing an edge), matching the polygons :mod:`sanqu.trace`
 draws, so a raster patch is exactly one output polygon.
 """
 
