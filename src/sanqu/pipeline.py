@@ -24,6 +24,7 @@ only when every stage succeeded, so a failed run leaves nothing behind.
 
 from __future__ import annotations
 
+import ctypes
 import os
 import shutil
 import tempfile
@@ -376,6 +377,7 @@ def deliver_vectors(cfg: Config, tmp: Path, study: Study, surf: Surfaces, lines:
                       "study_area": (vec.study_area.area / 10_000, 1)},
                      vec.crs, vec.tolerance, vec.topology, vec.outside, planning)
     vec.layers = {}
+    release_heap()
     for result in RESULT_ATTRS if planning_on else ():
         with timer("vectorize"):
             levels, level_units = vectorize_levels(cfg, surf, result, vec)
@@ -388,6 +390,8 @@ def deliver_vectors(cfg: Config, tmp: Path, study: Study, surf: Surfaces, lines:
                                                units_for(result in vec.level_units),
                                                vec.level_units)
         done.topology = merge_reports(done.topology, vec.topology)
+        vec.levels = {}
+        release_heap()
     return done
 
 
@@ -437,6 +441,18 @@ def gate_lines_by_unit(cfg: Config, pieces: dict[str, gpd.GeoDataFrame], vec: Ve
     if not report.ok:
         raise TopologyError("outputs.planning_db.admin_overlay: cutting the lines by units "
                             f"broke the topology: {report.summary()}", report)
+
+
+def release_heap() -> None:
+    """Hand the heap's free memory back to the system (glibc ``malloc_trim``; else nothing).
+
+    GEOS frees a group's polygons into the C heap, where glibc keeps them; trimming
+    after each group keeps the process from holding the peak of every group at once.
+    """
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
 
 
 def merge_reports(a: dict[str, Any], b: dict[str, Any]) -> dict[str, object]:
