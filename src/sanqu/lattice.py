@@ -46,6 +46,7 @@ class _Rings:
     polygon: np.ndarray  # polygon of each ring
     shell: np.ndarray  # whether each ring is its polygon's shell
     start: np.ndarray  # corners that start a segment (each corner but a ring's last)
+    area2: np.ndarray  # twice the signed area of each ring, in (column, row) units
 
 
 @njit(cache=True)
@@ -82,7 +83,9 @@ def _rings(parts: np.ndarray, grid: Grid) -> _Rings | None:
     if not on:
         return None
     start = np.flatnonzero(ring[:-1] == ring[1:])  # each vertex to the next of its ring
-    return _Rings(rings, c, r, ring, polygon, shell, start)
+    area2 = np.bincount(ring[start], weights=c[start] * r[start + 1] - c[start + 1] * r[start],
+                        minlength=len(polygon))
+    return _Rings(rings, c, r, ring, polygon, shell, start, area2)
 
 
 @njit(cache=True)
@@ -118,11 +121,9 @@ def _paint(g: _Rings, shape: tuple[int, int], weight: np.ndarray | None,
     """
     height, width = shape
     c, r, ring, start = g.col, g.row, g.ring, g.start
-    # twice the signed area of each ring: a ring with a positive one winds -1
-    # around its inside with the edge sign of _wind; shells are made +1, holes -1
-    area2 = np.bincount(ring[start], weights=c[start] * r[start + 1] - c[start + 1] * r[start],
-                        minlength=len(g.polygon))
-    inside = np.where(g.shell, -1, 1) * np.sign(area2).astype(np.int64)
+    # a ring with a positive signed area winds -1 around its inside with the edge
+    # sign of _wind; shells are made +1, holes -1
+    inside = np.where(g.shell, -1, 1) * np.sign(g.area2).astype(np.int64)
     if weight is not None:
         inside = inside * weight[g.polygon]
     out = np.zeros((height + 1, width + 1), dtype=dtype)
@@ -231,8 +232,7 @@ def valid_on_cells(parts: np.ndarray, grid: Grid,
     cells = np.bincount(paint.reshape(-1), minlength=n + 1)[1:]
     # area (twice) and length of each polygon in cells, from its corners
     c, r, s = g.col, g.row, g.start
-    ring_area2 = np.abs(np.bincount(g.ring[s], weights=c[s] * r[s + 1] - c[s + 1] * r[s],
-                                    minlength=len(g.polygon)))
+    ring_area2 = np.abs(g.area2)
     area2 = np.bincount(g.polygon, weights=np.where(g.shell, ring_area2, -ring_area2),
                         minlength=n)
     length = np.bincount(g.polygon[g.ring[s]],
