@@ -6,7 +6,7 @@ from _grids import class_rasters, grid
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sanqu.lattice import cell_counts, valid_on_cells
+from sanqu.lattice import cell_counts, cover
 from sanqu.vectorize import polygonize
 
 G = grid(8, 8)
@@ -31,7 +31,7 @@ boxes = st.tuples(st.integers(0, 7), st.integers(0, 7), st.integers(1, 4), st.in
 @given(boxes, st.lists(boxes, max_size=4))
 def test_validity_on_cells_agrees_with_geos(shell, holes):
     polygon = shapely.Polygon(ring(*shell), [ring(*h) for h in holes])
-    ok = valid_on_cells(np.array([polygon]), G, shapely.is_simple)
+    ok = cover(np.array([polygon]), G).valid
     if ok is not None:  # None: holes outside the shell or overlapping (GEOS then decides)
         assert bool(ok[0]) == polygon.is_valid, shapely.is_valid_reason(polygon)
 
@@ -45,10 +45,10 @@ def test_holes_pinching_the_interior_apart_are_found():
     shell = [pt(*p) for p in ((1, 0), (4, 0), (4, 3), (3, 3), (3, 4), (0, 4), (0, 1), (1, 1))]
     polygon = shapely.Polygon(shell, [ring(1, 1, 2, 2), ring(2, 2, 3, 3)])
     assert shapely.is_valid_reason(polygon).startswith("Interior is disconnected")
-    assert valid_on_cells(np.array([polygon]), G, shapely.is_simple).tolist() == [False]
+    assert cover(np.array([polygon]), G).valid.tolist() == [False]
     fine = shapely.Polygon(shell, [ring(1, 1, 2, 2)])
     assert fine.is_valid
-    assert valid_on_cells(np.array([fine]), G, shapely.is_simple).tolist() == [True]
+    assert cover(np.array([fine]), G).valid.tolist() == [True]
 
 
 @settings(max_examples=200, deadline=None)
@@ -59,5 +59,48 @@ def test_traced_polygons_are_valid_and_counted_on_their_cells(arr):
     parts = df.geometry.values.to_numpy()
     for code in (1, 2):
         mine = parts[df["code"].to_numpy() == code]
-        assert valid_on_cells(mine, g, shapely.is_simple).all()
+        assert cover(mine, g).valid.all()
         assert (cell_counts(mine, g) == (arr == code)).all()
+
+
+def pt(c: int, r: int) -> tuple[float, float]:
+    return X0 + c * CELL, Y0 - r * CELL
+
+
+def test_a_ring_touching_itself_is_invalid_and_two_rings_touching_are_not():
+    # a 3 x 3 frame cut open at its top-right corner cell: the C's ends touch there
+    # at one corner; drawn as one ring through that corner twice it is invalid (an
+    # inverted hole), as a shell and a hole touching at that corner it is valid
+    c = [(0, 0), (2, 0), (2, 1), (1, 1), (1, 2), (2, 2), (2, 1), (3, 1), (3, 3), (0, 3)]
+    one_ring = shapely.Polygon([pt(*p) for p in c])
+    assert shapely.is_valid_reason(one_ring).startswith("Ring Self-intersection")
+    assert cover(np.array([one_ring]), G).valid.tolist() == [False]
+    shell = [(0, 0), (2, 0), (2, 1), (3, 1), (3, 3), (0, 3)]
+    two_rings = shapely.Polygon([pt(*p) for p in shell], [[pt(*p) for p in
+                                                           ((1, 1), (2, 1), (2, 2), (1, 2))]])
+    assert two_rings.is_valid
+    assert cover(np.array([two_rings]), G).valid.tolist() == [True]
+    assert (cell_counts(np.array([one_ring]), G) == cell_counts(np.array([two_rings]), G)).all()
+
+
+def lattice_ring(points: list[tuple[int, int]]) -> list[tuple[float, float]]:
+    """A closed ring through ``points``, each step along the row, then the column."""
+    out = []
+    for (c0, r0), (c1, _) in zip(points, points[1:] + points[:1], strict=True):
+        out += [pt(c0, r0), pt(c1, r0)]
+    return out + out[:1]
+
+
+corners = st.lists(st.tuples(st.integers(0, 6), st.integers(0, 6)), min_size=2, max_size=6)
+
+
+@settings(max_examples=600, deadline=None)
+@given(corners, st.lists(corners, max_size=2))
+def test_validity_of_any_lattice_polygon_agrees_with_geos(shell, holes):
+    rings = [lattice_ring(shell), *[lattice_ring(h) for h in holes]]
+    if any(len(set(r)) < 3 for r in rings):
+        return  # not a ring
+    polygon = shapely.Polygon(rings[0], rings[1:])
+    found = cover(np.array([polygon]), G)
+    if found.valid is not None:  # None: cells covered twice or negatively (GEOS decides)
+        assert bool(found.valid[0]) == polygon.is_valid, shapely.is_valid_reason(polygon)

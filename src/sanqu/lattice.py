@@ -3,33 +3,31 @@
 Polygons traced from a raster (and not smoothed or reprojected since) have every
 vertex on a cell corner and every edge along a row or column line. Such a
 polygon is exactly a set of whole cells, so relations between layers (overlap,
-gap, containment) and most of a polygon's validity can be checked cell by cell,
-in time proportional to the vertices plus the cells, instead of by overlaying
-polygons (which grows faster than the area: the topology gate's unions,
-containment tests and GEOS's validity test of polygons with 10⁵ holes took most
-of a run at 4 M cells).
+gap, containment) and a polygon's validity can be checked cell by cell, in time
+proportional to the vertices plus the cells, instead of by overlaying polygons
+and by GEOS's validity test (both grow faster than the area: the topology gate's
+unions, containment tests and validity tests took most of a run at 4 M cells).
 
-:func:`cell_counts` finds, for every cell, how many polygons cover it. Each
-vertical edge of a ring adds ±1 to the cells to its east on the rows it spans
-(the winding number of the ring around each cell centre); written as a 2-D
-difference, an edge touches only two entries, and two cumulative sums give the
-counts. Shells count +1 inside and holes −1, whatever their orientation, so a
-valid polygon counts 1 on its cells and 0 elsewhere, and overlapping polygons add
-up. :func:`valid_on_cells` uses the same sums, weighted by polygon, to check
-validity (see there).
+:func:`cover` finds, for every cell, how many of a layer's polygons cover it,
+and checks each polygon's validity on the cells. Each vertical edge of a ring
+adds ±1 to the cells to its east on the rows it spans (the winding number of the
+ring around each cell centre); written as a 2-D difference, an edge touches only
+two entries, and two cumulative sums give the counts. Shells count +1 inside and
+holes −1, whatever their orientation, so a valid polygon counts 1 on its cells
+and 0 elsewhere, and overlapping polygons add up. Validity uses the same sums,
+weighted by polygon (see :func:`cover`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import shapely
 from numba import njit
-from scipy import ndimage
 
 from .grid import Grid
+from .trace import _grow, label_regions
 
 #: How far (in cells) a vertex may lie from a cell corner and still be on it.
 CORNER_TOLERANCE = 1e-6
@@ -37,73 +35,122 @@ CORNER_TOLERANCE = 1e-6
 
 @dataclass(frozen=True)
 class _Rings:
-    """The rings of some polygons in cell units: corners, and each ring's polygon."""
+    """The rings of some polygons in cell units.
 
-    rings: np.ndarray  # the rings, LinearRings
-    col: np.ndarray  # corner column (lattice), int64
-    row: np.ndarray  # corner row, int64
-    ring: np.ndarray  # ring of each corner
-    polygon: np.ndarray  # polygon of each ring
+    Ring ``k`` is the corners ``offsets[k]`` to ``offsets[k + 1] - 1`` of ``col``
+    and ``row``, closed (its last corner is its first).
+    """
+
+    col: np.ndarray  # corner column (lattice), int32
+    row: np.ndarray  # corner row, int32
+    offsets: np.ndarray  # first corner of each ring, and the end, int64
+    polygon: np.ndarray  # polygon of each ring, int64
     shell: np.ndarray  # whether each ring is its polygon's shell
-    start: np.ndarray  # corners that start a segment (each corner but a ring's last)
-    area2: np.ndarray  # twice the signed area of each ring, in (column, row) units
+    area2: np.ndarray  # twice the signed area of each ring, in (column, row) units, int64
+    length: np.ndarray  # length of each ring in cell edges, int64
 
 
 @njit(cache=True)
-def _corners(xy: np.ndarray, ring: np.ndarray, x0: float, y0: float, dx: float, dy: float,
-             height: int, width: int) -> tuple[np.ndarray, np.ndarray, bool]:
-    """Column and row of every vertex; False if one is off the corners or an edge is oblique."""
+def _corners(xy: np.ndarray, key: np.ndarray, split: bool, x0: float, y0: float, dx: float,
+             dy: float, height: int, width: int
+             ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """Column and row of every vertex, and where each ring starts.
+
+    A ring ends where ``key`` changes and, with ``split``, where it comes back to
+    its first corner (the coordinates of a polygon's rings follow each other).
+    The status is 0, or 1 when a vertex is off the corners or the grid, 2 when an
+    edge is oblique (with ``split``, maybe a ring cut short: see :func:`_rings`).
+    """
     n = xy.shape[0]
-    col = np.empty(n, dtype=np.int64)
-    row = np.empty(n, dtype=np.int64)
+    col = np.empty(n, dtype=np.int32)
+    row = np.empty(n, dtype=np.int32)
+    offsets = np.empty(n + 1, dtype=np.int64)
+    rings = 0
+    first = 0
     for i in range(n):
         fc = (xy[i, 0] - x0) / dx
         fr = (xy[i, 1] - y0) / dy
         c = np.rint(fc)
         r = np.rint(fr)
         if abs(fc - c) > CORNER_TOLERANCE or abs(fr - r) > CORNER_TOLERANCE:
-            return col, row, False
+            return col, row, offsets[:1], 1
         if c < 0 or r < 0 or c > width or r > height:
-            return col, row, False
+            return col, row, offsets[:1], 1
         col[i] = int(c)
         row[i] = int(r)
-        if i > 0 and ring[i] == ring[i - 1] and col[i] != col[i - 1] and row[i] != row[i - 1]:
-            return col, row, False
-    return col, row, True
-
-
-def _rings(parts: np.ndarray, grid: Grid) -> _Rings | None:
-    """Rings of Polygons on the lattice of ``grid``'s cell corners, or None if off it."""
-    t = grid.transform
-    height, width = grid.shape
-    rings, polygon = shapely.get_rings(parts, return_index=True)
-    shell = np.r_[True, polygon[1:] != polygon[:-1]] if len(polygon) else np.zeros(0, bool)
-    xy, ring = shapely.get_coordinates(rings, return_index=True)
-    c, r, on = _corners(xy, ring, t.c, t.f, t.a, t.e, height, width)
-    if not on:
-        return None
-    start = np.flatnonzero(ring[:-1] == ring[1:])  # each vertex to the next of its ring
-    area2 = np.bincount(ring[start], weights=c[start] * r[start + 1] - c[start + 1] * r[start],
-                        minlength=len(polygon))
-    return _Rings(rings, c, r, ring, polygon, shell, start, area2)
+        if i == 0 or key[i] != key[i - 1] or (split and i - 1 > first and col[i - 1] == col[first]
+                                              and row[i - 1] == row[first]):
+            offsets[rings] = i
+            rings += 1
+            first = i
+        elif col[i] != col[i - 1] and row[i] != row[i - 1]:
+            return col, row, offsets[:1], 2
+    offsets[rings] = n
+    return col, row, offsets[:rings + 1], 0
 
 
 @njit(cache=True)
-def _wind(col: np.ndarray, row: np.ndarray, ring: np.ndarray, start: np.ndarray,
-          inside: np.ndarray, out: np.ndarray) -> None:
+def _measure(col: np.ndarray, row: np.ndarray, offsets: np.ndarray
+             ) -> tuple[np.ndarray, np.ndarray]:
+    """Twice the signed area and the length of each ring."""
+    n = offsets.size - 1
+    area2 = np.zeros(n, dtype=np.int64)
+    length = np.zeros(n, dtype=np.int64)
+    for k in range(n):
+        for i in range(offsets[k], offsets[k + 1] - 1):
+            c0, r0, c1, r1 = np.int64(col[i]), np.int64(row[i]), col[i + 1], row[i + 1]
+            area2[k] += c0 * r1 - c1 * r0
+            length[k] += abs(c1 - c0) + abs(r1 - r0)
+    return area2, length
+
+
+def _rings(parts: np.ndarray, grid: Grid) -> _Rings | None:
+    """Rings of Polygons on the lattice of ``grid``'s cell corners, or None if off it.
+
+    The coordinates of all polygons are read at once and cut into rings where a
+    ring closes; a ring touching itself at its first corner would be cut there
+    too, which the ring count per polygon shows: those polygons are then read
+    ring by ring.
+    """
+    t = grid.transform
+    height, width = grid.shape
+    xy, polygon = shapely.get_coordinates(parts, return_index=True)
+    c, r, offsets, status = _corners(xy, polygon, True, t.c, t.f, t.a, t.e, height, width)
+    if status == 1:
+        return None
+    ring_polygon = polygon[offsets[:-1]]
+    expected = shapely.get_num_interior_rings(parts) + 1
+    if status == 2 or not np.array_equal(np.bincount(ring_polygon, minlength=len(parts)),
+                                         expected):
+        rings, ring_polygon = shapely.get_rings(parts, return_index=True)
+        xy, ring = shapely.get_coordinates(rings, return_index=True)
+        del rings
+        c, r, offsets, status = _corners(xy, ring, False, t.c, t.f, t.a, t.e, height, width)
+        if status:
+            return None
+    del xy, polygon
+    shell = np.r_[True, ring_polygon[1:] != ring_polygon[:-1]] if len(ring_polygon) else (
+        np.zeros(0, bool))
+    area2, length = _measure(c, r, offsets)
+    return _Rings(c, r, offsets, ring_polygon, shell, area2, length)
+
+
+@njit(cache=True)
+def _wind(col: np.ndarray, row: np.ndarray, offsets: np.ndarray, inside: np.ndarray,
+          out: np.ndarray) -> None:
     """Add each ring's winding, times ``inside[ring]``, to ``out``.
 
     ``out`` is zeroed and one row and column larger than the grid: vertical edges go in
     as 2-D differences, then both prefix sums are taken in one pass over the rows.
     """
     height, width = out.shape[0] - 1, out.shape[1] - 1
-    for k in range(start.size):
-        s = start[k]
-        if row[s + 1] == row[s]:
-            continue
-        v = inside[ring[s]] if row[s + 1] > row[s] else -inside[ring[s]]
-        out[min(row[s], row[s + 1]), col[s]] += v
-        out[max(row[s], row[s + 1]), col[s]] -= v
+    for k in range(offsets.size - 1):
+        for s in range(offsets[k], offsets[k + 1] - 1):
+            if row[s + 1] == row[s]:
+                continue
+            v = inside[k] if row[s + 1] > row[s] else -inside[k]
+            out[min(row[s], row[s + 1]), col[s]] += v
+            out[max(row[s], row[s + 1]), col[s]] -= v
     carry = np.zeros(width + 1, dtype=out.dtype)
     for r in range(height):
         running = out.dtype.type(0)
@@ -120,14 +167,13 @@ def _paint(g: _Rings, shape: tuple[int, int], weight: np.ndarray | None,
     Shells wind +1 and holes −1 around the cells inside them (``weight`` None: 1).
     """
     height, width = shape
-    c, r, ring, start = g.col, g.row, g.ring, g.start
     # a ring with a positive signed area winds -1 around its inside with the edge
     # sign of _wind; shells are made +1, holes -1
-    inside = np.where(g.shell, -1, 1) * np.sign(g.area2).astype(np.int64)
+    inside = np.where(g.shell, -1, 1) * np.sign(g.area2)
     if weight is not None:
         inside = inside * weight[g.polygon]
     out = np.zeros((height + 1, width + 1), dtype=dtype)
-    _wind(c, r, ring, start, inside.astype(dtype), out)
+    _wind(g.col, g.row, g.offsets, inside.astype(dtype), out)
     return out[:height, :width]
 
 
@@ -162,16 +208,36 @@ def cell_counts(geoms: np.ndarray, grid: Grid) -> np.ndarray | None:
     return None if g is None else _paint(g, grid.shape, None, np.int16)
 
 
-def valid_on_cells(parts: np.ndarray, grid: Grid,
-                   ring_simple: Callable[[np.ndarray], np.ndarray]) -> np.ndarray | None:
-    """Validity of polygons on the cell edges, checked ring by ring and on the cells.
+@dataclass(frozen=True)
+class Cover:
+    """What a layer's polygons cover on the cells (:func:`cover`).
+
+    Attributes
+    ----------
+    count : numpy.ndarray of int16 or None
+        Number of polygons covering each cell (more than 1: an overlap); None
+        when ``paint`` is given (every cell is then covered at most once).
+    valid : numpy.ndarray of bool or None
+        Validity of each polygon; None when some cells are covered twice or
+        "negatively" (a hole outside its shell): polygons cannot then be told
+        apart by their cells, and the caller asks GEOS.
+    paint : numpy.ndarray of int32 or None
+        The polygon covering each cell (1..n in the order given, 0 for none); None
+        when ``valid`` is, or there is no polygon.
+    """
+
+    count: np.ndarray | None
+    valid: np.ndarray | None
+    paint: np.ndarray | None = None
+
+
+def cover(parts: np.ndarray, grid: Grid) -> Cover | None:
+    """Cells covered by polygons on the cell edges, and each polygon's validity.
 
     A polygon is valid (OGC) when its rings are simple, its holes lie inside its
     shell, apart from each other, not nested, the rings meet at most at single
     points, and its interior is connected. For a polygon on the cell edges:
 
-    - each ring alone is checked by ``ring_simple`` (GEOS: cheap, unlike GEOS's
-      validity test of a polygon with 10⁵ holes, which dominated the gate);
     - the winding sum :math:`w` (shell +1, holes −1) of a polygon is 0 or 1 on
       every cell iff its holes lie inside the shell, apart and not nested. The
       polygons are painted together, each weighted by its number: where exactly
@@ -179,10 +245,16 @@ def valid_on_cells(parts: np.ndarray, grid: Grid,
       painted with its number are as many as its area in cells (a region where
       :math:`w < 0`, even under another polygon, leaves more cells with
       :math:`w = 1` than its area);
-    - rings meet only at points iff every unit edge of the rings separates the
+    - rings never share an edge iff every unit edge of the rings separates the
       polygon's cells from others: its rings' length equals the edges around its
       painted cells;
-    - the interior is connected iff its cells are one 4-connected patch.
+    - the interior is connected iff its cells are one 4-connected patch;
+    - a ring is simple iff it never comes back to a corner it passed. With the
+      checks above, a corner met twice has all four of its edges on the rings
+      and the polygon's cells on one diagonal around it (a *pinch*), and the
+      rings turn there: so only corners that are pinches are looked up, and the
+      polygon is invalid if one ring meets the same pinch twice (two rings
+      meeting there, a hole touching the shell or another hole, are valid).
 
     Parameters
     ----------
@@ -190,83 +262,119 @@ def valid_on_cells(parts: np.ndarray, grid: Grid,
         The polygons (single parts) in ``grid``'s CRS.
     grid : Grid
         A north-up grid.
-    ring_simple : callable
-        Simplicity of an array of LinearRings (e.g. ``shapely.is_simple``).
 
     Returns
     -------
-    numpy.ndarray of bool or None
-        Per polygon. None when a polygon is off the cell edges, or when polygons
-        overlap or touch along an edge (their cells cannot then be told apart;
-        the caller checks those with GEOS and reports the overlap).
+    Cover or None
+        None when a vertex is not on a cell corner or an edge is not along a row
+        or column line (smoothed or reprojected polygons), or a polygon reaches
+        beyond the grid.
 
     Examples
     --------
-    >>> g = Grid.square(1, (4, 4))
-    >>> frame = shapely.box(0, 0, 4, 4).difference(shapely.box(1, 1, 3, 3))
-    >>> hole_on_shell = shapely.Polygon(frame.exterior, [[(0, 1), (1, 1), (1, 2), (0, 2)]])
-    >>> valid_on_cells(np.array([frame, hole_on_shell]), g, shapely.is_simple) is None
+    >>> g = Grid.square(10, (3, 3))
+    >>> frame = shapely.box(0, 0, 30, 30).difference(shapely.box(10, 10, 20, 20))
+    >>> c = cover(np.array([frame, shapely.box(0, 20, 20, 30)]), g)
+    >>> c.count.tolist(), c.valid, c.paint
+    ([[2, 2, 1], [1, 0, 1], [1, 1, 1]], None, None)
+    >>> c = cover(np.array([frame, shapely.box(10, 10, 20, 20)]), g)
+    >>> c.valid.tolist(), c.paint.tolist()
+    ([True, True], [[1, 1, 1], [1, 2, 1], [1, 1, 1]])
+    >>> cover(np.array([shapely.box(0, 0, 15, 10)]), g) is None
     True
-    >>> valid_on_cells(np.array([frame]), g, shapely.is_simple).tolist()
-    [True]
-    >>> valid_on_cells(np.array([hole_on_shell]), g, shapely.is_simple).tolist()
-    [False]
     """
     parts = np.asarray(parts, dtype=object)
     g = _rings(parts, grid)
     if g is None:
         return None
-    n = len(parts)
-    ok = np.zeros(n, dtype=bool)
-    if n == 0:
-        return ok
-    ok[:] = True
-    ok[g.polygon[~ring_simple(g.rings)]] = False  # each ring alone
     count = _paint(g, grid.shape, None, np.int16)
-    if count.min() < 0 or count.max() > 1:
-        return None
-    del count
+    n = len(parts)
+    if n == 0 or count.min() < 0 or count.max() > 1:
+        return Cover(count, None if n else np.zeros(0, dtype=bool))
     paint = _paint(g, grid.shape, np.arange(1, n + 1, dtype=np.int64), np.int32)
     if paint.min() < 0 or paint.max() > n:
-        return None
-    cells = np.bincount(paint.reshape(-1), minlength=n + 1)[1:]
-    # area (twice) and length of each polygon in cells, from its corners
-    c, r, s = g.col, g.row, g.start
+        return Cover(count, None)
+    del count  # 0 or 1: the paint says which
+    cells, around, pinched = _tally(paint, n)
     ring_area2 = np.abs(g.area2)
     area2 = np.bincount(g.polygon, weights=np.where(g.shell, ring_area2, -ring_area2),
                         minlength=n)
-    length = np.bincount(g.polygon[g.ring[s]],
-                         weights=np.abs(c[s + 1] - c[s]) + np.abs(r[s + 1] - r[s]), minlength=n)
-    ok &= np.rint(area2).astype(np.int64) == 2 * cells
-    around, touching = _edges_around(paint, n)
-    if touching:
-        return None
-    ok &= length.astype(np.int64) == around
-    ok &= _patches(paint, n) == 1
-    return ok
+    length = np.bincount(g.polygon, weights=g.length, minlength=n)
+    ok = np.rint(area2).astype(np.int64) == 2 * cells[1:]
+    ok &= length.astype(np.int64) == around[1:]
+    ok[g.polygon[_touching_itself(g.col, g.row, g.offsets, g.polygon, pinched, paint)]] = False
+    labels, value = label_regions(paint)
+    del labels
+    ok &= np.bincount(value[1:], minlength=n + 1)[1:] == 1
+    return Cover(None, ok, paint)
 
 
-def _edges_around(paint: np.ndarray, n: int) -> tuple[np.ndarray, bool]:
-    """Per polygon number 1..n, the cell edges between its cells and any others.
+@njit(cache=True)
+def _tally(paint: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per value 0..n of ``paint``: its cells, the cell edges between them and others, pinches.
 
-    Also whether two polygons share an edge (their cells are then adjacent).
+    Edges on the grid's border count as edges to others. A value is *pinched*
+    where two of its cells meet only at a corner, the other two cells there
+    having other values.
     """
-    out = np.zeros(n + 1, dtype=np.int64)
-    touching = False
-    for a, b in ((paint[:, :-1], paint[:, 1:]), (paint[:-1, :], paint[1:, :])):
-        differ = a != b
-        a, b = a[differ], b[differ]
-        touching = touching or bool(np.any((a > 0) & (b > 0)))
-        out += np.bincount(a, minlength=n + 1)
-        out += np.bincount(b, minlength=n + 1)
-    for border in (paint[0], paint[-1], paint[:, 0], paint[:, -1]):
-        out += np.bincount(border, minlength=n + 1)
-    return out[1:], touching
+    height, width = paint.shape
+    cells = np.zeros(n + 1, dtype=np.int64)
+    around = np.zeros(n + 1, dtype=np.int64)
+    pinched = np.zeros(n + 1, dtype=np.bool_)
+    for r in range(height):
+        for c in range(width):
+            p = paint[r, c]
+            cells[p] += 1
+            right = paint[r, c + 1] if c + 1 < width else -1
+            below = paint[r + 1, c] if r + 1 < height else -1
+            around[p] += (right != p) + (below != p) + (c == 0) + (r == 0)
+            if right >= 0 and right != p:
+                around[right] += 1
+            if below >= 0 and below != p:
+                around[below] += 1
+            if right >= 0 and below >= 0:  # the four cells with a corner at (r + 1, c + 1)
+                q = paint[r + 1, c + 1]
+                if q == p and right != p and below != p:
+                    pinched[p] = True
+                if right == below and right != p and q != right:
+                    pinched[right] = True
+    return cells, around, pinched
 
 
-def _patches(paint: np.ndarray, n: int) -> np.ndarray:
-    """Number of 4-connected patches of each polygon's cells (no two polygons adjacent)."""
-    labels, count = ndimage.label(paint > 0)
-    owner = np.zeros(count + 1, dtype=np.int64)
-    owner[labels.reshape(-1)] = paint.reshape(-1)  # one polygon per patch: any cell names it
-    return np.bincount(owner[1:], minlength=n + 1)[1:]
+@njit(cache=True)
+def _touching_itself(col: np.ndarray, row: np.ndarray, offsets: np.ndarray,
+                     polygon: np.ndarray, pinched: np.ndarray, paint: np.ndarray
+                     ) -> np.ndarray:
+    """Rings that pass a pinch of their polygon twice (see :func:`cover`).
+
+    Only the rings of ``pinched`` polygons (by paint value) are walked.
+    """
+    height, width = paint.shape
+    keys = np.empty(1024, dtype=np.int64)
+    owner = np.empty(1024, dtype=np.int64)
+    m = 0
+    for k in range(offsets.size - 1):
+        p = polygon[k] + 1
+        if not pinched[p]:
+            continue
+        for i in range(offsets[k], offsets[k + 1] - 1):
+            r, c = np.int64(row[i]), np.int64(col[i])
+            if i > offsets[k] and c == col[i - 1] and r == row[i - 1]:
+                continue  # a repeated vertex is one pass
+            if r == 0 or c == 0 or r == height or c == width:
+                continue  # two of the cells around are off the grid: not a pinch
+            nw, ne = paint[r - 1, c - 1] == p, paint[r - 1, c] == p
+            sw, se = paint[r, c - 1] == p, paint[r, c] == p
+            if nw == se and ne == sw and nw != ne:
+                if m == keys.size:
+                    keys = _grow(keys)
+                    owner = _grow(owner)
+                keys[m] = r * (width + 1) + c
+                owner[m] = k
+                m += 1
+    pairs = np.sort(keys[:m] * (offsets.size - 1) + owner[:m])  # by corner, then ring
+    bad = np.zeros(offsets.size - 1, dtype=np.bool_)
+    for j in range(1, m):
+        if pairs[j] == pairs[j - 1]:
+            bad[pairs[j] % (offsets.size - 1)] = True
+    return bad

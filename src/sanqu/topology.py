@@ -35,10 +35,13 @@ from scipy import ndimage
 from .check import overlap_pairs
 from .errors import SanquError
 from .grid import Grid
-from .lattice import cell_counts, valid_on_cells
+from .lattice import Cover, cover
 
 #: Areas below this (m²) are floating-point noise, not overlaps or gaps.
 EPS_M2 = 0.01
+
+#: ``shapely.get_type_id`` of a Polygon.
+POLYGON = shapely.GeometryType.POLYGON
 
 
 class TopologyError(SanquError, ValueError):
@@ -144,7 +147,7 @@ class CellGrid:
     """The grid the layers were traced on, with the study area as its cells.
 
     Given to :func:`check`, it lets layers whose polygons all lie on the cell
-    edges be related cell by cell (:func:`sanqu.lattice.cell_counts`): the same
+    edges be related cell by cell (:func:`sanqu.lattice.cover`): the same
     findings as overlaying the polygons, in time linear in the area.
 
     Attributes
@@ -235,31 +238,6 @@ def valid(geoms: np.ndarray, predicate: Callable[[np.ndarray], np.ndarray] = sha
     return out
 
 
-def simple(rings: np.ndarray) -> np.ndarray:
-    """``shapely.is_simple`` on :data:`THREADS` threads (rings that do not touch themselves)."""
-    return valid(rings, shapely.is_simple)
-
-
-#: Holes above which a polygon on the cell edges is checked on the cells
-#: (:func:`sanqu.lattice.valid_on_cells`) rather than by GEOS, whose validity test
-#: grows much faster than the polygon there (2 s for one polygon of 5 × 10⁵
-#: vertices and 6 × 10⁴ holes; 3 ms for its shell, 54 ms for its holes one by one).
-HOLES_ON_CELLS = 1000
-
-
-def _valid_parts(parts: np.ndarray, cells: CellGrid | None) -> np.ndarray:
-    """Validity of each polygon: on the cells for those with many holes, else GEOS."""
-    many = np.zeros(len(parts), dtype=bool)
-    if cells is not None and len(parts):
-        many = shapely.get_num_interior_rings(parts) > HOLES_ON_CELLS
-    ok = np.empty(len(parts), dtype=bool)
-    ok[~many] = valid(parts[~many])
-    if many.any():
-        on_cells = valid_on_cells(parts[many], cells.grid, simple)
-        ok[many] = valid(parts[many]) if on_cells is None else on_cells
-    return ok
-
-
 def _valid(geoms: np.ndarray) -> np.ndarray:
     """Valid copies (make_valid, polygonal parts) so one bad polygon cannot stop the checks."""
     out = np.array(geoms, dtype=object)
@@ -318,7 +296,7 @@ def check(layers: Layers, rules: Rules, study_area: shapely.Geometry,
     {'invalid': 1, 'gap': 2}
     """
     issues: list[Issue] = []
-    fixed: Layers = {}
+    split: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}  # features, parts, owner
     for name, geoms in layers.items():
         geoms = np.asarray(geoms, dtype=object)
         empty = shapely.is_missing(geoms) | shapely.is_empty(geoms)
@@ -327,22 +305,31 @@ def check(layers: Layers, rules: Rules, study_area: shapely.Geometry,
         geoms = geoms[~empty]
         # parts one by one: the overlap of parts of one feature is an overlap for the
         # coverage and line checks below, and GEOS checks a huge MultiPolygon slowly
-        parts, owner = shapely.get_parts(geoms, return_index=True)
-        bad_parts = ~_valid_parts(parts, cells)
+        if (shapely.get_type_id(geoms) == POLYGON).all():  # get_parts would copy them
+            split[name] = (geoms, geoms, np.arange(len(geoms)))
+        else:
+            split[name] = (geoms, *shapely.get_parts(geoms, return_index=True))
+    on_cells = _OnCells(cells) if cells is not None else None
+    ok = on_cells.paint(split, rules) if on_cells is not None else {}
+    fixed: Layers = {}
+    for name, (geoms, parts, owner) in split.items():
+        good = ok[name] if name in ok else valid(parts)
         bad = np.zeros(len(geoms), dtype=bool)
-        bad[owner[bad_parts]] = True
+        bad[owner[~good]] = True
         for k in np.flatnonzero(bad):
-            reason = shapely.is_valid_reason(parts[bad_parts & (owner == k)][0])
+            reason = shapely.is_valid_reason(parts[~good & (owner == k)][0])
             issues.append(_issue("invalid", name, f"feature {k + 1}: {reason}", geoms[k]))
         fixed[name] = geoms.copy()
         fixed[name][bad] = [polygonal(shapely.make_valid(g)) for g in geoms[bad]]
+        if on_cells is not None and name not in on_cells.bit:  # painted alone, as repaired
+            on_cells.add(name, cover(shapely.get_parts(fixed[name]), cells.grid))
         for k, area in enumerate(shapely.area(fixed[name]), start=1):
             if area < min_area:
                 issues.append(_issue("sliver", name, f"feature {k} is below the minimum mapping "
                                      f"unit of {min_area:g} m²", fixed[name][k - 1]))
+    del split
     shapely.prepare(study_area)
     tol = max(EPS_M2, 1e-9 * study_area.area)
-    on_cells = _OnCells(fixed, cells) if cells is not None else None
     for group in rules.coverages:
         found = on_cells.coverage(group) if on_cells is not None else None
         if found is not None:
@@ -365,7 +352,8 @@ def check(layers: Layers, rules: Rules, study_area: shapely.Geometry,
     in_coverage = {n for g in rules.coverages for n in g}
     for name in fixed:
         if name not in in_coverage and name not in rules.disjoint:
-            issues += _overlaps_in((name,), fixed)
+            found = on_cells.overlaps(name) if on_cells is not None else None
+            issues += _overlaps_in((name,), fixed) if found is None else found
     found = on_cells.disjoint(rules.disjoint) if on_cells is not None else None
     if found is not None:
         issues += found
@@ -391,34 +379,96 @@ def check(layers: Layers, rules: Rules, study_area: shapely.Geometry,
 
 
 class _OnCells:
-    """The cell-by-cell checks of :func:`check` (None where a layer is off the cell edges).
+    """The cell-by-cell checks of :func:`check`.
 
-    Each group of layers is counted once; which of its layers cover each cell is
-    kept as bits (one byte per cell for up to 8 layers) for the containment checks.
+    Which layers cover each cell is kept as bits (a byte per cell for each eight
+    layers); a layer off the cell edges has none, and the checks involving it
+    answer None (the caller overlays polygons instead).
     """
 
-    def __init__(self, fixed: Layers, cells: CellGrid) -> None:
-        self.fixed, self.cells = fixed, cells
-        self.bits: dict[str, tuple[np.ndarray, int]] = {}  # layer -> (group's bits, its bit)
+    def __init__(self, cells: CellGrid) -> None:
+        self.cells = cells
+        self.planes: list[np.ndarray] = []
+        self.bit: dict[str, tuple[int, int]] = {}  # layer -> (plane, bit)
+        self.overlap: dict[str, list[Issue]] = {}  # layer -> overlaps of its own polygons
+
+    def _next_bit(self, name: str) -> np.uint8:
+        k = len(self.bit)
+        if k % 8 == 0:
+            self.planes.append(np.zeros(self.cells.mask.shape, dtype=np.uint8))
+        self.bit[name] = (k // 8, k % 8)
+        self.overlap[name] = []
+        return np.uint8(1 << (k % 8))
+
+    def paint(self, split: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]],
+              rules: Rules) -> dict[str, np.ndarray]:
+        """Paint the layers of each group of ``rules`` together; validity of their parts.
+
+        One :func:`sanqu.lattice.cover` per coverage or disjoint group (then per
+        other layer) checks every part of its layers at once. A group whose parts
+        are all valid and cover each cell at most once gets its layers' bits from
+        the paint; otherwise its layers are left to be painted one by one (after
+        repair, by :meth:`add`).
+
+        Returns
+        -------
+        dict of numpy.ndarray
+            Per layer checked on the cells, the validity of each part (``split``'s
+            parts, in order); a layer off the cell edges is absent.
+        """
+        ok: dict[str, np.ndarray] = {}
+        done: set[str] = set()
+        for group in (*rules.coverages, rules.disjoint, *((n,) for n in split)):
+            group = tuple(n for n in group if n in split and n not in done)
+            if not group:
+                continue
+            done.update(group)
+            parts = np.concatenate([split[n][1] for n in group])
+            found = cover(parts, self.cells.grid)
+            if found is None or found.valid is None:
+                continue  # off the cell edges, or overlapping: GEOS, then one by one
+            ends = np.cumsum([0] + [len(split[n][1]) for n in group])
+            for n, a, b in zip(group, ends[:-1], ends[1:], strict=True):
+                ok[n] = found.valid[a:b]
+            if found.paint is None or not found.valid.all():
+                continue
+            bits = {n: self._next_bit(n) for n in group}
+            for k, plane in enumerate(self.planes):
+                lut = np.zeros(len(parts) + 1, dtype=np.uint8)  # paint -> this plane's bits
+                for n, a, b in zip(group, ends[:-1], ends[1:], strict=True):
+                    if self.bit[n][0] == k:
+                        lut[a + 1:b + 1] = bits[n]
+                if lut.any():
+                    plane |= lut[found.paint]
+        return ok
+
+    def add(self, name: str, found: Cover | None) -> None:
+        """Record the cells a layer covers (nothing when it is off the cell edges)."""
+        if found is None:
+            return
+        bit = self._next_bit(name)
+        count = found.count if found.paint is None else found.paint > 0
+        self.planes[self.bit[name][0]][count > 0] |= bit
+        self.overlap[name] = self._issues("overlap", name, "cells covered by two of its "
+                                          "polygons", count > 1)
+
+    def overlaps(self, name: str) -> list[Issue] | None:
+        """Overlaps between the polygons of one layer (reported once)."""
+        return self.overlap.pop(name, []) if name in self.bit else None
+
+    def _here(self, name: str) -> np.ndarray:
+        plane, bit = self.bit[name]
+        return (self.planes[plane] >> bit) & 1
 
     def _count(self, group: tuple[str, ...]) -> tuple[np.ndarray, list[Issue]] | None:
         """Layers covering each cell, and the overlaps inside each layer."""
-        shape = self.cells.mask.shape
-        layers_here = np.zeros(shape, dtype=np.uint8)
-        bits = np.zeros(shape, dtype=np.min_scalar_type(2 ** len(group) - 1))
+        if not all(n in self.bit for n in group):
+            return None
+        layers_here = np.zeros(self.cells.mask.shape, dtype=np.uint8)
         issues: list[Issue] = []
-        for i, name in enumerate(group):
-            counts = cell_counts(self.fixed[name], self.cells.grid)
-            if counts is None:
-                return None
-            issues += self._issues("overlap", name, "cells covered by two of its polygons",
-                                   counts > 1)
-            here = counts > 0
-            del counts
-            layers_here += here
-            bits[here] |= bits.dtype.type(1 << i)
-        for i, name in enumerate(group):
-            self.bits[name] = (bits, 1 << i)
+        for name in group:
+            layers_here += self._here(name)
+            issues += self.overlaps(name)
         return layers_here, issues
 
     def coverage(self, group: tuple[str, ...]) -> list[Issue] | None:
@@ -447,12 +497,10 @@ class _OnCells:
 
     def within(self, inner: str, outer: str) -> list[Issue] | None:
         """Parts of ``inner`` outside ``outer``."""
-        for name in (inner, outer):
-            if name not in self.bits and self._count((name,)) is None:
-                return None
-        (inner_bits, i), (outer_bits, o) = self.bits[inner], self.bits[outer]
+        if inner not in self.bit or outer not in self.bit:
+            return None
         return self._issues("outside", inner, f"lies outside {outer}",
-                            ((inner_bits & i) > 0) & ((outer_bits & o) == 0))
+                            self._here(inner) > self._here(outer))
 
     def _issues(self, kind: str, layer: str, detail: str, bad: np.ndarray) -> list[Issue]:
         """One issue per 4-connected patch of ``bad`` cells."""
