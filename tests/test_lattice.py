@@ -1,11 +1,13 @@
 """Polygons on cell edges: cell counts and validity on the cells agree with GEOS."""
 
 import numpy as np
+import pytest
 import shapely
 from _grids import class_rasters, grid
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from sanqu import lattice
 from sanqu.lattice import cell_counts, cover
 from sanqu.vectorize import polygonize
 
@@ -104,3 +106,36 @@ def test_validity_of_any_lattice_polygon_agrees_with_geos(shell, holes):
     found = cover(np.array([polygon]), G)
     if found.valid is not None:  # None: cells covered twice or negatively (GEOS decides)
         assert bool(found.valid[0]) == polygon.is_valid, shapely.is_valid_reason(polygon)
+
+
+def test_parts_of_one_feature_sharing_an_edge_are_invalid():
+    a, b = box(0, 0, 2, 2), box(2, 0, 4, 2)  # side by side
+    c = box(4, 2, 5, 3)  # touches b at a corner only
+    assert not shapely.MultiPolygon([a, b]).is_valid
+    assert shapely.MultiPolygon([b, c]).is_valid
+    assert cover(np.array([a, b, c]), G).valid.tolist() == [True, True, True]
+    assert cover(np.array([shapely.MultiPolygon([a, b]), c]), G).valid.tolist() == [False, True]
+    assert cover(np.array([a, shapely.MultiPolygon([b, c])]), G).valid.tolist() == [True, True]
+
+
+@settings(max_examples=50, deadline=None)
+@given(class_rasters(10, 3))
+def test_features_read_in_batches_are_painted_as_in_one(arr):
+    if not arr.any():
+        return
+    g = grid(*arr.shape)
+    df = polygonize(arr, g)
+    code = df["code"].to_numpy()
+    parts = df.geometry.values.to_numpy()
+    features = np.array([shapely.multipolygons(parts[code == c]) for c in (1, 2, 3)
+                         if (code == c).any()] + list(parts[code == 1]), dtype=object)
+    whole = cover(features[:1 + (code == 2).any() + (code == 3).any()], g)
+    assert whole.valid.all()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(lattice, "BATCH_VERTICES", 7)
+        batched = cover(features[:len(whole.valid)], g)
+        assert (batched.paint == whole.paint).all() and batched.valid.all()
+        both = cover(features, g)  # the patches of class 1 twice: overlapping
+        assert (both.valid is None) == (arr == 1).any()
+        if both.valid is None:
+            assert (both.count == (arr == 1) * 1 + (arr > 0)).all()

@@ -237,3 +237,19 @@ def test_polygons_off_the_cell_edges_are_checked_by_overlay(sample, cells):
     report = check(layers, RULES, sample[1], MMU, cells)
     assert "overlap" in report.counts()
     assert any("features" in i.detail for i in report.issues)  # the overlay's wording
+
+
+def test_parts_of_one_feature_sharing_an_edge_are_found_cell_by_cell(sample, cells):
+    layers = {k: v.copy() for k, v in sample[0].items()}
+    agri = layers["agri_space"]
+    i = biggest(agri)
+    piece = next(b for dx in range(-2, 3) if agri[i].contains(b := cell_box(cells, agri[i], dx)))
+    parts = [*shapely.get_parts(agri[i].difference(piece)), piece]
+    agri[i] = shapely.MultiPolygon(parts)  # the same cells, one cut off as a part of its own
+    assert not agri[i].is_valid
+    report = check(layers, RULES, sample[1], MMU, cells)
+    assert report.counts()["invalid"] == 1
+    first = report.issues[0]  # the other issues come from GEOS's repaired copy (make_valid)
+    assert (first.kind, first.layer, first.detail) == (
+        "invalid", "agri_space", f"feature {i + 1}: two of its parts share an edge")
+    assert check(sample[0], RULES, sample[1], MMU, cells).ok

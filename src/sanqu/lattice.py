@@ -44,26 +44,24 @@ class _Rings:
     col: np.ndarray  # corner column (lattice), int32
     row: np.ndarray  # corner row, int32
     offsets: np.ndarray  # first corner of each ring, and the end, int64
-    polygon: np.ndarray  # polygon of each ring, int64
-    shell: np.ndarray  # whether each ring is its polygon's shell
+    polygon: np.ndarray  # feature (Polygon or MultiPolygon) of each ring, int64
+    shell: np.ndarray  # whether each ring is a shell (the first ring of a part)
     area2: np.ndarray  # twice the signed area of each ring, in (column, row) units, int64
     length: np.ndarray  # length of each ring in cell edges, int64
 
 
 @njit(cache=True)
 def _corners(xy: np.ndarray, key: np.ndarray, split: bool, x0: float, y0: float, dx: float,
-             dy: float, height: int, width: int
-             ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
-    """Column and row of every vertex, and where each ring starts.
+             dy: float, height: int, width: int, col: np.ndarray, row: np.ndarray
+             ) -> tuple[np.ndarray, int]:
+    """Column and row of every vertex (into ``col``, ``row``), and where each ring starts.
 
     A ring ends where ``key`` changes and, with ``split``, where it comes back to
     its first corner (the coordinates of a polygon's rings follow each other).
     The status is 0, or 1 when a vertex is off the corners or the grid, 2 when an
-    edge is oblique (with ``split``, maybe a ring cut short: see :func:`_rings`).
+    edge is oblique (with ``split``, maybe a ring cut short: see :func:`_read`).
     """
     n = xy.shape[0]
-    col = np.empty(n, dtype=np.int32)
-    row = np.empty(n, dtype=np.int32)
     offsets = np.empty(n + 1, dtype=np.int64)
     rings = 0
     first = 0
@@ -73,9 +71,9 @@ def _corners(xy: np.ndarray, key: np.ndarray, split: bool, x0: float, y0: float,
         c = np.rint(fc)
         r = np.rint(fr)
         if abs(fc - c) > CORNER_TOLERANCE or abs(fr - r) > CORNER_TOLERANCE:
-            return col, row, offsets[:1], 1
+            return offsets[:1], 1
         if c < 0 or r < 0 or c > width or r > height:
-            return col, row, offsets[:1], 1
+            return offsets[:1], 1
         col[i] = int(c)
         row[i] = int(r)
         if i == 0 or key[i] != key[i - 1] or (split and i - 1 > first and col[i - 1] == col[first]
@@ -84,9 +82,9 @@ def _corners(xy: np.ndarray, key: np.ndarray, split: bool, x0: float, y0: float,
             rings += 1
             first = i
         elif col[i] != col[i - 1] and row[i] != row[i - 1]:
-            return col, row, offsets[:1], 2
+            return offsets[:1], 2
     offsets[rings] = n
-    return col, row, offsets[:rings + 1], 0
+    return offsets[:rings + 1], 0
 
 
 @njit(cache=True)
@@ -104,18 +102,23 @@ def _measure(col: np.ndarray, row: np.ndarray, offsets: np.ndarray
     return area2, length
 
 
-def _rings(parts: np.ndarray, grid: Grid) -> _Rings | None:
-    """Rings of Polygons on the lattice of ``grid``'s cell corners, or None if off it.
+#: Vertices read from GEOS at a time (bounds the copies of parts and coordinates).
+BATCH_VERTICES = 4_000_000
+
+
+def _read(parts: np.ndarray, grid: Grid, col: np.ndarray, row: np.ndarray
+          ) -> tuple[np.ndarray, np.ndarray] | None:
+    """Corners of Polygons into ``col``, ``row``; ring offsets and each ring's polygon.
 
     The coordinates of all polygons are read at once and cut into rings where a
     ring closes; a ring touching itself at its first corner would be cut there
-    too, which the ring count per polygon shows: those polygons are then read
-    ring by ring.
+    too, which the ring count per polygon (or an oblique edge) shows: the
+    polygons are then read ring by ring. None when off the corners.
     """
     t = grid.transform
     height, width = grid.shape
     xy, polygon = shapely.get_coordinates(parts, return_index=True)
-    c, r, offsets, status = _corners(xy, polygon, True, t.c, t.f, t.a, t.e, height, width)
+    offsets, status = _corners(xy, polygon, True, t.c, t.f, t.a, t.e, height, width, col, row)
     if status == 1:
         return None
     ring_polygon = polygon[offsets[:-1]]
@@ -125,14 +128,48 @@ def _rings(parts: np.ndarray, grid: Grid) -> _Rings | None:
         rings, ring_polygon = shapely.get_rings(parts, return_index=True)
         xy, ring = shapely.get_coordinates(rings, return_index=True)
         del rings
-        c, r, offsets, status = _corners(xy, ring, False, t.c, t.f, t.a, t.e, height, width)
+        offsets, status = _corners(xy, ring, False, t.c, t.f, t.a, t.e, height, width, col, row)
         if status:
             return None
-    del xy, polygon
-    shell = np.r_[True, ring_polygon[1:] != ring_polygon[:-1]] if len(ring_polygon) else (
-        np.zeros(0, bool))
-    area2, length = _measure(c, r, offsets)
-    return _Rings(c, r, offsets, ring_polygon, shell, area2, length)
+    return offsets, ring_polygon
+
+
+def _rings(geoms: np.ndarray, grid: Grid) -> _Rings | None:
+    """Rings of polygons (Polygon or MultiPolygon features) on ``grid``'s corner lattice.
+
+    The features are read :data:`BATCH_VERTICES` at a time (a MultiPolygon's
+    parts are copies: only a batch's exist at once). Each ring's ``polygon`` is
+    its feature. None when a vertex is off the corners.
+    """
+    size = shapely.get_num_coordinates(geoms)
+    col = np.empty(int(size.sum()), dtype=np.int32)
+    row = np.empty_like(col)
+    ends = np.cumsum(size)
+    steps = np.arange(BATCH_VERTICES, ends[-1], BATCH_VERTICES) if len(ends) else ends
+    bounds = np.unique(np.r_[0, np.searchsorted(ends, steps) + 1, len(geoms)])
+    offsets, feature, shell = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)], [np.zeros(0, bool)]
+    done = 0
+    for a, b in zip(bounds[:-1], bounds[1:], strict=True):
+        batch = geoms[a:b]
+        if (shapely.get_type_id(batch) == shapely.GeometryType.POLYGON).all():
+            parts, owner = batch, np.arange(len(batch))
+        else:
+            parts, owner = shapely.get_parts(batch, return_index=True)
+        got = _read(parts, grid, col[done:], row[done:])
+        if got is None:
+            return None
+        ring_offsets, ring_part = got
+        del parts
+        offsets.append(ring_offsets[:-1] + done)
+        feature.append(owner[ring_part] + a)
+        shell.append(np.r_[True, ring_part[1:] != ring_part[:-1]] if len(ring_part) else
+                     np.zeros(0, bool))
+        done += int(ring_offsets[-1])
+    offsets.append(np.array([done]))
+    all_offsets = np.concatenate(offsets)
+    area2, length = _measure(col, row, all_offsets)
+    return _Rings(col, row, all_offsets, np.concatenate(feature), np.concatenate(shell), area2,
+                  length)
 
 
 @njit(cache=True)
@@ -203,8 +240,7 @@ def cell_counts(geoms: np.ndarray, grid: Grid) -> np.ndarray | None:
     >>> cell_counts(np.array([shapely.box(0, 0, 15, 10)]), g) is None
     True
     """
-    parts = shapely.get_parts(np.asarray(geoms, dtype=object))
-    g = _rings(parts, grid)
+    g = _rings(np.asarray(geoms, dtype=object), grid)
     return None if g is None else _paint(g, grid.shape, None, np.int16)
 
 
@@ -218,11 +254,11 @@ class Cover:
         Number of polygons covering each cell (more than 1: an overlap); None
         when ``paint`` is given (every cell is then covered at most once).
     valid : numpy.ndarray of bool or None
-        Validity of each polygon; None when some cells are covered twice or
+        Validity of each feature; None when some cells are covered twice or
         "negatively" (a hole outside its shell): polygons cannot then be told
         apart by their cells, and the caller asks GEOS.
     paint : numpy.ndarray of int32 or None
-        The polygon covering each cell (1..n in the order given, 0 for none); None
+        The feature covering each cell (1..n in the order given, 0 for none); None
         when ``valid`` is, or there is no polygon.
     """
 
@@ -231,35 +267,40 @@ class Cover:
     paint: np.ndarray | None = None
 
 
-def cover(parts: np.ndarray, grid: Grid) -> Cover | None:
+def cover(geoms: np.ndarray, grid: Grid) -> Cover | None:
     """Cells covered by polygons on the cell edges, and each polygon's validity.
 
     A polygon is valid (OGC) when its rings are simple, its holes lie inside its
     shell, apart from each other, not nested, the rings meet at most at single
-    points, and its interior is connected. For a polygon on the cell edges:
+    points, and its interior is connected; a MultiPolygon when its parts are
+    valid and meet at most at points. For a feature (Polygon or MultiPolygon)
+    on the cell edges:
 
-    - the winding sum :math:`w` (shell +1, holes −1) of a polygon is 0 or 1 on
-      every cell iff its holes lie inside the shell, apart and not nested. The
-      polygons are painted together, each weighted by its number: where exactly
-      one covers a cell the paint names it; a polygon is right when the cells
-      painted with its number are as many as its area in cells (a region where
-      :math:`w < 0`, even under another polygon, leaves more cells with
-      :math:`w = 1` than its area);
+    - the winding sum :math:`w` (shells +1, holes −1) of a feature is 0 or 1 on
+      every cell iff its holes lie inside their shells, apart and not nested, and
+      its parts do not overlap. The features are painted together, each weighted
+      by its number: where exactly one covers a cell the paint names it; a
+      feature is right when the cells painted with its number are as many as its
+      area in cells (a region where :math:`w < 0`, even under another feature,
+      leaves more cells with :math:`w = 1` than its area);
     - rings never share an edge iff every unit edge of the rings separates the
-      polygon's cells from others: its rings' length equals the edges around its
+      feature's cells from others: its rings' length equals the edges around its
       painted cells;
-    - the interior is connected iff its cells are one 4-connected patch;
+    - each part's interior is connected iff the feature's cells are as many
+      4-connected patches as it has parts (parts sharing no edge, each has its
+      own patches);
     - a ring is simple iff it never comes back to a corner it passed. With the
       checks above, a corner met twice has all four of its edges on the rings
-      and the polygon's cells on one diagonal around it (a *pinch*), and the
+      and the feature's cells on one diagonal around it (a *pinch*), and the
       rings turn there: so only corners that are pinches are looked up, and the
-      polygon is invalid if one ring meets the same pinch twice (two rings
-      meeting there, a hole touching the shell or another hole, are valid).
+      feature is invalid if one ring meets the same pinch twice (two rings
+      meeting there, a hole touching its shell or another hole, or two parts
+      touching, are valid).
 
     Parameters
     ----------
-    parts : numpy.ndarray of Polygon
-        The polygons (single parts) in ``grid``'s CRS.
+    geoms : numpy.ndarray of Polygon or MultiPolygon
+        The features, not empty, in ``grid``'s CRS.
     grid : Grid
         A north-up grid.
 
@@ -280,15 +321,18 @@ def cover(parts: np.ndarray, grid: Grid) -> Cover | None:
     >>> c = cover(np.array([frame, shapely.box(10, 10, 20, 20)]), g)
     >>> c.valid.tolist(), c.paint.tolist()
     ([True, True], [[1, 1, 1], [1, 2, 1], [1, 1, 1]])
+    >>> side_by_side = shapely.MultiPolygon([shapely.box(0, 0, 10, 10), shapely.box(10, 0, 20, 10)])
+    >>> cover(np.array([side_by_side]), g).valid.tolist()
+    [False]
     >>> cover(np.array([shapely.box(0, 0, 15, 10)]), g) is None
     True
     """
-    parts = np.asarray(parts, dtype=object)
-    g = _rings(parts, grid)
+    geoms = np.asarray(geoms, dtype=object)
+    g = _rings(geoms, grid)
     if g is None:
         return None
     count = _paint(g, grid.shape, None, np.int16)
-    n = len(parts)
+    n = len(geoms)
     if n == 0 or count.min() < 0 or count.max() > 1:
         return Cover(count, None if n else np.zeros(0, dtype=bool))
     paint = _paint(g, grid.shape, np.arange(1, n + 1, dtype=np.int64), np.int32)
@@ -305,7 +349,7 @@ def cover(parts: np.ndarray, grid: Grid) -> Cover | None:
     ok[g.polygon[_touching_itself(g.col, g.row, g.offsets, g.polygon, pinched, paint)]] = False
     labels, value = label_regions(paint)
     del labels
-    ok &= np.bincount(value[1:], minlength=n + 1)[1:] == 1
+    ok &= np.bincount(value[1:], minlength=n + 1)[1:] == shapely.get_num_geometries(geoms)
     return Cover(None, ok, paint)
 
 

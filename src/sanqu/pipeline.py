@@ -832,13 +832,25 @@ def vectorize_levels(cfg: Config, s: Surfaces, result: str,
     del grades
     levels, units = [], []
     for lv in (1, 2, 3):
-        g, u = geoms[level == lv], unit[level == lv]
+        pick = np.flatnonzero(level == lv)
+        u = unit[pick]
         first = np.flatnonzero(np.r_[True, u[1:] != u[:-1]]) if len(u) else np.zeros(0, int)
-        group = np.repeat(np.arange(len(first)), np.diff(np.r_[first, len(u)]))
-        levels.append(np.asarray(shapely.multipolygons(g, indices=group), dtype=object)
-                      if len(g) else np.zeros(0, dtype=object))
+        ends = np.r_[first[1:], len(u)] if len(u) else first  # each unit's patches
+        levels.append(np.array([_collect(geoms, pick[a:b])
+                                for a, b in zip(first, ends, strict=True)], dtype=object))
         units.append(u[first])
     return levels, units
+
+
+def _collect(parts: np.ndarray, idx: np.ndarray) -> shapely.MultiPolygon:
+    """``parts[idx]`` as one MultiPolygon; those parts are dropped from ``parts``.
+
+    GEOS copies the parts into the MultiPolygon: dropping them feature by feature
+    keeps one copy of a result's polygons, not two.
+    """
+    out = shapely.multipolygons(parts[idx])
+    parts[idx] = None
+    return out
 
 
 def _key_counts(keys: np.ndarray, size: int, rows: int = 1024) -> np.ndarray:
@@ -852,24 +864,27 @@ def _key_counts(keys: np.ndarray, size: int, rows: int = 1024) -> np.ndarray:
 def _levels(cfg: Config, grades: np.ndarray, vec: Vectors, grid: Grid) -> list[np.ndarray]:
     """Each level of a result's raster as one MultiPolygon, smoothed and in ``vec``'s CRS."""
     df = polygonize(grades, grid)
-    geoms = df.geometry.values.to_numpy()
+    geoms, codes = df.geometry.values.to_numpy(), df["code"].to_numpy()
+    del df
     if cfg.outputs.smoothing.evaluations:
         geoms = smooth_coverage(geoms, vec.tolerance, grid, KEEP_CELLS * grid.cell_area)
-    codes = df["code"].to_numpy()
-    levels = [_one_feature(geoms[codes == lv]) for lv in (1, 2, 3)]
+    levels = [_one_feature(geoms, np.flatnonzero(codes == lv)) for lv in (1, 2, 3)]
     if not crs_equivalent(vec.crs, grid.crs):
         levels = [reproject(g, grid.crs, vec.crs, grid.res[0]) for g in levels]
     return levels
 
 
-def _one_feature(parts: np.ndarray) -> np.ndarray:
+def _one_feature(parts: np.ndarray, idx: np.ndarray | None = None) -> np.ndarray:
     """The patches of one evaluation level as one MultiPolygon (none when there are none).
 
-    Patches of one level touch at most at a corner, so collecting them needs no union.
+    ``idx`` picks the patches from ``parts`` (and drops them there: :func:`_collect`);
+    default all. Patches of one level touch at most at a corner, so collecting them
+    needs no union.
     """
-    if len(parts) == 0:
+    idx = np.arange(len(parts)) if idx is None else idx
+    if len(idx) == 0:
         return np.zeros(0, dtype=object)
-    return np.array([shapely.multipolygons(parts)], dtype=object)
+    return np.array([_collect(parts, idx)], dtype=object)
 
 
 def _manifest(cfg: Config, study: Study, notes: list[str], lines: Lines | None = None,

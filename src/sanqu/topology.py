@@ -40,9 +40,6 @@ from .lattice import Cover, cover
 #: Areas below this (m²) are floating-point noise, not overlaps or gaps.
 EPS_M2 = 0.01
 
-#: ``shapely.get_type_id`` of a Polygon.
-POLYGON = shapely.GeometryType.POLYGON
-
 
 class TopologyError(SanquError, ValueError):
     """The vector outputs fail the topology gate; ``report`` lists every problem."""
@@ -238,6 +235,22 @@ def valid(geoms: np.ndarray, predicate: Callable[[np.ndarray], np.ndarray] = sha
     return out
 
 
+def _invalid(geoms: np.ndarray) -> np.ndarray:
+    """Features with an invalid part, by GEOS (part by part: a huge MultiPolygon is slow)."""
+    parts, owner = shapely.get_parts(geoms, return_index=True)
+    bad = np.zeros(len(geoms), dtype=bool)
+    bad[owner[~valid(parts)]] = True
+    return bad
+
+
+def _reason(geom: shapely.Geometry) -> str:
+    """Why a feature is invalid: its first invalid part's reason (GEOS), or its parts touching."""
+    for reason in shapely.is_valid_reason(shapely.get_parts(geom)):
+        if reason != "Valid Geometry":
+            return reason
+    return "two of its parts share an edge"
+
+
 def _valid(geoms: np.ndarray) -> np.ndarray:
     """Valid copies (make_valid, polygonal parts) so one bad polygon cannot stop the checks."""
     out = np.array(geoms, dtype=object)
@@ -296,38 +309,30 @@ def check(layers: Layers, rules: Rules, study_area: shapely.Geometry,
     {'invalid': 1, 'gap': 2}
     """
     issues: list[Issue] = []
-    split: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}  # features, parts, owner
+    kept: Layers = {}
     for name, geoms in layers.items():
         geoms = np.asarray(geoms, dtype=object)
         empty = shapely.is_missing(geoms) | shapely.is_empty(geoms)
         for k in np.flatnonzero(empty):
             issues.append(Issue("empty", name, f"feature {k + 1} has no geometry", 0.0, 0.0, 0.0))
-        geoms = geoms[~empty]
-        # parts one by one: the overlap of parts of one feature is an overlap for the
-        # coverage and line checks below, and GEOS checks a huge MultiPolygon slowly
-        if (shapely.get_type_id(geoms) == POLYGON).all():  # get_parts would copy them
-            split[name] = (geoms, geoms, np.arange(len(geoms)))
-        else:
-            split[name] = (geoms, *shapely.get_parts(geoms, return_index=True))
+        kept[name] = geoms[~empty]
     on_cells = _OnCells(cells) if cells is not None else None
-    ok = on_cells.paint(split, rules) if on_cells is not None else {}
+    ok = on_cells.paint(kept, rules) if on_cells is not None else {}
     fixed: Layers = {}
-    for name, (geoms, parts, owner) in split.items():
-        good = ok[name] if name in ok else valid(parts)
-        bad = np.zeros(len(geoms), dtype=bool)
-        bad[owner[~good]] = True
+    for name, geoms in kept.items():
+        bad = ~ok[name] if name in ok else _invalid(geoms)
         for k in np.flatnonzero(bad):
-            reason = shapely.is_valid_reason(parts[~good & (owner == k)][0])
-            issues.append(_issue("invalid", name, f"feature {k + 1}: {reason}", geoms[k]))
+            issues.append(_issue("invalid", name, f"feature {k + 1}: {_reason(geoms[k])}",
+                                 geoms[k]))
         fixed[name] = geoms.copy()
         fixed[name][bad] = [polygonal(shapely.make_valid(g)) for g in geoms[bad]]
         if on_cells is not None and name not in on_cells.bit:  # painted alone, as repaired
-            on_cells.add(name, cover(shapely.get_parts(fixed[name]), cells.grid))
+            on_cells.add(name, cover(fixed[name], cells.grid))
         for k, area in enumerate(shapely.area(fixed[name]), start=1):
             if area < min_area:
                 issues.append(_issue("sliver", name, f"feature {k} is below the minimum mapping "
                                      f"unit of {min_area:g} m²", fixed[name][k - 1]))
-    del split
+    del kept
     shapely.prepare(study_area)
     tol = max(EPS_M2, 1e-9 * study_area.area)
     for group in rules.coverages:
@@ -400,41 +405,40 @@ class _OnCells:
         self.overlap[name] = []
         return np.uint8(1 << (k % 8))
 
-    def paint(self, split: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]],
-              rules: Rules) -> dict[str, np.ndarray]:
-        """Paint the layers of each group of ``rules`` together; validity of their parts.
+    def paint(self, layers: Layers, rules: Rules) -> dict[str, np.ndarray]:
+        """Paint the layers of each group of ``rules`` together; validity of their features.
 
         One :func:`sanqu.lattice.cover` per coverage or disjoint group (then per
-        other layer) checks every part of its layers at once. A group whose parts
-        are all valid and cover each cell at most once gets its layers' bits from
-        the paint; otherwise its layers are left to be painted one by one (after
-        repair, by :meth:`add`).
+        other layer) checks every feature of its layers at once. A group whose
+        features are all valid and cover each cell at most once gets its layers'
+        bits from the paint; otherwise its layers are left to be painted one by
+        one (after repair, by :meth:`add`).
 
         Returns
         -------
         dict of numpy.ndarray
-            Per layer checked on the cells, the validity of each part (``split``'s
-            parts, in order); a layer off the cell edges is absent.
+            Per layer checked on the cells, the validity of each feature; a layer
+            off the cell edges, or in a group with overlaps, is absent.
         """
         ok: dict[str, np.ndarray] = {}
         done: set[str] = set()
-        for group in (*rules.coverages, rules.disjoint, *((n,) for n in split)):
-            group = tuple(n for n in group if n in split and n not in done)
+        for group in (*rules.coverages, rules.disjoint, *((n,) for n in layers)):
+            group = tuple(n for n in group if n in layers and n not in done)
             if not group:
                 continue
             done.update(group)
-            parts = np.concatenate([split[n][1] for n in group])
-            found = cover(parts, self.cells.grid)
+            geoms = np.concatenate([layers[n] for n in group])
+            found = cover(geoms, self.cells.grid)
             if found is None or found.valid is None:
                 continue  # off the cell edges, or overlapping: GEOS, then one by one
-            ends = np.cumsum([0] + [len(split[n][1]) for n in group])
+            ends = np.cumsum([0] + [len(layers[n]) for n in group])
             for n, a, b in zip(group, ends[:-1], ends[1:], strict=True):
                 ok[n] = found.valid[a:b]
             if found.paint is None or not found.valid.all():
                 continue
             bits = {n: self._next_bit(n) for n in group}
             for k, plane in enumerate(self.planes):
-                lut = np.zeros(len(parts) + 1, dtype=np.uint8)  # paint -> this plane's bits
+                lut = np.zeros(len(geoms) + 1, dtype=np.uint8)  # paint -> this plane's bits
                 for n, a, b in zip(group, ends[:-1], ends[1:], strict=True):
                     if self.bit[n][0] == k:
                         lut[a + 1:b + 1] = bits[n]

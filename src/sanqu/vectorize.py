@@ -27,6 +27,7 @@ from __future__ import annotations
 import geopandas as gpd
 import numpy as np
 import shapely
+from numba import njit
 
 from .config import SPACES
 from .grid import Grid
@@ -71,11 +72,17 @@ def polygonize(values: np.ndarray, grid: Grid, *,
         {
             "id": np.arange(1, len(geoms) + 1, dtype=np.int64),
             "code": codes,
-            "name": [(names or {}).get(int(c), str(int(c))) for c in codes],
+            "name": _names(codes, names or {}),
             "area_ha": shapely.area(geoms) / 10_000,
         },
         geometry=gpd.GeoSeries(geoms, crs=grid.crs),
     )
+
+
+def _names(codes: np.ndarray, names: dict[int, str]) -> np.ndarray:
+    """The name of each code (the code as text when unnamed), one lookup per distinct code."""
+    distinct, inverse = np.unique(codes, return_inverse=True)
+    return np.array([names.get(int(c), str(int(c))) for c in distinct], dtype=object)[inverse]
 
 
 def unit_keys(values: np.ndarray, unit: np.ndarray, n_units: int, span: int) -> np.ndarray:
@@ -169,16 +176,31 @@ def _polygons(labels: np.ndarray, grid: Grid) -> tuple[np.ndarray, np.ndarray]:
     for a, b in zip(bounds[:-1], bounds[1:], strict=True):
         r0, r1 = first_ring[a], first_ring[b] if b < len(patch) else len(ring_label)
         sizes = ring_end[r0:r1] - ring_start[r0:r1]
-        idx = np.repeat(ring_start[r0:r1] - np.r_[0, np.cumsum(sizes)[:-1]], sizes) + \
-            np.arange(int(sizes.sum()))
-        c, r = col[idx].astype(np.float64), row[idx].astype(np.float64)
-        coords = np.column_stack([t.c + c * t.a + r * t.b, t.f + c * t.d + r * t.e])
-        del c, r, idx
+        coords = _coordinates(col, row, ring_start[r0:r1], ring_end[r0:r1],
+                              np.array(t[:6], dtype=np.float64))
         ring_offsets = np.r_[0, np.cumsum(sizes)]
         polygon_offsets = np.r_[first_ring[a:b], r1] - r0
         built.append(shapely.from_ragged_array(shapely.GeometryType.POLYGON, coords,
                                                (ring_offsets, polygon_offsets)))
     return patch.astype(np.int64), np.concatenate(built)
+
+
+@njit(cache=True)
+def _coordinates(col: np.ndarray, row: np.ndarray, start: np.ndarray, end: np.ndarray,
+                 t: np.ndarray) -> np.ndarray:
+    """The corners ``start[k]:end[k]`` of each ring, in order, as map coordinates.
+
+    ``t`` holds the affine transform's a, b, c, d, e, f.
+    """
+    out = np.empty(((end - start).sum(), 2), dtype=np.float64)
+    k = 0
+    for i in range(start.size):
+        for j in range(start[i], end[i]):
+            c, r = np.float64(col[j]), np.float64(row[j])
+            out[k, 0] = t[2] + c * t[0] + r * t[1]
+            out[k, 1] = t[5] + c * t[3] + r * t[4]
+            k += 1
+    return out
 
 
 def node_cells(geoms: np.ndarray, grid: Grid) -> np.ndarray:
