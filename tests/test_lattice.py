@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from sanqu import lattice
 from sanqu.lattice import cell_counts, cover
+from sanqu.trace import label_regions
 from sanqu.vectorize import polygonize
 
 G = grid(8, 8)
@@ -139,3 +140,12 @@ def test_features_read_in_batches_are_painted_as_in_one(arr):
         assert (both.valid is None) == (arr == 1).any()
         if both.valid is None:
             assert (both.count == (arr == 1) * 1 + (arr > 0)).all()
+
+
+@settings(max_examples=200, deadline=None)
+@given(class_rasters(12, 3))
+def test_patches_are_counted_as_labelled(arr):
+    labels, value = label_regions(arr)
+    expected = np.bincount(value[1:], minlength=4)
+    expected[0] = 0
+    assert lattice._patches(arr.astype(np.int32), 3).tolist() == expected.tolist()

@@ -27,7 +27,7 @@ import shapely
 from numba import njit
 
 from .grid import Grid
-from .trace import _grow, label_regions
+from .trace import _grow, _root
 
 #: How far (in cells) a vertex may lie from a cell corner and still be on it.
 CORNER_TOLERANCE = 1e-6
@@ -335,10 +335,10 @@ def cover(geoms: np.ndarray, grid: Grid) -> Cover | None:
     n = len(geoms)
     if n == 0 or count.min() < 0 or count.max() > 1:
         return Cover(count, None if n else np.zeros(0, dtype=bool))
+    del count  # 0 or 1: the paint says which
     paint = _paint(g, grid.shape, np.arange(1, n + 1, dtype=np.int64), np.int32)
     if paint.min() < 0 or paint.max() > n:
-        return Cover(count, None)
-    del count  # 0 or 1: the paint says which
+        return Cover(_paint(g, grid.shape, None, np.int16), None)
     cells, around, pinched = _tally(paint, n)
     ring_area2 = np.abs(g.area2)
     area2 = np.bincount(g.polygon, weights=np.where(g.shell, ring_area2, -ring_area2),
@@ -347,10 +347,52 @@ def cover(geoms: np.ndarray, grid: Grid) -> Cover | None:
     ok = np.rint(area2).astype(np.int64) == 2 * cells[1:]
     ok &= length.astype(np.int64) == around[1:]
     ok[g.polygon[_touching_itself(g.col, g.row, g.offsets, g.polygon, pinched, paint)]] = False
-    labels, value = label_regions(paint)
-    del labels
-    ok &= np.bincount(value[1:], minlength=n + 1)[1:] == shapely.get_num_geometries(geoms)
+    ok &= _patches(paint, n)[1:] == shapely.get_num_geometries(geoms)
     return Cover(None, ok, paint)
+
+
+@njit(cache=True)
+def _patches(paint: np.ndarray, n: int) -> np.ndarray:
+    """Number of 4-connected patches of each value 1..n of ``paint`` (index 0: none).
+
+    Union-find over provisional labels as in :func:`sanqu.trace.label_regions`,
+    keeping two rows of labels rather than a raster of them.
+    """
+    height, width = paint.shape
+    above = np.zeros(width, dtype=np.int32)
+    here = np.zeros(width, dtype=np.int32)
+    parent = np.empty(1024, dtype=np.int32)
+    value = np.empty(1024, dtype=np.int32)
+    m = 0
+    for r in range(height):
+        for c in range(width):
+            v = paint[r, c]
+            if v == 0:
+                here[c] = 0
+                continue
+            up = above[c] if r > 0 and paint[r - 1, c] == v else 0
+            left = here[c - 1] if c > 0 and paint[r, c - 1] == v else 0
+            if up == 0 and left == 0:
+                m += 1
+                if m == parent.size:
+                    parent = _grow(parent)
+                    value = _grow(value)
+                parent[m] = m
+                value[m] = v
+                here[c] = m
+            elif up == 0 or left == 0:
+                here[c] = up + left
+            else:
+                a, b = _root(parent, up), _root(parent, left)
+                if a != b:
+                    parent[max(a, b)] = min(a, b)
+                here[c] = min(a, b)
+        above, here = here, above
+    out = np.zeros(n + 1, dtype=np.int64)
+    for k in range(1, m + 1):
+        if _root(parent, k) == k:
+            out[value[k]] += 1
+    return out
 
 
 @njit(cache=True)

@@ -214,7 +214,9 @@ def _trace(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.n
                 ring_label[rings] = patch
                 ring_end[rings] = n
                 rings += 1
-    return out_col[:n], out_row[:n], ring_label[:rings], ring_end[:rings]
+    # copies of the used part: the doubled buffers are freed, not kept alive by views
+    return (out_col[:n].copy(), out_row[:n].copy(), ring_label[:rings].copy(),
+            ring_end[:rings].copy())
 
 
 def trace_rings(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

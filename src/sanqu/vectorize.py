@@ -62,9 +62,23 @@ def polygonize(values: np.ndarray, grid: Grid, *,
     >>> df[["code", "area_ha"]].values.tolist()
     [[1.0, 3.0], [2.0, 1.0], [2.0, 1.0]]
     """
+    return _frame(*_trace(values), grid, names)
+
+
+def _trace(values: np.ndarray) -> tuple[tuple[np.ndarray, ...], np.ndarray]:
+    """The rings of the patches of a class raster, and each patch's class.
+
+    The rings are :func:`sanqu.trace.trace_rings`'s; the patch labels are dropped
+    on return, before any polygon is built.
+    """
     labels, label_class = label_regions(values)
-    patch, geoms = _polygons(labels, grid)
-    del labels
+    return trace_rings(labels), label_class
+
+
+def _frame(rings: tuple[np.ndarray, ...], label_class: np.ndarray, grid: Grid,
+           names: dict[int, str] | None = None) -> gpd.GeoDataFrame:
+    """The polygons of traced rings as :func:`polygonize`'s table."""
+    patch, geoms = _polygons(rings, grid)
     codes = label_class[patch]
     order = np.argsort(codes, kind="stable")
     codes, geoms = codes[order], geoms[order]
@@ -143,7 +157,11 @@ def polygonize_by_unit(values: np.ndarray, unit: np.ndarray, n_units: int, grid:
     >>> classes.tolist(), units.tolist(), shapely.area(geoms).tolist()
     ([1, 1, 2, 1], [1, 2, 2, 0], [1.0, 1.0, 2.0, 1.0])
     """
-    df = polygonize(unit_keys(values, unit, n_units, span), grid)
+    keys = unit_keys(values, unit, n_units, span)
+    rings, label_class = _trace(keys)
+    del keys
+    df = _frame(rings, label_class, grid)
+    del rings
     code = df["code"].to_numpy()
     units = code // span
     units[units == n_units + 1] = 0
@@ -154,12 +172,12 @@ def polygonize_by_unit(values: np.ndarray, unit: np.ndarray, n_units: int, grid:
 BATCH_VERTICES = 2_000_000
 
 
-def _polygons(labels: np.ndarray, grid: Grid) -> tuple[np.ndarray, np.ndarray]:
-    """Trace the patches of a label raster and build their polygons in batches.
+def _polygons(rings: tuple[np.ndarray, ...], grid: Grid) -> tuple[np.ndarray, np.ndarray]:
+    """Build the polygons of traced patches (:func:`sanqu.trace.trace_rings`) in batches.
 
     Returns the label of each polygon (ascending) and the polygons.
     """
-    col, row, ring_label, ring_end = trace_rings(labels)
+    col, row, ring_label, ring_end = rings
     if len(ring_label) == 0:
         return np.zeros(0, np.int64), np.zeros(0, dtype=object)
     ring_start = np.r_[0, ring_end[:-1]]
