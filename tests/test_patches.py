@@ -1,6 +1,7 @@
 """Hand-worked tests of patch operations: minimum areas, holes, sieving."""
 
 import numpy as np
+import pytest
 from _grids import class_rasters, parse
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -116,12 +117,24 @@ def _sieve_reference(classes, min_cells, locked=None, max_rounds=20):
 
 
 @settings(max_examples=300, deadline=None)
-@given(class_rasters(12, 3), st.integers(1, 6), st.integers(0, 2), st.integers(1, 40))
-def test_sieve_matches_the_straightforward_version(c, min_cells, lock_seed, band_cells):
-    # class by class, small patches' cells only, in bands of rows: the same result
+@given(class_rasters(12, 3), st.integers(1, 6), st.integers(0, 2))
+def test_sieve_matches_the_straightforward_version(c, min_cells, lock_seed):
+    # one labelling of all classes, small patches' borders counted in one pass: the same result
     locked = (np.random.default_rng(lock_seed).random(c.shape) < 0.1) if lock_seed else None
     want = _sieve_reference(c, min_cells, locked)
-    assert (sieve_classes(c, min_cells, locked, band_cells=band_cells) == want).all()
+    assert (sieve_classes(c, min_cells, locked) == want).all()
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_sieve_matches_the_straightforward_version_on_larger_rasters(seed):
+    # many rounds of chained merges on a noisy raster of five classes
+    rng = np.random.default_rng(seed)
+    c = rng.integers(0, 6, (70, 90)).astype(np.uint8)
+    c[rng.random(c.shape) < 0.5] = c[0, 0]
+    locked = rng.random(c.shape) < 0.02 if seed % 2 else None
+    for min_cells in (2, 5, 30):
+        want = _sieve_reference(c, min_cells, locked)
+        assert (sieve_classes(c, min_cells, locked) == want).all()
 
 
 @settings(max_examples=300, deadline=None)

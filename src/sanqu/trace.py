@@ -45,9 +45,8 @@ def _root(parent: np.ndarray, a: int) -> int:
 
 
 @njit(cache=True)
-def _label(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _label(values: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     height, width = values.shape
-    labels = np.zeros((height, width), dtype=np.int32)
     parent = np.empty(1024, dtype=np.int32)
     parent[0] = 0
     n = 0
@@ -56,6 +55,7 @@ def _label(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         for c in range(width):
             v = values[r, c]
             if v == 0:
+                labels[r, c] = 0
                 continue
             up = labels[r - 1, c] if r > 0 and values[r - 1, c] == v else 0
             left = labels[r, c - 1] if c > 0 and values[r, c - 1] == v else 0
@@ -67,6 +67,8 @@ def _label(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
                 labels[r, c] = n
             elif up == 0 or left == 0:
                 labels[r, c] = up + left
+            elif values[r - 1, c - 1] == v:  # joined already through the upper-left cell
+                labels[r, c] = left
             else:
                 a, b = _root(parent, up), _root(parent, left)
                 if a != b:
@@ -75,6 +77,7 @@ def _label(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     # second pass: final labels 1..m in order of each region's first cell (row-major)
     final = np.zeros(n + 1, dtype=np.int32)
     value = np.zeros(n + 1, dtype=np.int64)
+    cells = np.zeros(n + 1, dtype=np.int64)
     m = 0
     for r in range(height):
         for c in range(width):
@@ -86,15 +89,16 @@ def _label(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
                 final[root] = m
                 value[m] = values[r, c]
             labels[r, c] = final[root]
-    return labels, value[:m + 1]
+            cells[final[root]] += 1
+    return value[:m + 1], cells[:m + 1]
 
 
 def label_regions(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Label the 4-connected regions of equal value of an integer raster.
 
     One union-find pass and one relabelling pass, whatever the number of values:
-    time and memory (int32 labels and one int32 per provisional label) grow with
-    the cells only.
+    time and memory (int32 labels and a few numbers per provisional label) grow
+    with the cells only.
 
     Parameters
     ----------
@@ -110,15 +114,53 @@ def label_regions(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     label_value : numpy.ndarray of int64
         The value of each label (``label_value[0]`` is 0).
 
+    See Also
+    --------
+    region_sizes : the same, with the cells of each region.
+
     Examples
     --------
     >>> lab, val = label_regions(np.array([[700, 2, 700], [0, 2, 2], [700, 700, 2]]))
     >>> lab.tolist(), val.tolist()
     ([[1, 2, 3], [0, 2, 2], [4, 4, 2]], [0, 700, 2, 700, 700])
     """
+    labels, value, _ = region_sizes(values)
+    return labels, value
+
+
+def region_sizes(values: np.ndarray, out: np.ndarray | None = None
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`label_regions` and the cell count of each region, counted while labelling.
+
+    Parameters
+    ----------
+    values : numpy.ndarray of int
+        Any integer or bool raster; 0 is not labelled.
+    out : numpy.ndarray of int32, optional
+        C-contiguous raster of ``values``' shape to write the labels into (its
+        content is ignored), e.g. to reuse one raster for many labellings.
+
+    Returns
+    -------
+    labels : numpy.ndarray of int32
+        As :func:`label_regions` (``out`` if given).
+    label_value : numpy.ndarray of int64
+        The value of each label (``label_value[0]`` is 0).
+    cells : numpy.ndarray of int64
+        Cells per label (``cells[0]`` is 0: background cells are not counted).
+
+    Examples
+    --------
+    >>> lab, val, cells = region_sizes(np.array([[1, 1, 0], [0, 1, 1]], bool))
+    >>> lab.tolist(), val.tolist(), cells.tolist()
+    ([[1, 1, 0], [0, 1, 1]], [0, 1], [0, 4])
+    """
     if values.dtype == np.bool_:
         values = values.view(np.uint8)
-    return _label(np.ascontiguousarray(values))
+    if out is None:
+        out = np.empty(values.shape, dtype=np.int32)
+    value, cells = _label(np.ascontiguousarray(values), out)
+    return out, value, cells
 
 
 @njit(cache=True)
