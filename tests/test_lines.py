@@ -553,9 +553,88 @@ def test_allocation_lock_in_order_decides_built_up_in_important_land():
 @given(hnp.arrays(bool, st.tuples(st.integers(1, 10), st.integers(1, 10))),
        hnp.arrays(bool, (10, 10)), st.integers(1, 30))
 def test_edge_cells_are_the_open_neighbours_of_the_region(region, ok, band_cells):
-    from sanqu.lines import _edge_cells, _neighbours
+    from sanqu.lines import _edge_cells
 
     ok = ok[: region.shape[0], : region.shape[1]]
     near = _neighbours(np.flatnonzero(region), region.shape[1], region.size)
     want = np.unique(near[ok.ravel()[near] & ~region.ravel()[near]])
     assert _edge_cells(region, ok, band_cells).tolist() == want.tolist()
+
+
+def _neighbours(cells, width, size):
+    """Flat indices of the 4-neighbours of flat ``cells`` in a raster ``width`` wide."""
+    col = cells % width
+    return np.concatenate([cells[cells >= width] - width, cells[cells < size - width] + width,
+                           cells[col > 0] - 1, cells[col < width - 1] + 1])
+
+
+def _grow_reference(flat, width, oks, start, cells):
+    """The rings of :func:`sanqu.lines._grow` as whole-array steps (its former numpy form)."""
+    members = [start]
+    added = 0
+    for ok in oks:
+        frontier = np.concatenate(members)
+        while added < cells and frontier.size:
+            near = _neighbours(frontier, width, flat.size)
+            ring = np.unique(near[ok[near] & ~flat[near]])
+            if added + ring.size > cells:
+                ring = ring[: cells - added]
+            flat[ring] = True
+            added += ring.size
+            members.append(ring)
+            frontier = ring
+    return np.concatenate(members)
+
+
+def test_grow_kernel_on_hand_worked_rings():
+    from sanqu.lines import _grow
+
+    # 1 x 7 strip, seed in the middle: ring 1 is {2, 4}, ring 2 {1, 5}; a cap of 3 cuts ring 2
+    region = np.zeros(7, bool)
+    region[3] = True
+    grown = _grow(region, 7, [np.ones(7, bool)], np.array([3]), 3)
+    assert grown[0] == 3 and sorted(grown[1:3]) == [2, 4] and grown[3] == 1
+    assert region.astype(int).tolist() == [0, 1, 1, 1, 1, 0, 0]
+    # 3 x 3, the second phase opens the corner only: the ring of phase 1 stops at the wall
+    region = np.zeros(9, bool)
+    region[0] = True
+    first = np.array([1, 1, 0, 1, 1, 0, 0, 0, 0], bool)
+    grown = _grow(region, 3, [first, first | (np.arange(9) == 8)], np.array([0]), 10)
+    assert sorted(grown.tolist()) == [0, 1, 3, 4]
+    region[:] = False
+    region[0] = True
+    everything = np.ones(9, bool)
+    grown = _grow(region, 3, [first, everything], np.array([0]), 10)
+    assert grown.tolist()[:1] == [0] and region.all() and grown.size == 9
+
+
+@settings(max_examples=200, deadline=None)
+@given(hnp.arrays(bool, st.tuples(st.integers(1, 12), st.integers(1, 12))),
+       st.integers(0, 3), st.integers(0, 60))
+def test_grow_region_matches_the_whole_array_rings(seed, phase_seed, cap):
+    rng = np.random.default_rng(phase_seed)
+    levels = rng.integers(1, 4, seed.shape)
+    phases = [levels <= k for k in (1, 2, 3)][: 1 + phase_seed % 3]
+    want = seed.copy()
+    start = np.flatnonzero(want)
+    _grow_reference(want.ravel(), seed.shape[1], [p.ravel() for p in phases], start,
+                    cap - start.size)
+    assert (grow_region(seed, phases, cap) == want).all()
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_grow_blobs_match_the_whole_array_rings(seed, monkeypatch):
+    import sanqu.lines
+
+    rng = np.random.default_rng(seed)
+    town = np.zeros((60, 80), bool)
+    for r, c in rng.integers(5, 55, (6, 2)):
+        town[r:r + rng.integers(2, 8), c:c + rng.integers(2, 8)] = True
+    levels = rng.integers(1, 4, town.shape)
+    phases = [(levels <= k) & ~town for k in (1, 2)]
+    for cells, min_cells in ((200, 6), (900, 25), (50, 1)):
+        got = grow_blobs(town, phases, cells, min_cells)
+        with monkeypatch.context() as m:
+            m.setattr(sanqu.lines, "_grow", _grow_reference)
+            want = grow_blobs(town, phases, cells, min_cells)
+        assert (got == want).all() and got.any()

@@ -18,6 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
+from numba import njit
 from scipy import ndimage
 
 from .config import UGB_ZONES, FarmlandSpec, FarmQualitySpec, RedLineSpec, UgbSpec
@@ -502,7 +503,6 @@ def grow_blobs(region: np.ndarray, phases: list[np.ndarray], cells: int,
     for k in range(len(oks) - 1, -1, -1):
         rank[oks[k][edge]] = k
     tried = np.zeros(flat.size, dtype=bool)
-    stamp = np.empty(flat.size, dtype=np.int32)  # one scratch array for all the blobs
     left = cells
     for c in edge[np.lexsort((edge, rank))]:
         if left < max(min_cells, 1):
@@ -510,13 +510,13 @@ def grow_blobs(region: np.ndarray, phases: list[np.ndarray], cells: int,
         if flat[c] or tried[c]:
             continue
         flat[c] = True
-        blob = np.concatenate([[c], _grow(flat, width, oks, np.array([c]), left - 1, stamp)])
+        blob = _grow(flat, width, oks, np.array([c]), left - 1)
         if blob.size < min_cells:  # an enclosed pocket: give it up, never try it again
             flat[blob] = False
             tried[blob] = True
             continue
         left -= blob.size
-    del tried, stamp
+    del tried
     out &= ~region
     return out
 
@@ -545,55 +545,65 @@ def _edge_cells(region: np.ndarray, ok: np.ndarray, band_cells: int = 1 << 22) -
 
 
 def _grow(flat: np.ndarray, width: int, oks: Iterable[np.ndarray], start: np.ndarray,
-          cells: int, stamp: np.ndarray | None = None) -> np.ndarray:
-    """Grow the region ``flat`` from ``start`` by up to ``cells`` cells; returns them in order.
+          cells: int) -> np.ndarray:
+    """Grow the region ``flat`` from ``start`` by up to ``cells`` cells, phase by phase.
 
-    ``stamp`` is scratch space of ``flat``'s size (int32, any content: each cell is
-    written before it is read); callers growing many regions pass one to reuse.
+    ``flat`` is the region's raster, flattened (a view: it is grown in place), ``oks``
+    the phases' allowed cells, flattened alike; each phase grows ring by ring from
+    every member so far (:func:`_grow_rings`). A phase is taken from ``oks`` only
+    while cells are left to grow.
+
+    Returns
+    -------
+    numpy.ndarray of int64
+        Flat indices of the region's members: ``start``, then the cells grown, ring
+        by ring.
     """
-    members = [start]
-    added = 0
-    if stamp is None:  # only touched pages take memory
-        stamp = np.empty(flat.size, dtype=np.int32)
+    members = np.empty(max(2 * start.size, 64), dtype=np.int64)
+    members[:start.size] = start
+    n = start.size
     for ok in oks:
-        frontier = np.concatenate(members)  # a new phase may open cells next to any member
-        while added < cells and frontier.size:
-            near = _open_neighbours(frontier, width, ok, flat)
-            order = np.arange(near.size, dtype=np.int32)
-            stamp[near] = order  # one entry per cell survives: no sorting
-            ring = near[stamp[near] == order]
-            if added + ring.size > cells:  # only the last ring is cut: in row-major order
-                ring = np.sort(ring)[: cells - added]
-            flat[ring] = True
-            added += ring.size
-            members.append(ring)
-            frontier = ring
-    return np.concatenate(members[1:]) if len(members) > 1 else np.zeros(0, dtype=np.int64)
+        if n - start.size >= cells:
+            break
+        members, n = _grow_rings(flat, width, ok, members, n, start.size, cells)
+    return members[:n]
 
 
-def _open_neighbours(cells: np.ndarray, width: int, ok: np.ndarray, flat: np.ndarray,
-                     chunk: int = 1 << 20) -> np.ndarray:
-    """The 4-neighbours of flat ``cells`` that are ``ok`` and not in ``flat`` (with repeats).
+@njit(cache=True)
+def _grow_rings(flat: np.ndarray, width: int, ok: np.ndarray, members: np.ndarray, n: int,
+                seeds: int, cells: int) -> tuple[np.ndarray, int]:
+    """One phase of :func:`_grow`: rings of ``ok`` cells around ``members[:n]``.
 
-    Worked out ``chunk`` cells at a time: a phase starts from the whole region, whose
-    neighbours are mostly inside it, so the temporaries stay a chunk's size.
+    Each ring is every ``ok`` 4-neighbour of the last ring (at first, of every
+    member) not in ``flat`` yet. The ring that would take the region past
+    ``cells`` grown cells (members after the first ``seeds``) keeps only its
+    first cells in row-major order. Returns the members (a larger array when
+    they outgrow ``members``) and their count.
     """
-    if cells.size <= chunk:  # most rings: no list to gather
-        near = _neighbours(cells, width, flat.size)
-        return near[ok[near] & ~flat[near]]
-    return np.concatenate([_open_neighbours(cells[i:i + chunk], width, ok, flat, chunk)
-                           for i in range(0, cells.size, chunk)])
-
-
-def _neighbours(cells: np.ndarray, width: int, size: int) -> np.ndarray:
-    """Flat indices of the 4-neighbours of flat ``cells`` in a raster ``width`` wide."""
-    col = cells % width
-    return np.concatenate([
-        cells[cells >= width] - width,
-        cells[cells < size - width] + width,
-        cells[col > 0] - 1,
-        cells[col < width - 1] + 1,
-    ])
+    size = flat.size
+    lo, hi = 0, n  # the frontier: members[lo:hi]
+    while n - seeds < cells and hi > lo:
+        for i in range(lo, hi):
+            c = members[i]
+            col = c % width
+            for near in (c - width if c >= width else -1, c + width if c < size - width else -1,
+                         c - 1 if col > 0 else -1, c + 1 if col < width - 1 else -1):
+                if near >= 0 and ok[near] and not flat[near]:
+                    flat[near] = True
+                    if n == members.size:
+                        bigger = np.empty(2 * n, dtype=members.dtype)
+                        bigger[:n] = members
+                        members = bigger
+                    members[n] = near
+                    n += 1
+        room = cells - (hi - seeds)  # cells the region may still grow before this ring
+        if n - hi > room:  # only the last ring is cut: in row-major order
+            members[hi:n].sort()
+            for j in range(hi + room, n):
+                flat[members[j]] = False
+            n = hi + room
+        lo, hi = hi, n
+    return members, n
 
 
 def ugb(s: Surfaces, spec: UgbSpec, red: np.ndarray, farm: np.ndarray,
