@@ -48,9 +48,11 @@ def _root(parent: np.ndarray, a: int) -> int:
 def _label(values: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     height, width = values.shape
     parent = np.empty(1024, dtype=np.int32)
+    first = np.empty(1024, dtype=values.dtype)  # the value of each provisional label
     parent[0] = 0
     n = 0
-    # first pass: provisional labels, joined where a cell meets its upper and left neighbours
+    # first pass: provisional labels, joined where a cell meets its upper and left
+    # neighbours; a set's root is its lowest label, the one of its first cell
     for r in range(height):
         for c in range(width):
             v = values[r, c]
@@ -63,7 +65,9 @@ def _label(values: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarr
                 n += 1
                 if n == parent.size:
                     parent = _grow(parent)
+                    first = _grow(first)
                 parent[n] = n
+                first[n] = v
                 labels[r, c] = n
             elif up == 0 or left == 0:
                 labels[r, c] = up + left
@@ -74,23 +78,26 @@ def _label(values: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarr
                 if a != b:
                     parent[max(a, b)] = min(a, b)
                 labels[r, c] = min(a, b)
-    # second pass: final labels 1..m in order of each region's first cell (row-major)
-    final = np.zeros(n + 1, dtype=np.int32)
+    # final labels 1..m in order of the roots, so of each region's first cell (row-major);
+    # a label's parent is lower, so it is final by the time the label is reached
     value = np.zeros(n + 1, dtype=np.int64)
-    cells = np.zeros(n + 1, dtype=np.int64)
     m = 0
+    for i in range(1, n + 1):
+        if parent[i] == i:
+            m += 1
+            parent[i] = m
+            value[m] = first[i]
+        else:
+            parent[i] = parent[parent[i]]
+    # second pass: final labels and the cells of each
+    cells = np.zeros(m + 1, dtype=np.int64)
     for r in range(height):
         for c in range(width):
-            if labels[r, c] == 0:
-                continue
-            root = _root(parent, labels[r, c])
-            if final[root] == 0:
-                m += 1
-                final[root] = m
-                value[m] = values[r, c]
-            labels[r, c] = final[root]
-            cells[final[root]] += 1
-    return value[:m + 1], cells[:m + 1]
+            lab = parent[labels[r, c]]
+            labels[r, c] = lab
+            cells[lab] += 1
+    cells[0] = 0
+    return value[:m + 1], cells
 
 
 def label_regions(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
