@@ -638,3 +638,30 @@ def test_grow_blobs_match_the_whole_array_rings(seed, monkeypatch):
             m.setattr(sanqu.lines, "_grow", _grow_reference)
             want = grow_blobs(town, phases, cells, min_cells)
         assert (got == want).all() and got.any()
+
+
+def _unit_pieces_reference(land, unit, n_units):
+    """Pieces unit by unit with scipy's labelling (the former form of unit_pieces)."""
+    from scipy import ndimage
+
+    labels = np.zeros(land.shape, dtype=np.int32)
+    owner = [0]
+    for u in range(n_units + 1):
+        lab, n = ndimage.label(land & (unit == u))
+        np.add(lab, len(owner) - 1, out=labels, where=lab > 0)
+        owner.extend([u] * n)
+    return labels, np.asarray(owner), np.bincount(labels.ravel(), minlength=len(owner))
+
+
+@settings(max_examples=200, deadline=None)
+@given(hnp.arrays(bool, st.tuples(st.integers(1, 12), st.integers(1, 12))),
+       st.integers(0, 4), st.integers(0, 9))
+def test_unit_pieces_match_scipy_unit_by_unit(land, n_units, seed):
+    from sanqu.lines import unit_pieces
+
+    unit = np.random.default_rng(seed).integers(0, n_units + 1, land.shape).astype(np.uint16)
+    unit[:, : seed % 3] = 0
+    got = unit_pieces(land, unit, n_units)
+    want = _unit_pieces_reference(land, unit, n_units)
+    for a, b in zip(got, want, strict=True):
+        assert a.tolist() == b.tolist()

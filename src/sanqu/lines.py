@@ -24,10 +24,8 @@ from scipy import ndimage
 from .config import UGB_ZONES, FarmlandSpec, FarmQualitySpec, RedLineSpec, UgbSpec
 from .errors import QuotaError
 from .patches import (
-    FOUR,
     fill_holes,
     four_neighbours,
-    label,
     label_sums,
     remove_small_patches,
     sieve_classes,
@@ -35,6 +33,7 @@ from .patches import (
 )
 from .report import Finding
 from .surfaces import Surfaces, one_of
+from .trace import region_sizes
 from .units import quota_index
 
 #: Per-cell decisions of the line rules (``line_rule.tif``): in a line, or left out and why.
@@ -244,8 +243,7 @@ def farmland(s: Surfaces, spec: FarmlandSpec, red: np.ndarray, log: _Log) -> np.
     log.ha("farmland_excluded_steep_ha", n_steep)
     log.add("overlap", "farmland&red_line", n_red,
             "flat cultivated land inside the red line: not farmland")
-    pieces, piece_unit = unit_pieces(eligible, s.unit, len(s.unit_codes))
-    sizes = label_sums(pieces, len(piece_unit) - 1)
+    pieces, piece_unit, sizes = unit_pieces(eligible, s.unit, len(s.unit_codes))
     min_cells = s.cells_at_least(spec.min_area_ha)
     big = sizes >= max(min_cells, 1)
     big[0] = False
@@ -277,45 +275,46 @@ def farmland(s: Surfaces, spec: FarmlandSpec, red: np.ndarray, log: _Log) -> np.
     return land
 
 
-def unit_pieces(land: np.ndarray, unit: np.ndarray, n_units: int) -> tuple[np.ndarray, np.ndarray]:
+def unit_pieces(land: np.ndarray, unit: np.ndarray,
+                n_units: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Label the 4-connected pieces of ``land`` within each administrative unit.
 
-    A piece never crosses a unit border. Each unit is labelled inside its own
-    bounding box, so the cost stays about one pass over the grid.
+    A piece never crosses a unit border. The land is labelled once, keyed by unit
+    (:func:`~sanqu.trace.region_sizes`), and the pieces renumbered unit by unit.
 
     Returns
     -------
     labels : numpy.ndarray of int32
-        Piece ids 1..n, 0 off ``land``.
+        Piece ids 1..n, 0 off ``land``: the pieces of no unit (index 0) first, then
+        unit by unit, within a unit in order of each piece's first cell (row-major).
     piece_unit : numpy.ndarray of int64
         Unit index of each piece id (index 0 is the background).
+    sizes : numpy.ndarray of int64
+        Cells of each piece id (index 0: the cells off ``land``).
 
     Examples
     --------
-    >>> land = np.ones((1, 4), bool)
-    >>> lab, pu = unit_pieces(land, np.array([[1, 1, 2, 2]], np.uint16), 2)
-    >>> lab.tolist(), pu.tolist()
-    ([[1, 1, 2, 2]], [0, 1, 2])
+    >>> land = np.array([[1, 1, 1, 1], [0, 0, 0, 1]], bool)
+    >>> lab, pu, sizes = unit_pieces(land, np.array([[2, 1, 1, 2]] * 2, np.uint16), 2)
+    >>> lab.tolist(), pu.tolist(), sizes.tolist()
+    ([[2, 1, 1, 3], [0, 0, 0, 3]], [0, 1, 2, 2], [3, 2, 1, 2])
     """
-    if n_units == 0 or not unit.any():
-        labels, n = label(land)
-        return labels, np.zeros(n + 1, dtype=np.int64)
-    labels = np.zeros(land.shape, dtype=np.int32)
-    scratch = np.empty(land.size, dtype=np.int32)  # one unit's labels at a time
-    owner = [0]
-    boxes = [(0, (slice(None), slice(None)))] + [
-        (i + 1, box) for i, box in enumerate(ndimage.find_objects(unit, n_units))
-        if box is not None]
-    offset = 0
-    for u, box in boxes:
-        here = unit[box] == u
-        here &= land[box]
-        lab = scratch[:here.size].reshape(here.shape)
-        n = ndimage.label(here, structure=FOUR, output=lab)
-        np.add(lab, offset, out=labels[box], where=here)
-        owner.extend([u] * n)
-        offset += n
-    return labels, np.asarray(owner, dtype=np.int64)
+    if n_units:
+        key = unit + 1  # unit index + 1 on the land, 0 off it (unit's dtype)
+        key *= land
+    else:
+        key = land
+    labels, value, cells = region_sizes(key)
+    del key
+    order = np.argsort(value[1:], kind="stable") + 1  # unit by unit, scan order within one
+    renumber = np.zeros(value.size, dtype=np.int32)
+    renumber[order] = np.arange(1, value.size, dtype=np.int32)
+    step = max(1, (1 << 22) // max(land.shape[1], 1))
+    for r in range(0, land.shape[0], step):
+        labels[r:r + step] = renumber[labels[r:r + step]]
+    piece_unit = np.concatenate([[0], value[order] - 1]) if n_units else np.zeros_like(value)
+    sizes = np.concatenate([[land.size - int(cells.sum())], cells[order]])
+    return labels, piece_unit, sizes
 
 
 def quality_score(s: Surfaces, spec: FarmQualitySpec, pieces: np.ndarray,
