@@ -157,3 +157,45 @@ def test_fill_holes_matches_the_straightforward_version(m, allowed, max_cells, b
         ok[order[np.cumsum(sizes[order]) <= budget]] = True
     want = m | ok[labels] if m.any() else m
     assert (fill_holes(m, max_cells, allowed=allowed, budget=budget) == want).all()
+
+
+def test_region_sizes_joins_provisional_labels_and_counts_cells():
+    from sanqu.trace import region_sizes
+
+    # a U of 1s opening upwards: its arms start as two labels, joined on its bottom row;
+    # the 2s inside the U and those right and below are separate regions of one value,
+    # the latter met first at the top right, then again (a new label) on the last row
+    v = parse("""
+        12102
+        12102
+        11102
+        22222
+    """)
+    garbage = np.full(v.shape, 99, dtype=np.int32)
+    labels, value, cells = region_sizes(v, garbage)
+    assert labels is garbage
+    assert labels.tolist() == [[1, 2, 1, 0, 3], [1, 2, 1, 0, 3], [1, 1, 1, 0, 3],
+                               [3, 3, 3, 3, 3]]
+    assert value.tolist() == [0, 1, 2, 2] and cells.tolist() == [0, 7, 2, 8]
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_region_sizes_match_scipy_on_larger_rasters(seed):
+    from scipy import ndimage
+
+    from sanqu.patches import label_classes
+    from sanqu.trace import region_sizes
+
+    rng = np.random.default_rng(seed)
+    coarse = rng.integers(0, 4, (20, 30)).astype(np.uint8)
+    v = np.kron(coarse, np.ones((9, 7), np.uint8))  # blocks, then noise on top
+    v[rng.random(v.shape) < 0.15] = rng.integers(0, 4)
+    labels, value, cells = region_sizes(v)
+    theirs, cls = label_classes(v)
+    order = np.argsort(value, kind="stable")
+    rank = np.empty_like(order)
+    rank[order] = np.arange(len(order))
+    assert (rank[labels] == theirs).all() and (value[order] == cls).all()
+    assert cells[1:].tolist() == np.bincount(labels.ravel())[1:].tolist() and cells[0] == 0
+    mask = v == 2
+    assert (region_sizes(mask)[0] == ndimage.label(mask)[0]).all()

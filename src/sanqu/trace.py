@@ -58,10 +58,19 @@ def _label(values: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarr
             v = values[r, c]
             if v == 0:
                 labels[r, c] = 0
-                continue
-            up = labels[r - 1, c] if r > 0 and values[r - 1, c] == v else 0
-            left = labels[r, c - 1] if c > 0 and values[r, c - 1] == v else 0
-            if up == 0 and left == 0:
+            elif c > 0 and values[r, c - 1] == v:
+                left = labels[r, c - 1]
+                # the upper neighbour joins, unless joined already through the upper-left
+                if r > 0 and values[r - 1, c] == v and values[r - 1, c - 1] != v:
+                    a, b = _root(parent, labels[r - 1, c]), _root(parent, left)
+                    if a != b:
+                        parent[max(a, b)] = min(a, b)
+                    labels[r, c] = min(a, b)
+                else:
+                    labels[r, c] = left
+            elif r > 0 and values[r - 1, c] == v:
+                labels[r, c] = labels[r - 1, c]
+            else:
                 n += 1
                 if n == parent.size:
                     parent = _grow(parent)
@@ -69,15 +78,6 @@ def _label(values: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarr
                 parent[n] = n
                 first[n] = v
                 labels[r, c] = n
-            elif up == 0 or left == 0:
-                labels[r, c] = up + left
-            elif values[r - 1, c - 1] == v:  # joined already through the upper-left cell
-                labels[r, c] = left
-            else:
-                a, b = _root(parent, up), _root(parent, left)
-                if a != b:
-                    parent[max(a, b)] = min(a, b)
-                labels[r, c] = min(a, b)
     # final labels 1..m in order of the roots, so of each region's first cell (row-major);
     # a label's parent is lower, so it is final by the time the label is reached
     value = np.zeros(n + 1, dtype=np.int64)
@@ -89,13 +89,17 @@ def _label(values: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarr
             value[m] = first[i]
         else:
             parent[i] = parent[parent[i]]
-    # second pass: final labels and the cells of each
+    # second pass: final labels, and the cells of each counted run by run
     cells = np.zeros(m + 1, dtype=np.int64)
     for r in range(height):
+        raw, lab, run = 0, 0, 0
         for c in range(width):
-            lab = parent[labels[r, c]]
+            if labels[r, c] != raw:
+                cells[lab] += run
+                raw, lab, run = labels[r, c], parent[labels[r, c]], 0
             labels[r, c] = lab
-            cells[lab] += 1
+            run += 1
+        cells[lab] += run
     cells[0] = 0
     return value[:m + 1], cells
 
