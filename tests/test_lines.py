@@ -665,3 +665,49 @@ def test_unit_pieces_match_scipy_unit_by_unit(land, n_units, seed):
     want = _unit_pieces_reference(land, unit, n_units)
     for a, b in zip(got, want, strict=True):
         assert a.tolist() == b.tolist()
+
+
+def test_mark_puts_cells_in_a_line_and_never_overwrites_them_with_a_reason_out():
+    from sanqu.lines import _mark
+
+    rule = np.zeros((2, 3), np.uint8)
+    in_line = np.zeros((2, 3), bool)
+    first = np.array([[1, 1, 0], [0, 0, 0]], bool)
+    out = np.array([[0, 1, 1], [0, 0, 1]], bool)
+    assert _mark(rule, in_line, first, 21, True) == 2
+    assert _mark(rule, in_line, out, 27, False) == 3  # every cell given counts
+    assert ints(rule) == [[21, 21, 27], [0, 0, 27]] and ints(in_line) == [[1, 1, 0], [0, 0, 0]]
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_placing_and_comparative_advantage_match_whole_array_steps(seed):
+    from sanqu.allocate import _place
+
+    rng = np.random.default_rng(seed)
+    shape = (37, 53)
+    eco, agri, urban = (rng.integers(0, 4, shape).astype(np.uint8) for _ in range(3))
+    order = ["urban", "ecological", "agricultural"] if seed % 2 else ["ecological",
+                                                                      "agricultural", "urban"]
+    want = np.zeros(shape, np.uint8)  # the former whole-array steps
+    best = np.full(shape, 255, np.uint8)
+    levels = {"ecological": (1, eco), "agricultural": (2, agri), "urban": (3, urban)}
+    for space, lv in (levels[name] for name in order):
+        better = (lv > 0) & (lv < best)
+        want[better] = space
+        best[better] = lv[better]
+    advantage = comparative_advantage(eco, agri, urban, order)
+    assert (advantage == want).all()
+    free = rng.random(shape) < 0.9
+    zones, rule, left = np.zeros(shape, np.uint8), np.zeros(shape, np.uint8), free.copy()
+    want_zones, want_rule, want_left = zones.copy(), rule.copy(), free.copy()
+    steps = [(rng.random(shape) < 0.3, 1, 2), (rng.random(shape) < 0.5, 4, 3)]
+    for cells, code, space in steps + [(want_left, 8, advantage)]:
+        hit = cells & want_left
+        want_zones[hit] = space if np.isscalar(space) else space[hit]
+        want_rule[hit] = code
+        want_left[hit] = False
+    for cells, code, space in steps + [(left, 8, advantage)]:
+        one = np.isscalar(space)
+        _place(zones, rule, left, cells, code, space if one else 0,
+               np.zeros((0, 0), np.uint8) if one else space)
+    assert (zones == want_zones).all() and (rule == want_rule).all() and (left == want_left).all()

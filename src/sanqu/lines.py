@@ -115,14 +115,8 @@ class _Log:
 
         A reason to leave a cell out never overwrites a decision that put it in a line.
         """
-        count = int(np.count_nonzero(cells))
-        if count:
-            if code in IN_LINE:
-                self.in_line |= cells
-            else:
-                cells = cells & ~self.in_line
-            self.rule[cells] = code
-        return count
+        return _mark(self.rule, self.in_line, np.asarray(cells, dtype=bool), code,
+                     code in IN_LINE)
 
     def ha(self, key: str, cells: int) -> None:
         """Record a figure in hectares."""
@@ -131,6 +125,30 @@ class _Log:
     def add(self, section: str, item: str, cells: int, note: str, **kw: object) -> None:
         """Record a conflict-report row (rows with no cells are kept: they say "none")."""
         self.findings.append(Finding(section, item, int(cells), note, **kw))  # type: ignore[arg-type]
+
+
+@njit(cache=True)
+def _mark(rule: np.ndarray, in_line: np.ndarray, cells: np.ndarray, code: int,
+          puts_in: bool) -> int:
+    """Write ``code`` into ``rule`` at ``cells`` (in one pass); returns how many cells.
+
+    A code that ``puts_in`` a line also flags the cells ``in_line``; any other code
+    leaves the cells flagged so alone. Every cell is stored to, changed or not: a
+    conditional store becomes a masked vector store, very slow on pages never
+    touched yet (``np.zeros``).
+    """
+    count = 0
+    height, width = cells.shape
+    for r in range(height):
+        for c in range(width):
+            hit = cells[r, c]
+            count += hit
+            if puts_in:
+                in_line[r, c] |= hit
+            else:
+                hit &= not in_line[r, c]
+            rule[r, c] = code if hit else rule[r, c]
+    return count
 
 
 # ---------------------------------------------------------------- red line

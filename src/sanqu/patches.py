@@ -9,7 +9,7 @@ draws, so a raster patch is exactly one output polygon.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -81,27 +81,6 @@ def label_classes(classes: np.ndarray,
     return labels, np.concatenate(label_class)
 
 
-def labels_touching(labels: np.ndarray, cells: Callable[[slice], np.ndarray], n: int,
-                    band_cells: int = 1 << 22) -> np.ndarray:
-    """Boolean per label (0..n): whether the patch holds any of the ``cells``.
-
-    ``cells(rows)`` gives the cells of a band of rows (a boolean raster of the band), so
-    no whole-raster selection is made.
-
-    Examples
-    --------
-    >>> cells = np.array([[1, 0, 0, 1]], bool)
-    >>> labels_touching(np.array([[0, 1, 1, 2]]), lambda rows: cells[rows], 2).tolist()
-    [True, False, True]
-    """
-    out = np.zeros(n + 1, dtype=bool)
-    step = _band_rows(labels.shape[1], band_cells)
-    for r in range(0, labels.shape[0], step):
-        rows = slice(r, r + step)
-        out[labels[rows][cells(rows)]] = True
-    return out
-
-
 def remove_small_patches(mask: np.ndarray, min_cells: int) -> np.ndarray:
     """Drop the 4-connected patches of ``mask`` smaller than ``min_cells`` cells.
 
@@ -116,7 +95,9 @@ def remove_small_patches(mask: np.ndarray, min_cells: int) -> np.ndarray:
     labels, _, sizes = region_sizes(mask)
     keep = sizes >= min_cells
     keep[0] = False
-    return keep[labels]
+    out = np.zeros(mask.shape, dtype=bool)
+    _set_labelled(out, labels, keep)
+    return out
 
 
 def fill_holes(mask: np.ndarray, max_cells: int, allowed: np.ndarray | None = None,
@@ -144,7 +125,7 @@ def fill_holes(mask: np.ndarray, max_cells: int, allowed: np.ndarray | None = No
     ok[0] = False
     ok[np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]])] = False
     if allowed is not None:  # a candidate with a cell not allowed is no hole to fill
-        ok &= ~labels_touching(labels, lambda rows: ok[labels[rows]] & ~allowed[rows], n)
+        _unflag_touching(ok, labels, np.asarray(allowed, dtype=bool))
     if budget is not None:
         ids = np.flatnonzero(ok)
         order = ids[np.lexsort((ids, sizes[ids]))]
@@ -152,10 +133,30 @@ def fill_holes(mask: np.ndarray, max_cells: int, allowed: np.ndarray | None = No
         ok[:] = False
         ok[order[within]] = True
     out = mask.copy()
-    step = _band_rows(mask.shape[1], 1 << 22)
-    for r in range(0, mask.shape[0], step):
-        out[r:r + step] |= ok[labels[r:r + step]]
+    _set_labelled(out, labels, ok)
     return out
+
+
+@njit(cache=True)
+def _set_labelled(out: np.ndarray, labels: np.ndarray, table: np.ndarray) -> None:
+    """Set ``out`` wherever ``table[labels]`` holds (``out |= table[labels]``, no temporary).
+
+    Every cell is stored to, changed or not (see :func:`~sanqu.lines._mark`).
+    """
+    height, width = labels.shape
+    for r in range(height):
+        for c in range(width):
+            out[r, c] |= table[labels[r, c]]
+
+
+@njit(cache=True)
+def _unflag_touching(flags: np.ndarray, labels: np.ndarray, allowed: np.ndarray) -> None:
+    """Clear the flag of every label with a cell not ``allowed``."""
+    height, width = labels.shape
+    for r in range(height):
+        for c in range(width):
+            if not allowed[r, c]:
+                flags[labels[r, c]] = False
 
 
 def sieve_classes(classes: np.ndarray, min_cells: int, locked: np.ndarray | None = None,
@@ -268,8 +269,7 @@ def _sieve_round(classes: np.ndarray, labels: np.ndarray, cells: np.ndarray, min
         for r in range(height):
             for c in range(width):
                 t = target[labels[r, c]]
-                if t > 0:
-                    out[r, c] = t
+                out[r, c] = t if t > 0 else out[r, c]
     return moved
 
 
