@@ -553,9 +553,161 @@ def test_allocation_lock_in_order_decides_built_up_in_important_land():
 @given(hnp.arrays(bool, st.tuples(st.integers(1, 10), st.integers(1, 10))),
        hnp.arrays(bool, (10, 10)), st.integers(1, 30))
 def test_edge_cells_are_the_open_neighbours_of_the_region(region, ok, band_cells):
-    from sanqu.lines import _edge_cells, _neighbours
+    from sanqu.lines import _edge_cells
 
     ok = ok[: region.shape[0], : region.shape[1]]
     near = _neighbours(np.flatnonzero(region), region.shape[1], region.size)
     want = np.unique(near[ok.ravel()[near] & ~region.ravel()[near]])
     assert _edge_cells(region, ok, band_cells).tolist() == want.tolist()
+
+
+def _neighbours(cells, width, size):
+    """Flat indices of the 4-neighbours of flat ``cells`` in a raster ``width`` wide."""
+    col = cells % width
+    return np.concatenate([cells[cells >= width] - width, cells[cells < size - width] + width,
+                           cells[col > 0] - 1, cells[col < width - 1] + 1])
+
+
+def _grow_reference(flat, width, oks, start, cells):
+    """The rings of :func:`sanqu.lines._grow` as whole-array steps (its former numpy form)."""
+    members = [start]
+    added = 0
+    for ok in oks:
+        frontier = np.concatenate(members)
+        while added < cells and frontier.size:
+            near = _neighbours(frontier, width, flat.size)
+            ring = np.unique(near[ok[near] & ~flat[near]])
+            if added + ring.size > cells:
+                ring = ring[: cells - added]
+            flat[ring] = True
+            added += ring.size
+            members.append(ring)
+            frontier = ring
+    return np.concatenate(members)
+
+
+def test_grow_kernel_on_hand_worked_rings():
+    from sanqu.lines import _grow
+
+    # 1 x 7 strip, seed in the middle: ring 1 is {2, 4}, ring 2 {1, 5}; a cap of 3 cuts ring 2
+    region = np.zeros(7, bool)
+    region[3] = True
+    grown = _grow(region, 7, [np.ones(7, bool)], np.array([3]), 3)
+    assert grown[0] == 3 and sorted(grown[1:3]) == [2, 4] and grown[3] == 1
+    assert region.astype(int).tolist() == [0, 1, 1, 1, 1, 0, 0]
+    # 3 x 3, the second phase opens the corner only: the ring of phase 1 stops at the wall
+    region = np.zeros(9, bool)
+    region[0] = True
+    first = np.array([1, 1, 0, 1, 1, 0, 0, 0, 0], bool)
+    grown = _grow(region, 3, [first, first | (np.arange(9) == 8)], np.array([0]), 10)
+    assert sorted(grown.tolist()) == [0, 1, 3, 4]
+    region[:] = False
+    region[0] = True
+    everything = np.ones(9, bool)
+    grown = _grow(region, 3, [first, everything], np.array([0]), 10)
+    assert grown.tolist()[:1] == [0] and region.all() and grown.size == 9
+
+
+@settings(max_examples=200, deadline=None)
+@given(hnp.arrays(bool, st.tuples(st.integers(1, 12), st.integers(1, 12))),
+       st.integers(0, 3), st.integers(0, 60))
+def test_grow_region_matches_the_whole_array_rings(seed, phase_seed, cap):
+    rng = np.random.default_rng(phase_seed)
+    levels = rng.integers(1, 4, seed.shape)
+    phases = [levels <= k for k in (1, 2, 3)][: 1 + phase_seed % 3]
+    want = seed.copy()
+    start = np.flatnonzero(want)
+    _grow_reference(want.ravel(), seed.shape[1], [p.ravel() for p in phases], start,
+                    cap - start.size)
+    assert (grow_region(seed, phases, cap) == want).all()
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_grow_blobs_match_the_whole_array_rings(seed, monkeypatch):
+    import sanqu.lines
+
+    rng = np.random.default_rng(seed)
+    town = np.zeros((60, 80), bool)
+    for r, c in rng.integers(5, 55, (6, 2)):
+        town[r:r + rng.integers(2, 8), c:c + rng.integers(2, 8)] = True
+    levels = rng.integers(1, 4, town.shape)
+    phases = [(levels <= k) & ~town for k in (1, 2)]
+    for cells, min_cells in ((200, 6), (900, 25), (50, 1)):
+        got = grow_blobs(town, phases, cells, min_cells)
+        with monkeypatch.context() as m:
+            m.setattr(sanqu.lines, "_grow", _grow_reference)
+            want = grow_blobs(town, phases, cells, min_cells)
+        assert (got == want).all() and got.any()
+
+
+def _unit_pieces_reference(land, unit, n_units):
+    """Pieces unit by unit with scipy's labelling (the former form of unit_pieces)."""
+    from scipy import ndimage
+
+    labels = np.zeros(land.shape, dtype=np.int32)
+    owner = [0]
+    for u in range(n_units + 1):
+        lab, n = ndimage.label(land & (unit == u))
+        np.add(lab, len(owner) - 1, out=labels, where=lab > 0)
+        owner.extend([u] * n)
+    return labels, np.asarray(owner), np.bincount(labels.ravel(), minlength=len(owner))
+
+
+@settings(max_examples=200, deadline=None)
+@given(hnp.arrays(bool, st.tuples(st.integers(1, 12), st.integers(1, 12))),
+       st.integers(0, 4), st.integers(0, 9))
+def test_unit_pieces_match_scipy_unit_by_unit(land, n_units, seed):
+    from sanqu.lines import unit_pieces
+
+    unit = np.random.default_rng(seed).integers(0, n_units + 1, land.shape).astype(np.uint16)
+    unit[:, : seed % 3] = 0
+    got = unit_pieces(land, unit, n_units)
+    want = _unit_pieces_reference(land, unit, n_units)
+    for a, b in zip(got, want, strict=True):
+        assert a.tolist() == b.tolist()
+
+
+def test_mark_puts_cells_in_a_line_and_never_overwrites_them_with_a_reason_out():
+    from sanqu.lines import _mark
+
+    rule = np.zeros((2, 3), np.uint8)
+    in_line = np.zeros((2, 3), bool)
+    first = np.array([[1, 1, 0], [0, 0, 0]], bool)
+    out = np.array([[0, 1, 1], [0, 0, 1]], bool)
+    assert _mark(rule, in_line, first, 21, True) == 2
+    assert _mark(rule, in_line, out, 27, False) == 3  # every cell given counts
+    assert ints(rule) == [[21, 21, 27], [0, 0, 27]] and ints(in_line) == [[1, 1, 0], [0, 0, 0]]
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_placing_and_comparative_advantage_match_whole_array_steps(seed):
+    from sanqu.allocate import _place
+
+    rng = np.random.default_rng(seed)
+    shape = (37, 53)
+    eco, agri, urban = (rng.integers(0, 4, shape).astype(np.uint8) for _ in range(3))
+    order = ["urban", "ecological", "agricultural"] if seed % 2 else ["ecological",
+                                                                      "agricultural", "urban"]
+    want = np.zeros(shape, np.uint8)  # the former whole-array steps
+    best = np.full(shape, 255, np.uint8)
+    levels = {"ecological": (1, eco), "agricultural": (2, agri), "urban": (3, urban)}
+    for space, lv in (levels[name] for name in order):
+        better = (lv > 0) & (lv < best)
+        want[better] = space
+        best[better] = lv[better]
+    advantage = comparative_advantage(eco, agri, urban, order)
+    assert (advantage == want).all()
+    free = rng.random(shape) < 0.9
+    zones, rule, left = np.zeros(shape, np.uint8), np.zeros(shape, np.uint8), free.copy()
+    want_zones, want_rule, want_left = zones.copy(), rule.copy(), free.copy()
+    steps = [(rng.random(shape) < 0.3, 1, 2), (rng.random(shape) < 0.5, 4, 3)]
+    for cells, code, space in steps + [(want_left, 8, advantage)]:
+        hit = cells & want_left
+        want_zones[hit] = space if np.isscalar(space) else space[hit]
+        want_rule[hit] = code
+        want_left[hit] = False
+    for cells, code, space in steps + [(left, 8, advantage)]:
+        one = np.isscalar(space)
+        _place(zones, rule, left, cells, code, space if one else 0,
+               np.zeros((0, 0), np.uint8) if one else space)
+    assert (zones == want_zones).all() and (rule == want_rule).all() and (left == want_left).all()

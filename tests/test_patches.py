@@ -1,6 +1,7 @@
 """Hand-worked tests of patch operations: minimum areas, holes, sieving."""
 
 import numpy as np
+import pytest
 from _grids import class_rasters, parse
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -116,12 +117,24 @@ def _sieve_reference(classes, min_cells, locked=None, max_rounds=20):
 
 
 @settings(max_examples=300, deadline=None)
-@given(class_rasters(12, 3), st.integers(1, 6), st.integers(0, 2), st.integers(1, 40))
-def test_sieve_matches_the_straightforward_version(c, min_cells, lock_seed, band_cells):
-    # class by class, small patches' cells only, in bands of rows: the same result
+@given(class_rasters(12, 3), st.integers(1, 6), st.integers(0, 2))
+def test_sieve_matches_the_straightforward_version(c, min_cells, lock_seed):
+    # one labelling of all classes, small patches' borders counted in one pass: the same result
     locked = (np.random.default_rng(lock_seed).random(c.shape) < 0.1) if lock_seed else None
     want = _sieve_reference(c, min_cells, locked)
-    assert (sieve_classes(c, min_cells, locked, band_cells=band_cells) == want).all()
+    assert (sieve_classes(c, min_cells, locked) == want).all()
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_sieve_matches_the_straightforward_version_on_larger_rasters(seed):
+    # many rounds of chained merges on a noisy raster of five classes
+    rng = np.random.default_rng(seed)
+    c = rng.integers(0, 6, (70, 90)).astype(np.uint8)
+    c[rng.random(c.shape) < 0.5] = c[0, 0]
+    locked = rng.random(c.shape) < 0.02 if seed % 2 else None
+    for min_cells in (2, 5, 30):
+        want = _sieve_reference(c, min_cells, locked)
+        assert (sieve_classes(c, min_cells, locked) == want).all()
 
 
 @settings(max_examples=300, deadline=None)
@@ -144,3 +157,45 @@ def test_fill_holes_matches_the_straightforward_version(m, allowed, max_cells, b
         ok[order[np.cumsum(sizes[order]) <= budget]] = True
     want = m | ok[labels] if m.any() else m
     assert (fill_holes(m, max_cells, allowed=allowed, budget=budget) == want).all()
+
+
+def test_region_sizes_joins_provisional_labels_and_counts_cells():
+    from sanqu.trace import region_sizes
+
+    # a U of 1s opening upwards: its arms start as two labels, joined on its bottom row;
+    # the 2s inside the U and those right and below are separate regions of one value,
+    # the latter met first at the top right, then again (a new label) on the last row
+    v = parse("""
+        12102
+        12102
+        11102
+        22222
+    """)
+    garbage = np.full(v.shape, 99, dtype=np.int32)
+    labels, value, cells = region_sizes(v, garbage)
+    assert labels is garbage
+    assert labels.tolist() == [[1, 2, 1, 0, 3], [1, 2, 1, 0, 3], [1, 1, 1, 0, 3],
+                               [3, 3, 3, 3, 3]]
+    assert value.tolist() == [0, 1, 2, 2] and cells.tolist() == [0, 7, 2, 8]
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_region_sizes_match_scipy_on_larger_rasters(seed):
+    from scipy import ndimage
+
+    from sanqu.patches import label_classes
+    from sanqu.trace import region_sizes
+
+    rng = np.random.default_rng(seed)
+    coarse = rng.integers(0, 4, (20, 30)).astype(np.uint8)
+    v = np.kron(coarse, np.ones((9, 7), np.uint8))  # blocks, then noise on top
+    v[rng.random(v.shape) < 0.15] = rng.integers(0, 4)
+    labels, value, cells = region_sizes(v)
+    theirs, cls = label_classes(v)
+    order = np.argsort(value, kind="stable")
+    rank = np.empty_like(order)
+    rank[order] = np.arange(len(order))
+    assert (rank[labels] == theirs).all() and (value[order] == cls).all()
+    assert cells[1:].tolist() == np.bincount(labels.ravel())[1:].tolist() and cells[0] == 0
+    mask = v == 2
+    assert (region_sizes(mask)[0] == ndimage.label(mask)[0]).all()

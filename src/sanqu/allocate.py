@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
+from numba import njit
 
 from .config import SPACES, AllocationSpec
 from .lines import Lines
@@ -79,11 +80,22 @@ def comparative_advantage(eco: np.ndarray, agri: np.ndarray, urban: np.ndarray,
     best = np.full(eco.shape, 255, dtype=np.uint8)
     out = np.zeros(eco.shape, dtype=np.uint8)
     for space in spaces:
-        lv = levels[space]
-        better = (lv > 0) & (lv < best)
-        out[better] = space
-        best[better] = lv[better]
+        _take_better(out.reshape(-1), best.reshape(-1), np.ravel(levels[space]), space)
     return out
+
+
+@njit(cache=True)
+def _take_better(out: np.ndarray, best: np.ndarray, levels: np.ndarray, space: int) -> None:
+    """Give ``space`` to the cells whose level (1 best; 0 none) beats ``best``, in one pass.
+
+    All three arrays are flat views of rasters of one shape. Every cell is stored
+    to, changed or not (see :func:`~sanqu.lines._mark`).
+    """
+    for i in range(out.size):
+        lv = levels[i]
+        better = 0 < lv < best[i]
+        out[i] = space if better else out[i]
+        best[i] = lv if better else best[i]
 
 
 def allocate(s: Surfaces, lines: Lines, spec: AllocationSpec,
@@ -104,12 +116,12 @@ def allocate(s: Surfaces, lines: Lines, spec: AllocationSpec,
     zones = np.zeros(s.grid.shape, dtype=np.uint8)
     rule = np.zeros(s.grid.shape, dtype=np.uint8)
     free = s.mask.copy()
+    no_spaces = np.zeros((0, 0), dtype=np.uint8)
 
     def place(code: int, cells: np.ndarray, space: np.ndarray | int) -> None:
-        hit = cells & free
-        zones[hit] = space if np.isscalar(space) else space[hit]
-        rule[hit] = code
-        free[hit] = False
+        one = np.isscalar(space)
+        _place(zones, rule, free, np.asarray(cells, dtype=bool), code, int(space) if one else 0,
+               no_spaces if one else space)
 
     place(1, lines.red_line, ECO)
     place(2, lines.farmland, AGRI)
@@ -132,6 +144,25 @@ def allocate(s: Surfaces, lines: Lines, spec: AllocationSpec,
     moved = sieved != zones
     rule[moved] = 9
     return Allocation(sieved, rule, _sieve_findings(zones, sieved, moved, spec.min_patch_ha))
+
+
+@njit(cache=True)
+def _place(zones: np.ndarray, rule: np.ndarray, free: np.ndarray, cells: np.ndarray, code: int,
+           space: int, spaces: np.ndarray) -> None:
+    """Place the ``free`` ``cells`` in ``space`` by rule ``code``, in one pass.
+
+    With ``space`` 0 each cell goes to its space in the raster ``spaces`` (read only
+    then). The zones and rule are written and the cells are no longer free. Every
+    cell is stored to, changed or not (see :func:`~sanqu.lines._mark`).
+    """
+    height, width = zones.shape
+    for r in range(height):
+        for c in range(width):
+            hit = cells[r, c] and free[r, c]
+            to = space if space else spaces[r, c]
+            zones[r, c] = to if hit else zones[r, c]
+            rule[r, c] = code if hit else rule[r, c]
+            free[r, c] &= not hit
 
 
 def _sieve_findings(before: np.ndarray, after: np.ndarray, moved: np.ndarray,

@@ -18,15 +18,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
+from numba import njit
 from scipy import ndimage
 
 from .config import UGB_ZONES, FarmlandSpec, FarmQualitySpec, RedLineSpec, UgbSpec
 from .errors import QuotaError
 from .patches import (
-    FOUR,
     fill_holes,
     four_neighbours,
-    label,
     label_sums,
     remove_small_patches,
     sieve_classes,
@@ -34,6 +33,7 @@ from .patches import (
 )
 from .report import Finding
 from .surfaces import Surfaces, one_of
+from .trace import region_sizes
 from .units import quota_index
 
 #: Per-cell decisions of the line rules (``line_rule.tif``): in a line, or left out and why.
@@ -115,14 +115,8 @@ class _Log:
 
         A reason to leave a cell out never overwrites a decision that put it in a line.
         """
-        count = int(np.count_nonzero(cells))
-        if count:
-            if code in IN_LINE:
-                self.in_line |= cells
-            else:
-                cells = cells & ~self.in_line
-            self.rule[cells] = code
-        return count
+        return _mark(self.rule, self.in_line, np.asarray(cells, dtype=bool), code,
+                     code in IN_LINE)
 
     def ha(self, key: str, cells: int) -> None:
         """Record a figure in hectares."""
@@ -131,6 +125,30 @@ class _Log:
     def add(self, section: str, item: str, cells: int, note: str, **kw: object) -> None:
         """Record a conflict-report row (rows with no cells are kept: they say "none")."""
         self.findings.append(Finding(section, item, int(cells), note, **kw))  # type: ignore[arg-type]
+
+
+@njit(cache=True)
+def _mark(rule: np.ndarray, in_line: np.ndarray, cells: np.ndarray, code: int,
+          puts_in: bool) -> int:
+    """Write ``code`` into ``rule`` at ``cells`` (in one pass); returns how many cells.
+
+    A code that ``puts_in`` a line also flags the cells ``in_line``; any other code
+    leaves the cells flagged so alone. Every cell is stored to, changed or not: a
+    conditional store becomes a masked vector store, very slow on pages never
+    touched yet (``np.zeros``).
+    """
+    count = 0
+    height, width = cells.shape
+    for r in range(height):
+        for c in range(width):
+            hit = cells[r, c]
+            count += hit
+            if puts_in:
+                in_line[r, c] |= hit
+            else:
+                hit &= not in_line[r, c]
+            rule[r, c] = code if hit else rule[r, c]
+    return count
 
 
 # ---------------------------------------------------------------- red line
@@ -243,8 +261,7 @@ def farmland(s: Surfaces, spec: FarmlandSpec, red: np.ndarray, log: _Log) -> np.
     log.ha("farmland_excluded_steep_ha", n_steep)
     log.add("overlap", "farmland&red_line", n_red,
             "flat cultivated land inside the red line: not farmland")
-    pieces, piece_unit = unit_pieces(eligible, s.unit, len(s.unit_codes))
-    sizes = label_sums(pieces, len(piece_unit) - 1)
+    pieces, piece_unit, sizes = unit_pieces(eligible, s.unit, len(s.unit_codes))
     min_cells = s.cells_at_least(spec.min_area_ha)
     big = sizes >= max(min_cells, 1)
     big[0] = False
@@ -276,45 +293,46 @@ def farmland(s: Surfaces, spec: FarmlandSpec, red: np.ndarray, log: _Log) -> np.
     return land
 
 
-def unit_pieces(land: np.ndarray, unit: np.ndarray, n_units: int) -> tuple[np.ndarray, np.ndarray]:
+def unit_pieces(land: np.ndarray, unit: np.ndarray,
+                n_units: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Label the 4-connected pieces of ``land`` within each administrative unit.
 
-    A piece never crosses a unit border. Each unit is labelled inside its own
-    bounding box, so the cost stays about one pass over the grid.
+    A piece never crosses a unit border. The land is labelled once, keyed by unit
+    (:func:`~sanqu.trace.region_sizes`), and the pieces renumbered unit by unit.
 
     Returns
     -------
     labels : numpy.ndarray of int32
-        Piece ids 1..n, 0 off ``land``.
+        Piece ids 1..n, 0 off ``land``: the pieces of no unit (index 0) first, then
+        unit by unit, within a unit in order of each piece's first cell (row-major).
     piece_unit : numpy.ndarray of int64
         Unit index of each piece id (index 0 is the background).
+    sizes : numpy.ndarray of int64
+        Cells of each piece id (index 0: the cells off ``land``).
 
     Examples
     --------
-    >>> land = np.ones((1, 4), bool)
-    >>> lab, pu = unit_pieces(land, np.array([[1, 1, 2, 2]], np.uint16), 2)
-    >>> lab.tolist(), pu.tolist()
-    ([[1, 1, 2, 2]], [0, 1, 2])
+    >>> land = np.array([[1, 1, 1, 1], [0, 0, 0, 1]], bool)
+    >>> lab, pu, sizes = unit_pieces(land, np.array([[2, 1, 1, 2]] * 2, np.uint16), 2)
+    >>> lab.tolist(), pu.tolist(), sizes.tolist()
+    ([[2, 1, 1, 3], [0, 0, 0, 3]], [0, 1, 2, 2], [3, 2, 1, 2])
     """
-    if n_units == 0 or not unit.any():
-        labels, n = label(land)
-        return labels, np.zeros(n + 1, dtype=np.int64)
-    labels = np.zeros(land.shape, dtype=np.int32)
-    scratch = np.empty(land.size, dtype=np.int32)  # one unit's labels at a time
-    owner = [0]
-    boxes = [(0, (slice(None), slice(None)))] + [
-        (i + 1, box) for i, box in enumerate(ndimage.find_objects(unit, n_units))
-        if box is not None]
-    offset = 0
-    for u, box in boxes:
-        here = unit[box] == u
-        here &= land[box]
-        lab = scratch[:here.size].reshape(here.shape)
-        n = ndimage.label(here, structure=FOUR, output=lab)
-        np.add(lab, offset, out=labels[box], where=here)
-        owner.extend([u] * n)
-        offset += n
-    return labels, np.asarray(owner, dtype=np.int64)
+    if n_units:
+        key = unit + 1  # unit index + 1 on the land, 0 off it (unit's dtype)
+        key *= land
+    else:
+        key = land
+    labels, value, cells = region_sizes(key)
+    del key
+    order = np.argsort(value[1:], kind="stable") + 1  # unit by unit, scan order within one
+    renumber = np.zeros(value.size, dtype=np.int32)
+    renumber[order] = np.arange(1, value.size, dtype=np.int32)
+    step = max(1, (1 << 22) // max(land.shape[1], 1))
+    for r in range(0, land.shape[0], step):
+        labels[r:r + step] = renumber[labels[r:r + step]]
+    piece_unit = np.concatenate([[0], value[order] - 1]) if n_units else np.zeros_like(value)
+    sizes = np.concatenate([[land.size - int(cells.sum())], cells[order]])
+    return labels, piece_unit, sizes
 
 
 def quality_score(s: Surfaces, spec: FarmQualitySpec, pieces: np.ndarray,
@@ -502,7 +520,6 @@ def grow_blobs(region: np.ndarray, phases: list[np.ndarray], cells: int,
     for k in range(len(oks) - 1, -1, -1):
         rank[oks[k][edge]] = k
     tried = np.zeros(flat.size, dtype=bool)
-    stamp = np.empty(flat.size, dtype=np.int32)  # one scratch array for all the blobs
     left = cells
     for c in edge[np.lexsort((edge, rank))]:
         if left < max(min_cells, 1):
@@ -510,13 +527,13 @@ def grow_blobs(region: np.ndarray, phases: list[np.ndarray], cells: int,
         if flat[c] or tried[c]:
             continue
         flat[c] = True
-        blob = np.concatenate([[c], _grow(flat, width, oks, np.array([c]), left - 1, stamp)])
+        blob = _grow(flat, width, oks, np.array([c]), left - 1)
         if blob.size < min_cells:  # an enclosed pocket: give it up, never try it again
             flat[blob] = False
             tried[blob] = True
             continue
         left -= blob.size
-    del tried, stamp
+    del tried
     out &= ~region
     return out
 
@@ -545,55 +562,65 @@ def _edge_cells(region: np.ndarray, ok: np.ndarray, band_cells: int = 1 << 22) -
 
 
 def _grow(flat: np.ndarray, width: int, oks: Iterable[np.ndarray], start: np.ndarray,
-          cells: int, stamp: np.ndarray | None = None) -> np.ndarray:
-    """Grow the region ``flat`` from ``start`` by up to ``cells`` cells; returns them in order.
+          cells: int) -> np.ndarray:
+    """Grow the region ``flat`` from ``start`` by up to ``cells`` cells, phase by phase.
 
-    ``stamp`` is scratch space of ``flat``'s size (int32, any content: each cell is
-    written before it is read); callers growing many regions pass one to reuse.
+    ``flat`` is the region's raster, flattened (a view: it is grown in place), ``oks``
+    the phases' allowed cells, flattened alike; each phase grows ring by ring from
+    every member so far (:func:`_grow_rings`). A phase is taken from ``oks`` only
+    while cells are left to grow.
+
+    Returns
+    -------
+    numpy.ndarray of int64
+        Flat indices of the region's members: ``start``, then the cells grown, ring
+        by ring.
     """
-    members = [start]
-    added = 0
-    if stamp is None:  # only touched pages take memory
-        stamp = np.empty(flat.size, dtype=np.int32)
+    members = np.empty(max(2 * start.size, 64), dtype=np.int64)
+    members[:start.size] = start
+    n = start.size
     for ok in oks:
-        frontier = np.concatenate(members)  # a new phase may open cells next to any member
-        while added < cells and frontier.size:
-            near = _open_neighbours(frontier, width, ok, flat)
-            order = np.arange(near.size, dtype=np.int32)
-            stamp[near] = order  # one entry per cell survives: no sorting
-            ring = near[stamp[near] == order]
-            if added + ring.size > cells:  # only the last ring is cut: in row-major order
-                ring = np.sort(ring)[: cells - added]
-            flat[ring] = True
-            added += ring.size
-            members.append(ring)
-            frontier = ring
-    return np.concatenate(members[1:]) if len(members) > 1 else np.zeros(0, dtype=np.int64)
+        if n - start.size >= cells:
+            break
+        members, n = _grow_rings(flat, width, ok, members, n, start.size, cells)
+    return members[:n]
 
 
-def _open_neighbours(cells: np.ndarray, width: int, ok: np.ndarray, flat: np.ndarray,
-                     chunk: int = 1 << 20) -> np.ndarray:
-    """The 4-neighbours of flat ``cells`` that are ``ok`` and not in ``flat`` (with repeats).
+@njit(cache=True)
+def _grow_rings(flat: np.ndarray, width: int, ok: np.ndarray, members: np.ndarray, n: int,
+                seeds: int, cells: int) -> tuple[np.ndarray, int]:
+    """One phase of :func:`_grow`: rings of ``ok`` cells around ``members[:n]``.
 
-    Worked out ``chunk`` cells at a time: a phase starts from the whole region, whose
-    neighbours are mostly inside it, so the temporaries stay a chunk's size.
+    Each ring is every ``ok`` 4-neighbour of the last ring (at first, of every
+    member) not in ``flat`` yet. The ring that would take the region past
+    ``cells`` grown cells (members after the first ``seeds``) keeps only its
+    first cells in row-major order. Returns the members (a larger array when
+    they outgrow ``members``) and their count.
     """
-    if cells.size <= chunk:  # most rings: no list to gather
-        near = _neighbours(cells, width, flat.size)
-        return near[ok[near] & ~flat[near]]
-    return np.concatenate([_open_neighbours(cells[i:i + chunk], width, ok, flat, chunk)
-                           for i in range(0, cells.size, chunk)])
-
-
-def _neighbours(cells: np.ndarray, width: int, size: int) -> np.ndarray:
-    """Flat indices of the 4-neighbours of flat ``cells`` in a raster ``width`` wide."""
-    col = cells % width
-    return np.concatenate([
-        cells[cells >= width] - width,
-        cells[cells < size - width] + width,
-        cells[col > 0] - 1,
-        cells[col < width - 1] + 1,
-    ])
+    size = flat.size
+    lo, hi = 0, n  # the frontier: members[lo:hi]
+    while n - seeds < cells and hi > lo:
+        for i in range(lo, hi):
+            c = members[i]
+            col = c % width
+            for near in (c - width if c >= width else -1, c + width if c < size - width else -1,
+                         c - 1 if col > 0 else -1, c + 1 if col < width - 1 else -1):
+                if near >= 0 and ok[near] and not flat[near]:
+                    flat[near] = True
+                    if n == members.size:
+                        bigger = np.empty(2 * n, dtype=members.dtype)
+                        bigger[:n] = members
+                        members = bigger
+                    members[n] = near
+                    n += 1
+        room = cells - (hi - seeds)  # cells the region may still grow before this ring
+        if n - hi > room:  # only the last ring is cut: in row-major order
+            members[hi:n].sort()
+            for j in range(hi + room, n):
+                flat[members[j]] = False
+            n = hi + room
+        lo, hi = hi, n
+    return members, n
 
 
 def ugb(s: Surfaces, spec: UgbSpec, red: np.ndarray, farm: np.ndarray,

@@ -9,22 +9,34 @@ draws, so a raster patch is exactly one output polygon.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import shapely
+from numba import njit
 from scipy import ndimage
 
 from .config import AREA_UNITS
+from .trace import region_sizes
 
 #: 4-connectivity structuring element.
 FOUR = ndimage.generate_binary_structure(2, 1)
 
 
 def label(mask: np.ndarray) -> tuple[np.ndarray, int]:
-    """Label the 4-connected patches of a boolean raster (1..n, 0 = background)."""
-    return ndimage.label(mask, structure=FOUR)
+    """Label the 4-connected patches of a boolean raster (1..n, 0 = background).
+
+    Numbered by each patch's first cell in row-major order, as ``scipy.ndimage.label``.
+
+    Examples
+    --------
+    >>> lab, n = label(np.array([[1, 0, 1], [1, 1, 0]], bool))
+    >>> lab.tolist(), n
+    ([[1, 0, 2], [1, 1, 0]], 2)
+    """
+    labels, value, _ = region_sizes(np.asarray(mask, dtype=bool))
+    return labels, value.size - 1
 
 
 def label_classes(classes: np.ndarray,
@@ -69,27 +81,6 @@ def label_classes(classes: np.ndarray,
     return labels, np.concatenate(label_class)
 
 
-def labels_touching(labels: np.ndarray, cells: Callable[[slice], np.ndarray], n: int,
-                    band_cells: int = 1 << 22) -> np.ndarray:
-    """Boolean per label (0..n): whether the patch holds any of the ``cells``.
-
-    ``cells(rows)`` gives the cells of a band of rows (a boolean raster of the band), so
-    no whole-raster selection is made.
-
-    Examples
-    --------
-    >>> cells = np.array([[1, 0, 0, 1]], bool)
-    >>> labels_touching(np.array([[0, 1, 1, 2]]), lambda rows: cells[rows], 2).tolist()
-    [True, False, True]
-    """
-    out = np.zeros(n + 1, dtype=bool)
-    step = _band_rows(labels.shape[1], band_cells)
-    for r in range(0, labels.shape[0], step):
-        rows = slice(r, r + step)
-        out[labels[rows][cells(rows)]] = True
-    return out
-
-
 def remove_small_patches(mask: np.ndarray, min_cells: int) -> np.ndarray:
     """Drop the 4-connected patches of ``mask`` smaller than ``min_cells`` cells.
 
@@ -101,11 +92,12 @@ def remove_small_patches(mask: np.ndarray, min_cells: int) -> np.ndarray:
     """
     if min_cells <= 1 or not mask.any():
         return mask.copy()
-    labels, n = label(mask)
-    sizes = label_sums(labels, n)
+    labels, _, sizes = region_sizes(mask)
     keep = sizes >= min_cells
     keep[0] = False
-    return keep[labels]
+    out = np.zeros(mask.shape, dtype=bool)
+    _set_labelled(out, labels, keep)
+    return out
 
 
 def fill_holes(mask: np.ndarray, max_cells: int, allowed: np.ndarray | None = None,
@@ -125,15 +117,15 @@ def fill_holes(mask: np.ndarray, max_cells: int, allowed: np.ndarray | None = No
     """
     if max_cells < 1 or not mask.any():
         return mask.copy()
-    labels, n = label(~mask)
+    labels, _, sizes = region_sizes(~mask)
+    n = sizes.size - 1
     if n == 0:
         return mask.copy()
-    sizes = label_sums(labels, n)
     ok = sizes <= max_cells
     ok[0] = False
     ok[np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]])] = False
     if allowed is not None:  # a candidate with a cell not allowed is no hole to fill
-        ok &= ~labels_touching(labels, lambda rows: ok[labels[rows]] & ~allowed[rows], n)
+        _unflag_touching(ok, labels, np.asarray(allowed, dtype=bool))
     if budget is not None:
         ids = np.flatnonzero(ok)
         order = ids[np.lexsort((ids, sizes[ids]))]
@@ -141,14 +133,34 @@ def fill_holes(mask: np.ndarray, max_cells: int, allowed: np.ndarray | None = No
         ok[:] = False
         ok[order[within]] = True
     out = mask.copy()
-    step = _band_rows(mask.shape[1], 1 << 22)
-    for r in range(0, mask.shape[0], step):
-        out[r:r + step] |= ok[labels[r:r + step]]
+    _set_labelled(out, labels, ok)
     return out
 
 
+@njit(cache=True)
+def _set_labelled(out: np.ndarray, labels: np.ndarray, table: np.ndarray) -> None:
+    """Set ``out`` wherever ``table[labels]`` holds (``out |= table[labels]``, no temporary).
+
+    Every cell is stored to, changed or not (see :func:`~sanqu.lines._mark`).
+    """
+    height, width = labels.shape
+    for r in range(height):
+        for c in range(width):
+            out[r, c] |= table[labels[r, c]]
+
+
+@njit(cache=True)
+def _unflag_touching(flags: np.ndarray, labels: np.ndarray, allowed: np.ndarray) -> None:
+    """Clear the flag of every label with a cell not ``allowed``."""
+    height, width = labels.shape
+    for r in range(height):
+        for c in range(width):
+            if not allowed[r, c]:
+                flags[labels[r, c]] = False
+
+
 def sieve_classes(classes: np.ndarray, min_cells: int, locked: np.ndarray | None = None,
-                  max_rounds: int = 20, band_cells: int = 1 << 22) -> np.ndarray:
+                  max_rounds: int = 20) -> np.ndarray:
     """Merge small patches of a class raster into the neighbour with the longest shared border.
 
     Parameters
@@ -161,8 +173,6 @@ def sieve_classes(classes: np.ndarray, min_cells: int, locked: np.ndarray | None
         Patches holding any locked cell are never merged (e.g. the control lines).
     max_rounds : int
         Merging repeats until nothing changes or this many rounds.
-    band_cells : int
-        Cells per band of rows in which the small patches' cells are visited.
 
     Returns
     -------
@@ -172,12 +182,12 @@ def sieve_classes(classes: np.ndarray, min_cells: int, locked: np.ndarray | None
 
     Notes
     -----
-    Every round decides all moves on the classes as they were at its start. The
-    classes are labelled one at a time into one int32 raster: a patch's neighbour
-    classes are read from the class raster, so no labels of the other classes are
-    needed, and only the (usually few) cells of small patches are visited, band by
-    band. Memory: the result, a copy of the classes from the second round on, the
-    label raster and one class's cells (7 bytes a cell) plus a band's temporaries.
+    Every round decides all moves on the classes as they were at its start: the
+    patches of every class are labelled at once and sized while labelled
+    (:func:`~sanqu.trace.region_sizes`), then one pass counts the borders of the
+    small patches (:func:`_sieve_round`) and one moves their cells. Memory: the
+    result, a copy of the classes from the second round on and the int32 label
+    raster (6 bytes a cell), plus a few numbers per patch.
 
     Examples
     --------
@@ -189,91 +199,90 @@ def sieve_classes(classes: np.ndarray, min_cells: int, locked: np.ndarray | None
     if min_cells <= 1:
         return out
     before = np.ascontiguousarray(classes)  # the classes at the start of the round
+    no_lock = np.zeros((0, 0), dtype=bool)
+    lock = no_lock if locked is None else np.ascontiguousarray(locked, dtype=bool)
     ncls = int(out.max()) + 1
-    codes = np.flatnonzero(label_sums(out, 255)[1:]) + 1
     labels = np.empty(out.shape, dtype=np.int32)
     for round_ in range(max_rounds):
         if round_ == 1:
             before = out.copy()
         elif round_ > 1:
             np.copyto(before, out)
-        moved = False
-        for cls in codes:
-            here = before == cls
-            n = ndimage.label(here, structure=FOUR, output=labels)
-            del here
-            small = label_sums(labels, n) < min_cells
-            small[0] = False
-            if not small.any():
-                continue
-            ids = np.flatnonzero(small)
-            counts, touch = _border_counts(labels, cls, before, locked, small, ids, ncls,
-                                           band_cells)
-            move = (counts.max(axis=1) > 0) & ~touch
-            if not move.any():
-                continue
-            target = np.zeros(n + 1, dtype=np.uint8)
-            target[ids[move]] = np.argmax(counts[move], axis=1)
-            _move_cells(out, labels, target, band_cells)
-            moved = True
-        if not moved:
+        _, _, cells = region_sizes(before, labels)
+        if not _sieve_round(before, labels, cells, min_cells, lock, ncls, out):
             break
     return out
+
+
+@njit(cache=True)
+def _sieve_round(classes: np.ndarray, labels: np.ndarray, cells: np.ndarray, min_cells: int,
+                 locked: np.ndarray, ncls: int, out: np.ndarray) -> bool:
+    """One round of :func:`sieve_classes`: move the small patches of ``classes`` in ``out``.
+
+    ``labels`` are the 4-connected patches of ``classes`` and ``cells`` their sizes;
+    ``locked`` is an empty raster when nothing is locked. A small patch (fewer than
+    ``min_cells`` cells) with no locked cell moves to the class of ``classes`` (below
+    ``ncls``, not its own nor 0) it shares most cell edges with, the lower code on a
+    tie. Returns whether any patch moved.
+    """
+    height, width = classes.shape
+    rank = np.full(cells.size, -1, dtype=np.int64)  # row of each small patch in counts
+    k = 0
+    for i in range(1, cells.size):
+        if cells[i] < min_cells:
+            rank[i] = k
+            k += 1
+    if k == 0:
+        return False
+    counts = np.zeros((k, ncls), dtype=np.int32)
+    stuck = np.zeros(k, dtype=np.bool_)
+    has_lock = locked.size > 0
+    for r in range(height):
+        for c in range(width):
+            j = rank[labels[r, c]]
+            if j < 0:
+                continue
+            if has_lock and locked[r, c]:
+                stuck[j] = True
+            v = classes[r, c]
+            if r > 0:
+                _count_edge(counts, j, v, classes[r - 1, c])
+            if r < height - 1:
+                _count_edge(counts, j, v, classes[r + 1, c])
+            if c > 0:
+                _count_edge(counts, j, v, classes[r, c - 1])
+            if c < width - 1:
+                _count_edge(counts, j, v, classes[r, c + 1])
+    target = np.zeros(cells.size, dtype=classes.dtype)
+    moved = False
+    for i in range(1, cells.size):
+        j = rank[i]
+        if j < 0 or stuck[j]:
+            continue
+        best = 0
+        for other in range(ncls):
+            if counts[j, other] > best:
+                best = counts[j, other]
+                target[i] = other
+        moved |= best > 0
+    if moved:
+        for r in range(height):
+            for c in range(width):
+                t = target[labels[r, c]]
+                out[r, c] = t if t > 0 else out[r, c]
+    return moved
+
+
+@njit(cache=True)
+def _count_edge(counts: np.ndarray, j: int, own: int, other: int) -> None:
+    """Count a cell edge of small patch ``j`` (class ``own``) against class ``other``."""
+    if other != own and other > 0:
+        counts[j, other] += 1
 
 
 def _band_rows(width: int, band_cells: int) -> int:
     """Rows in a band of about ``band_cells`` cells of a raster ``width`` wide."""
     return max(1, band_cells // max(width, 1))
-
-
-def _border_counts(labels: np.ndarray, cls: int, classes: np.ndarray,
-                   locked: np.ndarray | None, small: np.ndarray, ids: np.ndarray, ncls: int,
-                   band_cells: int) -> tuple[np.ndarray, np.ndarray]:
-    """Shared border of each small patch with each other class, and whether it is locked.
-
-    ``labels`` hold the patches of class ``cls`` in ``classes``, ``small`` flags the
-    small ones and ``ids`` lists them. Returns edge counts (one row per id, one column
-    per class code; class ``cls`` and class 0 count nothing) and a flag per id: the
-    patch holds a ``locked`` cell.
-    """
-    rows, width = labels.shape
-    size = labels.size
-    flat_classes = classes.ravel()
-    rank = np.zeros(small.size, dtype=np.int64)
-    rank[ids] = np.arange(ids.size)
-    counts = np.zeros(ids.size * ncls, dtype=np.int64)
-    touch = np.zeros(ids.size, dtype=bool)
-    step = _band_rows(width, band_cells)
-    for r in range(0, rows, step):
-        lab = labels[r:r + step].ravel()
-        idx = np.flatnonzero(small[lab])
-        if not idx.size:
-            continue
-        own = rank[lab[idx]]
-        if locked is not None:
-            touch[own[locked[r:r + step].ravel()[idx]]] = True
-        cell = idx + r * width
-        col = cell % width
-        keys = []
-        for ok, nb in ((cell >= width, cell - width), (cell < size - width, cell + width),
-                       (col > 0, cell - 1), (col < width - 1, cell + 1)):
-            other = np.zeros(cell.size, dtype=np.int64)
-            other[ok] = flat_classes[nb[ok]]
-            edge = (other != cls) & (other > 0)
-            keys.append(own[edge] * ncls + other[edge])
-        counts += np.bincount(np.concatenate(keys), minlength=counts.size)
-    return counts.reshape(ids.size, ncls), touch
-
-
-def _move_cells(out: np.ndarray, labels: np.ndarray, target: np.ndarray,
-                band_cells: int) -> None:
-    """Set the cells of every label with a non-zero ``target`` to that class, band by band."""
-    step = _band_rows(out.shape[1], band_cells)
-    for r in range(0, out.shape[0], step):
-        lab = labels[r:r + step]
-        new = target[lab]
-        cells = new > 0
-        out[r:r + step][cells] = new[cells]
 
 
 def label_sums(labels: np.ndarray, n: int, weights: np.ndarray | None = None,

@@ -45,56 +45,71 @@ def _root(parent: np.ndarray, a: int) -> int:
 
 
 @njit(cache=True)
-def _label(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _label(values: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     height, width = values.shape
-    labels = np.zeros((height, width), dtype=np.int32)
     parent = np.empty(1024, dtype=np.int32)
+    first = np.empty(1024, dtype=values.dtype)  # the value of each provisional label
     parent[0] = 0
     n = 0
-    # first pass: provisional labels, joined where a cell meets its upper and left neighbours
+    # first pass: provisional labels, joined where a cell meets its upper and left
+    # neighbours; a set's root is its lowest label, the one of its first cell
     for r in range(height):
         for c in range(width):
             v = values[r, c]
             if v == 0:
-                continue
-            up = labels[r - 1, c] if r > 0 and values[r - 1, c] == v else 0
-            left = labels[r, c - 1] if c > 0 and values[r, c - 1] == v else 0
-            if up == 0 and left == 0:
+                labels[r, c] = 0
+            elif c > 0 and values[r, c - 1] == v:
+                left = labels[r, c - 1]
+                # the upper neighbour joins, unless joined already through the upper-left
+                if r > 0 and values[r - 1, c] == v and values[r - 1, c - 1] != v:
+                    a, b = _root(parent, labels[r - 1, c]), _root(parent, left)
+                    if a != b:
+                        parent[max(a, b)] = min(a, b)
+                    labels[r, c] = min(a, b)
+                else:
+                    labels[r, c] = left
+            elif r > 0 and values[r - 1, c] == v:
+                labels[r, c] = labels[r - 1, c]
+            else:
                 n += 1
                 if n == parent.size:
                     parent = _grow(parent)
+                    first = _grow(first)
                 parent[n] = n
+                first[n] = v
                 labels[r, c] = n
-            elif up == 0 or left == 0:
-                labels[r, c] = up + left
-            else:
-                a, b = _root(parent, up), _root(parent, left)
-                if a != b:
-                    parent[max(a, b)] = min(a, b)
-                labels[r, c] = min(a, b)
-    # second pass: final labels 1..m in order of each region's first cell (row-major)
-    final = np.zeros(n + 1, dtype=np.int32)
+    # final labels 1..m in order of the roots, so of each region's first cell (row-major);
+    # a label's parent is lower, so it is final by the time the label is reached
     value = np.zeros(n + 1, dtype=np.int64)
     m = 0
+    for i in range(1, n + 1):
+        if parent[i] == i:
+            m += 1
+            parent[i] = m
+            value[m] = first[i]
+        else:
+            parent[i] = parent[parent[i]]
+    # second pass: final labels, and the cells of each counted run by run
+    cells = np.zeros(m + 1, dtype=np.int64)
     for r in range(height):
+        raw, lab, run = 0, 0, 0
         for c in range(width):
-            if labels[r, c] == 0:
-                continue
-            root = _root(parent, labels[r, c])
-            if final[root] == 0:
-                m += 1
-                final[root] = m
-                value[m] = values[r, c]
-            labels[r, c] = final[root]
-    return labels, value[:m + 1]
+            if labels[r, c] != raw:
+                cells[lab] += run
+                raw, lab, run = labels[r, c], parent[labels[r, c]], 0
+            labels[r, c] = lab
+            run += 1
+        cells[lab] += run
+    cells[0] = 0
+    return value[:m + 1], cells
 
 
 def label_regions(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Label the 4-connected regions of equal value of an integer raster.
 
     One union-find pass and one relabelling pass, whatever the number of values:
-    time and memory (int32 labels and one int32 per provisional label) grow with
-    the cells only.
+    time and memory (int32 labels and a few numbers per provisional label) grow
+    with the cells only.
 
     Parameters
     ----------
@@ -110,15 +125,53 @@ def label_regions(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     label_value : numpy.ndarray of int64
         The value of each label (``label_value[0]`` is 0).
 
+    See Also
+    --------
+    region_sizes : the same, with the cells of each region.
+
     Examples
     --------
     >>> lab, val = label_regions(np.array([[700, 2, 700], [0, 2, 2], [700, 700, 2]]))
     >>> lab.tolist(), val.tolist()
     ([[1, 2, 3], [0, 2, 2], [4, 4, 2]], [0, 700, 2, 700, 700])
     """
+    labels, value, _ = region_sizes(values)
+    return labels, value
+
+
+def region_sizes(values: np.ndarray, out: np.ndarray | None = None
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`label_regions` and the cell count of each region, counted while labelling.
+
+    Parameters
+    ----------
+    values : numpy.ndarray of int
+        Any integer or bool raster; 0 is not labelled.
+    out : numpy.ndarray of int32, optional
+        C-contiguous raster of ``values``' shape to write the labels into (its
+        content is ignored), e.g. to reuse one raster for many labellings.
+
+    Returns
+    -------
+    labels : numpy.ndarray of int32
+        As :func:`label_regions` (``out`` if given).
+    label_value : numpy.ndarray of int64
+        The value of each label (``label_value[0]`` is 0).
+    cells : numpy.ndarray of int64
+        Cells per label (``cells[0]`` is 0: background cells are not counted).
+
+    Examples
+    --------
+    >>> lab, val, cells = region_sizes(np.array([[1, 1, 0], [0, 1, 1]], bool))
+    >>> lab.tolist(), val.tolist(), cells.tolist()
+    ([[1, 1, 0], [0, 1, 1]], [0, 1], [0, 4])
+    """
     if values.dtype == np.bool_:
         values = values.view(np.uint8)
-    return _label(np.ascontiguousarray(values))
+    if out is None:
+        out = np.empty(values.shape, dtype=np.int32)
+    value, cells = _label(np.ascontiguousarray(values), out)
+    return out, value, cells
 
 
 @njit(cache=True)
