@@ -182,16 +182,24 @@ def area_rows(s: Surfaces, lines: Lines, alloc: Allocation,
     rows = []
     for key, arr in rasters.items():
         cells = int(np.count_nonzero(arr))
-        area, polygons = vectors.get(key, ("", ""))
         rows.append({
             "layer": key,
             "name": names[key],
             "cells": cells,
             "area_ha": round(s.hectares(cells), 4),
-            "vector_area_ha": round(area, 4) if area != "" else "",
-            "polygons": polygons,
+            "vector_area_ha": "",
+            "polygons": "",
             "share_pct": round(100.0 * cells / study_cells, 3),
         })
+    return with_vectors(rows, vectors)
+
+
+def with_vectors(rows: list[dict[str, object]], vectors: LayerStats) -> list[dict[str, object]]:
+    """:func:`area_rows` with the vector columns filled from ``vectors`` (where given)."""
+    for row in rows:
+        if row["layer"] in vectors:
+            area, polygons = vectors[str(row["layer"])]
+            row["vector_area_ha"], row["polygons"] = round(area, 4), polygons
     return rows
 
 
@@ -261,19 +269,23 @@ def _run(cfg: Config, tmp: Path, progress: Progress, timer: Timer) -> RunResult:
         write_raster(tmp / "line_rule.tif", lines.rule, grid, None, cfg.outputs.compress)
         write_raster(tmp / "ugb_zone.tif", lines.ugb_zone, grid, UGB_ZONE_COLOURS,
                      cfg.outputs.compress)
-    surf, lines, alloc = _for_vectors(surf, lines, alloc)
-    vec = deliver_vectors(cfg, tmp, study, surf, lines, alloc, progress, timer)
+    areas = area_rows(surf, lines, alloc, {})  # the polygons' columns once delivered
+    units = unit_rows(surf, lines, alloc)
+    conflicts = finding_rows(lines.findings + alloc.findings, grid.cell_area / 10_000)
+    held = Held(*_for_vectors(surf, lines, alloc))
+    lines = replace(lines, red_line=RELEASED, farmland=RELEASED, ugb=RELEASED,
+                    ugb_zone=RELEASED, rule=RELEASED)  # its report stays, for the manifest
+    del surf, alloc
+    vec = deliver_vectors(cfg, tmp, study, held, progress, timer)
     with timer("export"):
         if cfg.outputs.planning_db.enabled:
             notes += [f"{k}: placeholder value {PLACEHOLDER!r} written; set the official code"
                       for k in planning_db.placeholders(cfg)]
-        areas = area_rows(surf, lines, alloc, vec.stats)
+        areas = with_vectors(areas, vec.stats)
         write_area_table(tmp / "areas.csv", areas)
         if cfg.outputs.review:
             review.write(cfg, tmp, vec.crs, areas, vec.planning, grid.crs, vec.outside)
-        conflicts = finding_rows(lines.findings + alloc.findings, grid.cell_area / 10_000)
         write_conflicts(tmp / "conflicts.csv", conflicts)
-        units = unit_rows(surf, lines, alloc)
         if units:
             write_area_table(tmp / "units.csv", units)
         write_manifest(tmp / "manifest.json", _manifest(cfg, study, notes, lines, vec))
@@ -327,19 +339,35 @@ class Delivered:
     planning: list[str] | None
 
 
-def deliver_vectors(cfg: Config, tmp: Path, study: Study, surf: Surfaces, lines: Lines,
-                    alloc: Allocation, progress: Progress, timer: Timer) -> Delivered:
+@dataclass
+class Held:
+    """The rasters the vector stages read, handed to :func:`deliver_vectors`.
+
+    It releases the spaces and lines (``lines``, ``alloc``) once their group is
+    written, and each evaluation result of ``surf`` once its own is: the caller
+    keeps no other reference to them.
+    """
+
+    surf: Surfaces
+    lines: Lines | None
+    alloc: Allocation | None
+
+
+def deliver_vectors(cfg: Config, tmp: Path, study: Study, held: Held, progress: Progress,
+                    timer: Timer) -> Delivered:
     """Vectorize, gate and write the polygon outputs, one group of layers at a time.
 
     First the spaces and lines (``sanqu.gpkg``, the line shapefiles and the
     planning-database line layers), then each evaluation result (its planning
     layer). A group's polygons are dropped once written, so memory holds one
-    group at a time, not every layer of the delivery.
+    group at a time, not every layer of the delivery; so are the rasters of
+    ``held`` no later group reads.
     """
     planning_on = cfg.outputs.planning_db.enabled
+    grid = held.surf.grid
     progress("vectorize", 0, 1)
     with timer("vectorize"):
-        vec = vectorize_lines(cfg, surf, lines, alloc)
+        vec = vectorize_lines(cfg, held.surf, held.lines, held.alloc)
     progress("topology", 0, 1)
     with timer("topology"):
         vec.gate(cfg)
@@ -355,34 +383,38 @@ def deliver_vectors(cfg: Config, tmp: Path, study: Study, surf: Surfaces, lines:
         if study.units is None or on_raster:
             return study.units  # codes and names only
         if not overlay_units:
-            overlay_units.append(planning_db.disjoint_units(study.units, vec.crs,
-                                                            surf.grid.crs, surf.grid.res[0]))
+            overlay_units.append(planning_db.disjoint_units(study.units, vec.crs, grid.crs,
+                                                            grid.res[0]))
         return overlay_units[0]
 
-    planning = None
+    done = Delivered({**layer_stats(vec.layers),
+                      "study_area": (vec.study_area.area / 10_000, 1)},
+                     vec.crs, vec.tolerance, vec.topology, vec.outside, None)
     if planning_on:
-        on_raster = (units_on_cells(cfg, surf, vec) and not vec.topology["repaired"]
+        on_raster = (units_on_cells(cfg, held.surf, vec) and not vec.topology["repaired"]
                      and cfg.outputs.planning_db.admin_overlay == "split")
         planning_lines = vec.layers
         if on_raster:
+            vec.layers = planning_lines = {}  # written: the lines are cut anew on the raster
+            release_heap()
             with timer("vectorize"):
-                planning_lines = lines_by_unit(surf, lines, vec.crs)
+                planning_lines = lines_by_unit(held.surf, held.lines, vec.crs)
             with timer("topology"):
                 gate_lines_by_unit(cfg, planning_lines, vec)
         with timer("export"):
-            planning = planning_db.write(cfg, tmp, planning_lines, {}, vec.crs,
-                                         units_for(on_raster))
+            done.planning = planning_db.write(cfg, tmp, planning_lines, {}, vec.crs,
+                                              units_for(on_raster))
         del planning_lines
-    done = Delivered({**layer_stats(vec.layers),
-                      "study_area": (vec.study_area.area / 10_000, 1)},
-                     vec.crs, vec.tolerance, vec.topology, vec.outside, planning)
     vec.layers = {}
+    held.lines = held.alloc = None
     release_heap()
     for result in RESULT_ATTRS if planning_on else ():
         with timer("vectorize"):
-            levels, level_units = vectorize_levels(cfg, surf, result, vec)
+            levels, level_units = vectorize_levels(cfg, held.surf, result, vec)
+            held.surf = replace(held.surf, **{RESULT_ATTRS[result]: RELEASED})
             vec.levels = {result: levels}
             vec.level_units = {result: level_units} if level_units is not None else {}
+            del levels  # vec holds them, and drops them once written
         with timer("topology"):
             vec.gate(cfg)
         with timer("export"):
