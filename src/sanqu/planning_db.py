@@ -418,12 +418,11 @@ def write(cfg: Config, tmp: Path, layers: dict[str, gpd.GeoDataFrame],
     gpkg = tmp / spec.gpkg_name
     folder = tmp / Path(spec.gpkg_name).stem
     with fixed_date():
+        if spec.shapefiles and out:
+            folder.mkdir(exist_ok=True)
         for name, df in out.items():
-            fields = fields_of(name, cfg)
-            write_schema_layer(gpkg, name, df, fields)
-            if spec.shapefiles:
-                folder.mkdir(exist_ok=True)
-                write_schema_layer(folder / f"{name}.shp", name, df, fields,
-                                   encoding=cfg.outputs.shapefile_encoding)
+            write_schema_layer(gpkg, name, df, fields_of(name, cfg),
+                               shapefile=folder / f"{name}.shp" if spec.shapefiles else None,
+                               encoding=cfg.outputs.shapefile_encoding)
     write_gpkg_aliases(gpkg, {n: {f.name: f.alias for f in fields_of(n, cfg)} for n in out})
     return list(out)
