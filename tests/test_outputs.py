@@ -23,7 +23,7 @@ from pyproj import CRS
 
 import sanqu
 from sanqu import default_config_path, load_config
-from sanqu.export import Encoded, fixed_date
+from sanqu.export import Encoded, vector_env
 
 SPACES = ("eco_space", "agri_space", "urban_space")
 LINES = ("red_line", "farmland", "ugb")
@@ -253,7 +253,7 @@ def test_encoded_layer_writes_what_write_dataframe_writes(tmp_path: Path, rows: 
         geometry=gpd.GeoSeries(geoms, crs="EPSG:4527"))
     for folder in ("a", "b"):
         (tmp_path / folder).mkdir()
-    with fixed_date():
+    with vector_env():
         for name, options in (("x.gpkg", {"layer": "x", "driver": "GPKG"}),
                               ("x.shp", {"driver": "ESRI Shapefile", "encoding": "GBK"})):
             pyogrio.write_dataframe(df, tmp_path / "a" / name, promote_to_multi=True, **options)

@@ -47,7 +47,7 @@ from .align import crs_equivalent
 from .config import PLACEHOLDER, PLANNING_LAYERS, Config
 from .crs import reproject
 from .evaluate import LEVEL_LABELS
-from .export import LINE_LAYERS, fixed_date, write_gpkg_aliases, write_schema_layer
+from .export import LINE_LAYERS, vector_env, write_gpkg_aliases, write_schema_layer
 from .topology import EPS_M2, Issue, Report, TopologyError, point_at, polygonal
 from .units import Units
 
@@ -417,7 +417,7 @@ def write(cfg: Config, tmp: Path, layers: dict[str, gpd.GeoDataFrame],
     out = build(cfg, lines, levels, crs, units, level_units)
     gpkg = tmp / spec.gpkg_name
     folder = tmp / Path(spec.gpkg_name).stem
-    with fixed_date():
+    with vector_env():
         if spec.shapefiles and out:
             folder.mkdir(exist_ok=True)
         for name, df in out.items():
