@@ -267,7 +267,7 @@ def _check_text_widths(df: gpd.GeoDataFrame, layer: str, fields: list[Field],
     """Raise ConfigError if a text value takes more bytes in ``encoding`` than its field holds."""
     for f in fields:
         if f.kind == "str":
-            longest = max((len(str(v).encode(encoding)) for v in df[f.name]), default=0)
+            longest = max((len(str(v).encode(encoding)) for v in df[f.name].unique()), default=0)
             if longest > f.width:
                 raise ConfigError(f"outputs.shapefile_encoding: a value of {layer}.{f.name} "
                                   f"takes {longest} bytes in {encoding}, more than the field "
