@@ -14,6 +14,7 @@ from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import pyogrio
 import pytest
 import rasterio
@@ -22,6 +23,7 @@ from pyproj import CRS
 
 import sanqu
 from sanqu import default_config_path, load_config
+from sanqu.export import Encoded, vector_env
 
 SPACES = ("eco_space", "agri_space", "urban_space")
 LINES = ("red_line", "farmland", "ugb")
@@ -239,6 +241,27 @@ def test_shapefile_matches_gpkg(out: Path, layers: dict[str, gpd.GeoDataFrame], 
     assert set(shp["name"]) == {LINE_NAMES[name]}
     assert len(shp) == len(layers[name])
     assert shp.geometry.area.sum() == pytest.approx(layers[name].geometry.area.sum(), rel=1e-9)
+
+
+@pytest.mark.parametrize("rows", [3, 0])
+def test_encoded_layer_writes_what_write_dataframe_writes(tmp_path: Path, rows: int) -> None:
+    square = shapely.box(0, 0, 30, 30)
+    geoms = [square, shapely.MultiPolygon([shapely.box(60, 0, 90, 30), square]), square][:rows]
+    df = gpd.GeoDataFrame(
+        {"id": np.arange(1, rows + 1, dtype=np.int64), "area_ha": np.full(rows, 0.09),
+         "name": pd.Series(["生态空间", None, "b"][:rows], dtype="str")},
+        geometry=gpd.GeoSeries(geoms, crs="EPSG:4527"))
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+    with vector_env():
+        for name, options in (("x.gpkg", {"layer": "x", "driver": "GPKG"}),
+                              ("x.shp", {"driver": "ESRI Shapefile", "encoding": "GBK"})):
+            pyogrio.write_dataframe(df, tmp_path / "a" / name, promote_to_multi=True, **options)
+            Encoded.of(df).write(tmp_path / "b" / name, **options)
+    files = sorted(p.name for p in (tmp_path / "a").iterdir())
+    assert files == sorted(p.name for p in (tmp_path / "b").iterdir())
+    for name in files:
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
 
 
 def test_manifest_records_inputs_and_versions(out: Path) -> None:

@@ -18,7 +18,8 @@ import sanqu
 from sanqu import load_config
 from sanqu.config import PLACEHOLDER, config_from_dict
 from sanqu.errors import ConfigError
-from sanqu.planning_db import disjoint_units, overlay
+from sanqu.export import write_schema_layer
+from sanqu.planning_db import Field, disjoint_units, overlay
 from sanqu.units import Units
 
 pytestmark = pytest.mark.slow
@@ -267,6 +268,17 @@ def test_bad_output_settings_are_one_line_errors(edit, pattern):
     with pytest.raises(ConfigError, match=pattern) as info:
         config_from_dict(data)
     assert "\n" not in str(info.value)
+
+
+def test_shapefile_text_longer_than_its_field_in_the_encoding_is_an_error(tmp_path):
+    df = gpd.GeoDataFrame({"BSM": pd.Series(["a", "生态空间", "a"], dtype="str")},
+                          geometry=gpd.GeoSeries([shapely.box(0, 0, 1, 1)] * 3, crs="EPSG:4527"))
+    fields = [Field("BSM", "str", 8)]
+    write_schema_layer(tmp_path / "x.gpkg", "x", df, fields)  # a GeoPackage holds characters
+    write_schema_layer(tmp_path / "y.gpkg", "y", df, fields, shapefile=tmp_path / "y.shp",
+                       encoding="GBK")  # 8 bytes in GBK
+    with pytest.raises(ConfigError, match=r"x\.BSM takes 12 bytes in UTF-8, more than .* 8"):
+        write_schema_layer(tmp_path / "z.gpkg", "x", df, fields, shapefile=tmp_path / "z.shp")
 
 
 def test_overlay_cuts_only_the_parts_that_cross_a_border():

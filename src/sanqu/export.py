@@ -14,14 +14,17 @@ import json
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
 import numpy as np
 import pyogrio
+import pyogrio.raw
 import rasterio
+import shapely
 from rasterio.windows import Window
 
 from .errors import ConfigError
@@ -70,6 +73,9 @@ LINE_LAYERS = {"red_line": "生态保护红线", "farmland": "永久基本农田
 class RasterWriter:
     """A single-band uint8 GeoTIFF written window by window.
 
+    GDAL compresses the tiles on every core (``NUM_THREADS=ALL_CPUS``) and writes
+    them in the same order as on one, so the file's bytes do not change.
+
     Parameters
     ----------
     path : Path
@@ -85,7 +91,7 @@ class RasterWriter:
     def __init__(self, path: Path, grid: Grid, colours: dict[int, tuple[int, ...]] | None = None,
                  compress: str = "DEFLATE") -> None:
         profile = grid.profile(dtype="uint8", nodata=0, compress=compress, tiled=True,
-                               blockxsize=256, blockysize=256)
+                               blockxsize=256, blockysize=256, num_threads="ALL_CPUS")
         self._ds = rasterio.open(path, "w", **profile)
         if colours:
             self._ds.write_colormap(1, {0: (0, 0, 0, 0), **colours})
@@ -118,67 +124,166 @@ def write_vectors(out: Path, layers: dict[str, gpd.GeoDataFrame], gpkg_name: str
     ``area_ha``), polygons promoted to multipart, and a ``.cpg`` naming ``encoding``.
     The GeoPackage is version 1.2 (read by GDAL 3.x and QGIS 3.x without warnings).
     Timestamps inside both formats are :data:`FIXED_DATE`, so files are reproducible.
+    A layer's geometries are encoded once (:class:`Encoded`) for both its files.
     """
     gpkg = out / gpkg_name
-    with fixed_date():
+    with vector_env():
         for name, df in layers.items():
-            pyogrio.write_dataframe(df, gpkg, layer=name, driver="GPKG", promote_to_multi=True,
-                                    dataset_options={"VERSION": "1.2"})
-        for name in shapefiles:
-            pyogrio.write_dataframe(layers[name], out / f"{name}.shp", driver="ESRI Shapefile",
-                                    encoding=encoding, promote_to_multi=True,
-                                    layer_options={"DBF_DATE_LAST_UPDATE": FIXED_DATE})
+            layer = Encoded.of(df)
+            layer.write(gpkg, layer=name, driver="GPKG", dataset_options={"VERSION": "1.2"})
+            if name in shapefiles:
+                layer.write(out / f"{name}.shp", driver="ESRI Shapefile", encoding=encoding,
+                            layer_options={"DBF_DATE_LAST_UPDATE": FIXED_DATE})
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """A polygon layer encoded for OGR once: WKB geometries and one array per field.
+
+    :func:`pyogrio.write_dataframe` converts the geometries to WKB on every call;
+    a layer written to a GeoPackage and again to a shapefile is converted once
+    here and both files are written from the same arrays, with the same field
+    types, CRS and geometry type as ``write_dataframe`` would give.
+
+    Attributes
+    ----------
+    wkb : ndarray of bytes
+        Geometries (Polygon or MultiPolygon, 2D) as WKB.
+    fields : list of str
+        Field names, in order.
+    values : list of ndarray
+        One array per field: numpy-backed columns as they are, text as objects.
+    masks : list of ndarray or None
+        Per field, where it is null (None for numpy-backed columns).
+    crs : str or None
+        ``EPSG:code`` when the CRS has one, else its WKT1 (GDAL).
+    """
+
+    wkb: np.ndarray
+    fields: list[str]
+    values: list[np.ndarray]
+    masks: list[np.ndarray | None]
+    crs: str | None
+
+    @classmethod
+    def of(cls, df: gpd.GeoDataFrame, fields: list[str] | None = None) -> Encoded:
+        """Encode ``df``'s geometries and its ``fields`` (default: every other column)."""
+        if fields is None:
+            fields = [c for c in df.columns if c != df.geometry.name]
+        values: list[np.ndarray] = []
+        masks: list[np.ndarray | None] = []
+        for name in fields:
+            col = df[name]
+            if isinstance(col.dtype, np.dtype):  # numpy-backed: as it is, no mask
+                values.append(col.to_numpy())
+                masks.append(None)
+            else:  # pandas' string type: objects, and where they are missing
+                values.append(np.asarray(col.array, dtype=object))
+                masks.append(col.isna().to_numpy())
+        crs = df.crs
+        epsg = crs.to_epsg() if crs else None
+        return cls(wkb=shapely.to_wkb(df.geometry.array), fields=fields, values=values,
+                   masks=masks,
+                   crs=f"EPSG:{epsg}" if epsg else crs.to_wkt("WKT1_GDAL") if crs else None)
+
+    def write(self, path: Path, *, layer: str | None = None, **options: Any) -> None:
+        """Write the features to ``path`` (a new layer, or appended with ``append=True``).
+
+        Polygons are promoted to MultiPolygons; an empty layer's geometry type is
+        left unknown, as :func:`pyogrio.write_dataframe` leaves it. ``options`` go to
+        :func:`pyogrio.raw.write` (``driver``, ``encoding``, ``append``,
+        ``dataset_options``, ``layer_options``).
+        """
+        pyogrio.raw.write(path, self.wkb, self.values, self.fields, field_mask=self.masks,
+                          layer=layer, crs=self.crs, promote_to_multi=True,
+                          geometry_type="MultiPolygon" if len(self.wkb) else "Unknown",
+                          **options)
+
+
+#: GDAL settings while vector files are written (see :func:`vector_env`).
+VECTOR_ENV = {"OGR_CURRENT_DATE": FIXED_DATE + "T00:00:00Z", "OGR_SQLITE_SYNCHRONOUS": "OFF"}
 
 
 @contextmanager
-def fixed_date() -> Iterator[None]:
-    """GDAL's "current date" pinned to :data:`FIXED_DATE` (GeoPackage timestamps, DBF headers)."""
+def vector_env() -> Iterator[None]:
+    """GDAL settings for writing vector files, for both pyogrio and fiona.
+
+    GDAL's "current date" is pinned to :data:`FIXED_DATE` (GeoPackage timestamps,
+    DBF headers). SQLite does not wait for GeoPackage pages to reach the disk
+    (``OGR_SQLITE_SYNCHRONOUS=OFF``): the bytes written are the same, the run
+    writes into a temporary folder moved into place at the end, and no other
+    output (GeoTIFF, shapefile, table) is synced to the disk either.
+    """
     import fiona
 
-    stamp = FIXED_DATE + "T00:00:00Z"
-    pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": stamp})
+    pyogrio.set_gdal_config_options(VECTOR_ENV)
     try:
-        with fiona.Env(OGR_CURRENT_DATE=stamp):
+        with fiona.Env(**VECTOR_ENV):
             yield
     finally:
-        pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": None})
+        pyogrio.set_gdal_config_options(dict.fromkeys(VECTOR_ENV))
 
 
-def write_schema_layer(path: Path, layer: str, df: gpd.GeoDataFrame, fields: list[Field], *,
-                       encoding: str = "UTF-8") -> None:
+def write_schema_layer(gpkg: Path, layer: str, df: gpd.GeoDataFrame, fields: list[Field], *,
+                       shapefile: Path | None = None, encoding: str = "UTF-8") -> None:
     """Write one MultiPolygon layer with exactly the given fields, widths and decimals.
 
-    A GeoPackage (``.gpkg``, version 1.2) gains the layer; a ``.shp`` path is
-    written as a shapefile whose DBF is in ``encoding``, declared in a ``.cpg``.
-    Field widths reach the files (``TEXT(18)``, DBF ``C(18)``, ``N(18,4)``):
-    fiona creates the layer with them (pyogrio cannot), pyogrio appends the
-    features (as WKB, much faster than fiona's GeoJSON-like records). Text
-    fields of a shapefile hold ``width`` *bytes* in ``encoding``; longer values
-    are an error here rather than a silent truncation by GDAL.
+    The GeoPackage ``gpkg`` (version 1.2) gains the layer; given a ``shapefile``
+    path, the layer is also written there, its DBF in ``encoding``, declared in a
+    ``.cpg``. Field widths reach the files (``TEXT(18)``, DBF ``C(18)``,
+    ``N(18,4)``): fiona creates the layer with them (pyogrio cannot), pyogrio
+    appends the features (as WKB, much faster than fiona's GeoJSON-like records),
+    encoded once for both files (:class:`Encoded`). Text fields of a shapefile
+    hold ``width`` *bytes* in ``encoding``; longer values are an error here
+    rather than a silent truncation by GDAL.
 
     Parameters
     ----------
-    path : Path
-        ``.gpkg`` or ``.shp`` file.
+    gpkg : Path
+        The ``.gpkg`` file.
     layer : str
-        Layer name (GeoPackage) — a shapefile's layer is its file name.
+        Layer name in the GeoPackage — a shapefile's layer is its file name.
     df : GeoDataFrame
         Columns named as ``fields``; geometries Polygon or MultiPolygon.
     fields : list of Field
         The schema, in order.
+    shapefile : Path, optional
+        A ``.shp`` file to write the layer to as well.
     encoding : {"UTF-8", "GBK"}
-        DBF encoding of a shapefile.
+        DBF encoding of the shapefile.
     """
-    import fiona
+    if shapefile is not None:
+        _check_text_widths(df, layer, fields, encoding)
+    features = Encoded.of(df, [f.name for f in fields])
+    _create_schema_layer(gpkg, layer, df, fields)
+    features.write(gpkg, layer=layer, append=True)
+    if shapefile is not None:
+        _create_schema_layer(shapefile, layer, df, fields, encoding)
+        features.write(shapefile, append=True, encoding=encoding)
 
-    shp = path.suffix.lower() == ".shp"
+
+def _check_text_widths(df: gpd.GeoDataFrame, layer: str, fields: list[Field],
+                       encoding: str) -> None:
+    """Raise ConfigError if a text value takes more bytes in ``encoding`` than its field holds."""
     for f in fields:
-        if f.kind == "str" and shp:
-            longest = max((len(str(v).encode(encoding)) for v in df[f.name]), default=0)
+        if f.kind == "str":
+            longest = max((len(str(v).encode(encoding)) for v in df[f.name].unique()), default=0)
             if longest > f.width:
                 raise ConfigError(f"outputs.shapefile_encoding: a value of {layer}.{f.name} "
                                   f"takes {longest} bytes in {encoding}, more than the field "
                                   f"width {f.width}; expected shorter text or another encoding")
+
+
+def _create_schema_layer(path: Path, layer: str, df: gpd.GeoDataFrame, fields: list[Field],
+                         encoding: str | None = None) -> None:
+    """Create an empty MultiPolygon layer with ``fields`` in a GeoPackage or a ``.shp`` file.
+
+    A shapefile (``encoding`` given) gets its DBF in ``encoding``; a GeoPackage
+    gains ``layer`` (version 1.2).
+    """
+    import fiona
+
+    shp = encoding is not None
     # a DBF text field holds at most 254 bytes (the specification's BZ text(255) cannot fit)
     props = {f.name: f.schema.replace(":255", ":254") if shp else f.schema for f in fields}
     schema = {"geometry": "MultiPolygon", "properties": props}
@@ -188,9 +293,6 @@ def write_schema_layer(path: Path, layer: str, df: gpd.GeoDataFrame, fields: lis
     with fiona.open(path, "w", driver="ESRI Shapefile" if shp else "GPKG", schema=schema,
                     crs=crs, **options):
         pass  # fiona declares the fields; pyogrio appends the features (WKB, fast)
-    pyogrio.write_dataframe(df[[f.name for f in fields] + [df.geometry.name]], path,
-                            layer=None if shp else layer, append=True, promote_to_multi=True,
-                            encoding=encoding if shp else None)
 
 
 def write_gpkg_aliases(gpkg: Path, aliases: dict[str, dict[str, str]]) -> None:

@@ -47,7 +47,7 @@ from .align import crs_equivalent
 from .config import PLACEHOLDER, PLANNING_LAYERS, Config
 from .crs import reproject
 from .evaluate import LEVEL_LABELS
-from .export import LINE_LAYERS, fixed_date, write_gpkg_aliases, write_schema_layer
+from .export import LINE_LAYERS, vector_env, write_gpkg_aliases, write_schema_layer
 from .topology import EPS_M2, Issue, Report, TopologyError, point_at, polygonal
 from .units import Units
 
@@ -417,13 +417,12 @@ def write(cfg: Config, tmp: Path, layers: dict[str, gpd.GeoDataFrame],
     out = build(cfg, lines, levels, crs, units, level_units)
     gpkg = tmp / spec.gpkg_name
     folder = tmp / Path(spec.gpkg_name).stem
-    with fixed_date():
+    with vector_env():
+        if spec.shapefiles and out:
+            folder.mkdir(exist_ok=True)
         for name, df in out.items():
-            fields = fields_of(name, cfg)
-            write_schema_layer(gpkg, name, df, fields)
-            if spec.shapefiles:
-                folder.mkdir(exist_ok=True)
-                write_schema_layer(folder / f"{name}.shp", name, df, fields,
-                                   encoding=cfg.outputs.shapefile_encoding)
+            write_schema_layer(gpkg, name, df, fields_of(name, cfg),
+                               shapefile=folder / f"{name}.shp" if spec.shapefiles else None,
+                               encoding=cfg.outputs.shapefile_encoding)
     write_gpkg_aliases(gpkg, {n: {f.name: f.alias for f in fields_of(n, cfg)} for n in out})
     return list(out)
