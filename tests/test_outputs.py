@@ -22,7 +22,7 @@ import shapely
 from pyproj import CRS
 
 import sanqu
-from sanqu import default_config_path, load_config
+from sanqu import default_config_path, export, load_config
 from sanqu.export import Encoded, vector_env
 
 SPACES = ("eco_space", "agri_space", "urban_space")
@@ -262,6 +262,21 @@ def test_encoded_layer_writes_what_write_dataframe_writes(tmp_path: Path, rows: 
     assert files == sorted(p.name for p in (tmp_path / "b").iterdir())
     for name in files:
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
+
+
+def test_layers_written_in_chunks_read_back_whole(tmp_path: Path, layers, monkeypatch) -> None:
+    # the demo's layers again, a few vertices at a time: the same features, in order
+    monkeypatch.setattr(export, "WRITE_VERTICES", 50)
+    assert len(list(Encoded.chunks(layers["eco_space"]))) > 3
+    export.write_vectors(tmp_path, layers, "chunked.gpkg", ["red_line"], "UTF-8")
+    written = {"eco_space": [tmp_path / "chunked.gpkg"],
+               "red_line": [tmp_path / "chunked.gpkg", tmp_path / "red_line.shp"]}
+    for name, paths in written.items():
+        for path in paths:
+            again = gpd.read_file(path, layer=name if path.suffix == ".gpkg" else None)
+            pd.testing.assert_frame_equal(again.drop(columns="geometry"),
+                                          layers[name].drop(columns="geometry"), check_dtype=False)
+            assert shapely.equals(again.geometry.values, layers[name].geometry.values).all()
 
 
 def test_manifest_records_inputs_and_versions(out: Path) -> None:

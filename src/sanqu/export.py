@@ -27,6 +27,7 @@ import rasterio
 import shapely
 from rasterio.windows import Window
 
+from .batches import batch_bounds
 from .errors import ConfigError
 from .grid import Grid
 
@@ -129,11 +130,17 @@ def write_vectors(out: Path, layers: dict[str, gpd.GeoDataFrame], gpkg_name: str
     gpkg = out / gpkg_name
     with vector_env():
         for name, df in layers.items():
-            layer = Encoded.of(df)
-            layer.write(gpkg, layer=name, driver="GPKG", dataset_options={"VERSION": "1.2"})
-            if name in shapefiles:
-                layer.write(out / f"{name}.shp", driver="ESRI Shapefile", encoding=encoding,
-                            layer_options={"DBF_DATE_LAST_UPDATE": FIXED_DATE})
+            for k, layer in enumerate(Encoded.chunks(df)):
+                more = {"append": True} if k else {}
+                layer.write(gpkg, layer=name, driver="GPKG", dataset_options={"VERSION": "1.2"},
+                            **more)
+                if name in shapefiles:
+                    layer.write(out / f"{name}.shp", driver="ESRI Shapefile", encoding=encoding,
+                                layer_options={"DBF_DATE_LAST_UPDATE": FIXED_DATE}, **more)
+
+
+#: Vertices encoded to WKB at a time when a layer is written (:meth:`Encoded.chunks`).
+WRITE_VERTICES = 4_000_000
 
 
 @dataclass(frozen=True)
@@ -185,6 +192,18 @@ class Encoded:
         return cls(wkb=shapely.to_wkb(df.geometry.array), fields=fields, values=values,
                    masks=masks,
                    crs=f"EPSG:{epsg}" if epsg else crs.to_wkt("WKT1_GDAL") if crs else None)
+
+    @classmethod
+    def chunks(cls, df: gpd.GeoDataFrame, fields: list[str] | None = None) -> Iterator[Encoded]:
+        """``df`` encoded :data:`WRITE_VERTICES` vertices at a time (at least one chunk).
+
+        A layer written chunk by chunk holds one chunk's WKB (and OGR's copies of
+        it), not the whole layer's.
+        """
+        ends = np.cumsum(shapely.get_num_coordinates(df.geometry.array))
+        bounds = batch_bounds(ends, WRITE_VERTICES) if len(df) else np.zeros(2, dtype=int)
+        for a, b in zip(bounds[:-1], bounds[1:], strict=True):
+            yield cls.of(df.iloc[a:b], fields)
 
     def write(self, path: Path, *, layer: str | None = None, **options: Any) -> None:
         """Write the features to ``path`` (a new layer, or appended with ``append=True``).
@@ -254,12 +273,13 @@ def write_schema_layer(gpkg: Path, layer: str, df: gpd.GeoDataFrame, fields: lis
     """
     if shapefile is not None:
         _check_text_widths(df, layer, fields, encoding)
-    features = Encoded.of(df, [f.name for f in fields])
     _create_schema_layer(gpkg, layer, df, fields)
-    features.write(gpkg, layer=layer, append=True)
     if shapefile is not None:
         _create_schema_layer(shapefile, layer, df, fields, encoding)
-        features.write(shapefile, append=True, encoding=encoding)
+    for features in Encoded.chunks(df, [f.name for f in fields]):
+        features.write(gpkg, layer=layer, append=True)
+        if shapefile is not None:
+            features.write(shapefile, append=True, encoding=encoding)
 
 
 def _check_text_widths(df: gpd.GeoDataFrame, layer: str, fields: list[Field],

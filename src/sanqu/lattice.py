@@ -26,6 +26,7 @@ import numpy as np
 import shapely
 from numba import njit
 
+from .batches import batch_bounds
 from .grid import Grid
 from .trace import _grow, _root
 
@@ -144,9 +145,7 @@ def _rings(geoms: np.ndarray, grid: Grid) -> _Rings | None:
     size = shapely.get_num_coordinates(geoms)
     col = np.empty(int(size.sum()), dtype=np.int32)
     row = np.empty_like(col)
-    ends = np.cumsum(size)
-    steps = np.arange(BATCH_VERTICES, ends[-1], BATCH_VERTICES) if len(ends) else ends
-    bounds = np.unique(np.r_[0, np.searchsorted(ends, steps) + 1, len(geoms)])
+    bounds = batch_bounds(np.cumsum(size), BATCH_VERTICES)
     offsets, feature, shell = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)], [np.zeros(0, bool)]
     done = 0
     for a, b in zip(bounds[:-1], bounds[1:], strict=True):

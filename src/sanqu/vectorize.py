@@ -29,6 +29,7 @@ import numpy as np
 import shapely
 from numba import njit
 
+from .batches import batch_bounds
 from .config import SPACES
 from .grid import Grid
 from .trace import label_regions, trace_rings
@@ -187,8 +188,7 @@ def _polygons(rings: tuple[np.ndarray, ...], grid: Grid) -> tuple[np.ndarray, np
     # batches end at a patch's last ring once enough corners are gathered
     corners = np.cumsum(ring_end - ring_start)
     patch_corners = corners[np.r_[first_ring[1:], len(ring_label)] - 1]
-    steps = np.arange(BATCH_VERTICES, patch_corners[-1], BATCH_VERTICES)
-    bounds = np.unique(np.r_[0, np.searchsorted(patch_corners, steps) + 1, len(patch)])
+    bounds = batch_bounds(patch_corners, BATCH_VERTICES)
     t = grid.transform
     built = []
     for a, b in zip(bounds[:-1], bounds[1:], strict=True):
