@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sanqu import lattice
+from sanqu.grid import Grid
 from sanqu.lattice import cell_counts, cover
 from sanqu.trace import label_regions
 from sanqu.vectorize import polygonize
@@ -149,3 +150,11 @@ def test_patches_are_counted_as_labelled(arr):
     expected = np.bincount(value[1:], minlength=4)
     expected[0] = 0
     assert lattice._patches(arr.astype(np.int32), 3).tolist() == expected.tolist()
+
+
+def test_grids_wider_than_two_byte_corners_are_counted():
+    wide = Grid.square(1, (2, 70_000))  # corner columns beyond 65 535: four-byte corners
+    found = cover(np.array([shapely.box(69_990, 0, 70_000, 1), shapely.box(0, 1, 3, 2)]), wide)
+    assert found.valid.tolist() == [True, True]
+    assert found.paint[0, :3].tolist() == [2, 2, 2] and found.paint[1, 69_990:].sum() == 10
+    assert (found.paint > 0).sum() == 13

@@ -42,8 +42,8 @@ class _Rings:
     and ``row``, closed (its last corner is its first).
     """
 
-    col: np.ndarray  # corner column (lattice), int32
-    row: np.ndarray  # corner row, int32
+    col: np.ndarray  # corner column (lattice), uint16 or int32
+    row: np.ndarray  # corner row, uint16 or int32
     offsets: np.ndarray  # first corner of each ring, and the end, int64
     polygon: np.ndarray  # feature (Polygon or MultiPolygon) of each ring, int64
     shell: np.ndarray  # whether each ring is a shell (the first ring of a part)
@@ -143,7 +143,8 @@ def _rings(geoms: np.ndarray, grid: Grid) -> _Rings | None:
     its feature. None when a vertex is off the corners.
     """
     size = shapely.get_num_coordinates(geoms)
-    col = np.empty(int(size.sum()), dtype=np.int32)
+    # corners as 2-byte integers when the grid allows (16 bytes a vertex of GEOS read as 4)
+    col = np.empty(int(size.sum()), dtype=np.uint16 if max(grid.shape) < 2**16 else np.int32)
     row = np.empty_like(col)
     bounds = batch_bounds(np.cumsum(size), BATCH_VERTICES)
     offsets, feature, shell = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)], [np.zeros(0, bool)]
@@ -463,3 +464,12 @@ def _touching_itself(col: np.ndarray, row: np.ndarray, offsets: np.ndarray,
         if pairs[j] == pairs[j - 1]:
             bad[pairs[j] % (offsets.size - 1)] = True
     return bad
+
+
+@njit(cache=True)
+def or_bits(plane: np.ndarray, paint: np.ndarray, bits: np.ndarray) -> None:
+    """``plane |= bits[paint]``, cell by cell (no temporary raster)."""
+    height, width = plane.shape
+    for r in range(height):
+        for c in range(width):
+            plane[r, c] |= bits[paint[r, c]]

@@ -35,7 +35,7 @@ from scipy import ndimage
 from .check import overlap_pairs
 from .errors import SanquError
 from .grid import Grid
-from .lattice import Cover, cover
+from .lattice import Cover, cover, or_bits
 
 #: Areas below this (m²) are floating-point noise, not overlaps or gaps.
 EPS_M2 = 0.01
@@ -443,7 +443,7 @@ class _OnCells:
                     if self.bit[n][0] == k:
                         lut[a + 1:b + 1] = bits[n]
                 if lut.any():
-                    plane |= lut[found.paint]
+                    or_bits(plane, found.paint, lut)
         return ok
 
     def add(self, name: str, found: Cover | None) -> None:
