@@ -414,8 +414,8 @@ class PatchMeasure:
 def group_patches(grades: np.ndarray, groups: Sequence[Sequence[int]]) -> tuple[np.ndarray, int]:
     """Label the 4-connected patches of cells whose grades fall in one group.
 
-    Each group is labelled on its own (:func:`label_classes`), so a patch never mixes
-    groups; labels run 1..n over all groups.
+    A patch never mixes groups; labels run 1..n over all groups, by each patch's
+    first cell in row-major order (every group in one labelling pass).
 
     Examples
     --------
@@ -423,11 +423,17 @@ def group_patches(grades: np.ndarray, groups: Sequence[Sequence[int]]) -> tuple[
     >>> group_patches(g, [[1, 2], [3, 4]])[0].tolist()
     [[1, 1, 2], [0, 0, 2]]
     """
+    labels, value, _ = _grouped(grades, groups)
+    return labels, len(value) - 1
+
+
+def _grouped(grades: np.ndarray, groups: Sequence[Sequence[int]]
+             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`sanqu.trace.region_sizes` of the group number of each cell's grade."""
     lut = np.zeros(256, dtype=np.uint8)
     for i, group in enumerate(groups, start=1):
         lut[list(group)] = i
-    labels, label_group = label_classes(lut[grades], range(1, len(groups) + 1))
-    return labels, len(label_group) - 1
+    return region_sizes(lut[grades])
 
 
 def patch_compactness(labels: np.ndarray, n: int, res: tuple[float, float]) -> np.ndarray:
@@ -493,8 +499,9 @@ def measure_patches(grades: np.ndarray, groups: Sequence[Sequence[int]], measure
     >>> m.labels.tolist(), m.values.round(1).tolist()
     ([[1, 1, 0, 2]], [0.0, 30.0, 15.0])
     """
-    labels, n = group_patches(grades, groups)
-    cells = label_sums(labels, n)
+    labels, value, cells = _grouped(grades, groups)
+    n = len(value) - 1
+    cells[0] = grades.size - cells[1:].sum()  # the cells in no patch
     if measure == "area":
         values = cells * (res[0] * res[1] / 10_000 / AREA_UNITS[unit])
     else:
