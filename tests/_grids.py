@@ -26,6 +26,22 @@ def class_rasters(max_side: int, classes: int) -> st.SearchStrategy[np.ndarray]:
                       elements=st.integers(0, classes))
 
 
+def scipy_label_classes(classes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Reference labels: each class's 4-connected patches by ``scipy.ndimage.label``.
+
+    Numbered class by class in ascending code; also the class of each label.
+    """
+    from scipy import ndimage
+
+    labels = np.zeros(classes.shape, dtype=np.int32)
+    label_class = [np.zeros(1, dtype=np.int64)]
+    for cls in np.unique(classes[classes > 0]):
+        lab, n = ndimage.label(classes == cls)
+        labels[lab > 0] = lab[lab > 0] + sum(len(c) for c in label_class) - 1
+        label_class.append(np.full(n, cls, dtype=np.int64))
+    return labels, np.concatenate(label_class)
+
+
 def parse(text: str) -> np.ndarray:
     """Rows of characters (or digits) into an array."""
     rows = [r.split() if " " in r.strip() else list(r.strip()) for r in text.strip().splitlines()]

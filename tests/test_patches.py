@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from _grids import class_rasters, parse
+from _grids import class_rasters, parse, scipy_label_classes
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
@@ -88,14 +88,13 @@ def test_sieve_chains_small_patches():
 
 def _sieve_reference(classes, min_cells, locked=None, max_rounds=20):
     """The straightforward sieve: all classes labelled at once, every edge counted."""
-    from sanqu.patches import label_classes
 
     out = classes.copy()
     if min_cells <= 1:
         return out
     ncls = int(out.max()) + 1
     for _ in range(max_rounds):
-        labels, label_class = label_classes(out)
+        labels, label_class = scipy_label_classes(out)
         n = label_class.size - 1
         small = np.bincount(labels.ravel(), minlength=n + 1) < min_cells
         small[0] = False
@@ -183,7 +182,6 @@ def test_region_sizes_joins_provisional_labels_and_counts_cells():
 def test_region_sizes_match_scipy_on_larger_rasters(seed):
     from scipy import ndimage
 
-    from sanqu.patches import label_classes
     from sanqu.trace import region_sizes
 
     rng = np.random.default_rng(seed)
@@ -191,7 +189,7 @@ def test_region_sizes_match_scipy_on_larger_rasters(seed):
     v = np.kron(coarse, np.ones((9, 7), np.uint8))  # blocks, then noise on top
     v[rng.random(v.shape) < 0.15] = rng.integers(0, 4)
     labels, value, cells = region_sizes(v)
-    theirs, cls = label_classes(v)
+    theirs, cls = scipy_label_classes(v)
     order = np.argsort(value, kind="stable")
     rank = np.empty_like(order)
     rank[order] = np.arange(len(order))

@@ -39,48 +39,6 @@ def label(mask: np.ndarray) -> tuple[np.ndarray, int]:
     return labels, value.size - 1
 
 
-def label_classes(classes: np.ndarray,
-                  codes: Sequence[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Label the 4-connected patches of every class of a class raster at once.
-
-    ``codes``, if given, are all the non-zero codes the raster may hold, in
-    ascending order (saves counting the classes present on the whole raster).
-
-    Returns
-    -------
-    labels : numpy.ndarray of int32
-        Unique label per patch (1..n, class by class in ascending code); 0 where
-        the class is 0.
-    label_class : numpy.ndarray of int64
-        Class of each label (``label_class[0]`` is 0).
-
-    Examples
-    --------
-    >>> lab, cls = label_classes(np.array([[1, 2, 1], [0, 2, 2]], np.uint8))
-    >>> lab.tolist(), cls.tolist()
-    ([[1, 3, 2], [0, 3, 3]], [0, 1, 1, 2])
-    """
-    labels = None
-    label_class = [np.zeros(1, dtype=np.int64)]
-    offset = 0
-    if codes is None:
-        codes = np.flatnonzero(label_sums(classes, 255)[1:]) + 1
-    for cls in codes:
-        here = classes == cls
-        if not here.any():
-            continue
-        lab, n = label(here)
-        if labels is None:  # the first class's labels are the raster to fill
-            labels = lab
-        else:  # classes are disjoint: write the others into the first's zeros
-            np.add(lab, offset, out=labels, where=lab > 0)
-        label_class.append(np.full(n, cls, dtype=np.int64))
-        offset += n
-    if labels is None:
-        labels = np.zeros(classes.shape, dtype=np.int32)
-    return labels, np.concatenate(label_class)
-
-
 def remove_small_patches(mask: np.ndarray, min_cells: int) -> np.ndarray:
     """Drop the 4-connected patches of ``mask`` smaller than ``min_cells`` cells.
 

@@ -121,7 +121,7 @@ def label_regions(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     labels : numpy.ndarray of int32
         1..n, numbered by each region's first cell in row-major order; 0 where
         ``values`` is 0. Within one value this is the order of
-        :func:`sanqu.patches.label_classes` (``scipy.ndimage.label``).
+        ``scipy.ndimage.label``.
     label_value : numpy.ndarray of int64
         The value of each label (``label_value[0]`` is 0).
 
@@ -279,7 +279,7 @@ def trace_rings(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray,
     ----------
     labels : numpy.ndarray of int32
         Patch labels (4-connected patches, 0 where nothing is traced), e.g. from
-        :func:`sanqu.patches.label_classes`.
+        :func:`label_regions`.
 
     Returns
     -------
