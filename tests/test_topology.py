@@ -253,3 +253,19 @@ def test_parts_of_one_feature_sharing_an_edge_are_found_cell_by_cell(sample, cel
     assert (first.kind, first.layer, first.detail) == (
         "invalid", "agri_space", f"feature {i + 1}: two of its parts share an edge")
     assert check(sample[0], RULES, sample[1], MMU, cells).ok
+
+
+def test_a_level_cut_by_units_missing_a_patch_stops_the_run(tmp_path, monkeypatch, write_config):
+    real = sanqu.pipeline.polygonize_by_unit
+
+    def without_first(*args, **kwargs):
+        geoms, classes, units = real(*args, **kwargs)
+        return geoms[1:], classes[1:], units[1:]  # a patch of the level lost on the way
+
+    monkeypatch.setattr(sanqu.pipeline, "polygonize_by_unit", without_first)
+    out = tmp_path / "out"
+    with pytest.raises(TopologyError, match=r"^outputs\.planning_db\.admin_overlay: level 1 of "
+                                            r"eco_importance cut by units fails the topology "
+                                            r"gate: 1 gap"):
+        sanqu.delineate(load_config(write_config(tmp_path / "stop.yaml")), out)
+    assert not out.exists() and not list(tmp_path.glob(".out.*"))

@@ -408,7 +408,14 @@ def deliver_vectors(cfg: Config, tmp: Path, study: Study, held: Held, progress: 
     vec.layers = {}
     held.lines = held.alloc = None
     release_heap()
+    by_level = (planning_on and units_on_cells(cfg, held.surf, vec, evaluation=True)
+                and cfg.outputs.planning_db.admin_overlay == "split")
     for result in RESULT_ATTRS if planning_on else ():
+        if by_level:
+            done.planning += deliver_levels(cfg, tmp, held.surf, result, vec, units_for(True),
+                                            timer)
+            held.surf = replace(held.surf, **{RESULT_ATTRS[result]: RELEASED})
+            continue
         with timer("vectorize"):
             levels, level_units = vectorize_levels(cfg, held.surf, result, vec)
             held.surf = replace(held.surf, **{RESULT_ATTRS[result]: RELEASED})
@@ -864,14 +871,78 @@ def vectorize_levels(cfg: Config, s: Surfaces, result: str,
     del grades
     levels, units = [], []
     for lv in (1, 2, 3):
-        pick = np.flatnonzero(level == lv)
-        u = unit[pick]
-        first = np.flatnonzero(np.r_[True, u[1:] != u[:-1]]) if len(u) else np.zeros(0, int)
-        ends = np.r_[first[1:], len(u)] if len(u) else first  # each unit's patches
-        levels.append(np.array([_collect(geoms, pick[a:b])
-                                for a, b in zip(first, ends, strict=True)], dtype=object))
-        units.append(u[first])
+        features, feature_unit = _by_unit(geoms, unit, np.flatnonzero(level == lv))
+        levels.append(features)
+        units.append(feature_unit)
     return levels, units
+
+
+def _by_unit(geoms: np.ndarray, unit: np.ndarray, pick: np.ndarray
+             ) -> tuple[np.ndarray, np.ndarray]:
+    """The patches ``pick`` (in unit order) collected into one MultiPolygon per unit.
+
+    Returns the MultiPolygons and their units; the patches are dropped from
+    ``geoms`` as they are collected (:func:`_collect`).
+    """
+    u = unit[pick]
+    first = np.flatnonzero(np.r_[True, u[1:] != u[:-1]]) if len(u) else np.zeros(0, int)
+    ends = np.r_[first[1:], len(u)] if len(u) else first  # each unit's patches
+    return (np.array([_collect(geoms, pick[a:b]) for a, b in zip(first, ends, strict=True)],
+                     dtype=object), u[first])
+
+
+def deliver_levels(cfg: Config, tmp: Path, s: Surfaces, result: str, vec: Vectors,
+                   units: Any, timer: Timer) -> list[str]:
+    """Write one evaluation result's planning layer a level at a time (units on the raster).
+
+    Each level is polygonized combined with the unit raster (one MultiPolygon per
+    unit it reaches), checked cell by cell — valid, and covering exactly the
+    cells of its level, so the three levels tile the study area — appended to
+    the layer and dropped before the next level is traced: one level's polygons
+    are held at a time, not the result's.
+
+    Returns
+    -------
+    list of str
+        The planning layer written.
+
+    Raises
+    ------
+    TopologyError
+        When a level fails the check (a bug: it is traced from the raster); never
+        repaired.
+    """
+    grid, n = s.grid, len(s.unit_codes)
+    grades = np.where(s.mask, getattr(s, RESULT_ATTRS[result]), 0)
+    written: list[str] = []
+    count = 0
+    for lv in (1, 2, 3):
+        with timer("vectorize"):
+            here = grades == lv
+            geoms, _, unit = polygonize_by_unit(here.view(np.uint8), s.unit, n, grid, 2)
+            features, feature_unit = _by_unit(geoms, unit, np.arange(len(geoms)))
+            del geoms
+        with timer("topology"):
+            name = f"{result}:{lv}"
+            report = check({name: features}, Rules(coverages=((name,),)), vec.study_area,
+                           cfg.outputs.topology.min_area_m2, CellGrid(grid, here))
+            if not report.ok:
+                raise TopologyError(f"outputs.planning_db.admin_overlay: level {lv} of {result} "
+                                    f"cut by units fails the topology gate: {report.summary()}",
+                                    report)
+        del here
+        if lv > 1 and not len(features):
+            continue  # nothing to append
+        with timer("export"):
+            empty = np.zeros(0, dtype=object)
+            levels = [features if k == lv else empty for k in (1, 2, 3)]
+            unit_of = [feature_unit if k == lv else np.zeros(0, np.int64) for k in (1, 2, 3)]
+            written = planning_db.write(cfg, tmp, {}, {result: levels}, vec.crs, units,
+                                        {result: unit_of}, first=count + 1, append=lv > 1)
+            count += len(features)
+        del features, levels
+        release_heap()
+    return written
 
 
 def _collect(parts: np.ndarray, idx: np.ndarray) -> shapely.MultiPolygon:

@@ -299,7 +299,7 @@ def unit_fields(unit: np.ndarray, units: Units | None,
 
 def build(cfg: Config, lines: dict[str, gpd.GeoDataFrame],
           levels: dict[str, list[np.ndarray]], crs: CRS, units: Units | None,
-          level_units: dict[str, list[np.ndarray]] | None = None
+          level_units: dict[str, list[np.ndarray]] | None = None, first: int = 1
           ) -> dict[str, gpd.GeoDataFrame]:
     """The six planning-database layers with their fields filled.
 
@@ -325,6 +325,9 @@ def build(cfg: Config, lines: dict[str, gpd.GeoDataFrame],
     level_units : dict of list of numpy.ndarray, optional
         Per evaluation result whose features come with their unit, the unit index
         of each feature of ``levels``.
+    first : int
+        Number (in ``BSM``) of each layer's first feature: more than 1 when the
+        features are appended to a layer already holding ``first - 1``.
 
     Returns
     -------
@@ -370,7 +373,7 @@ def build(cfg: Config, lines: dict[str, gpd.GeoDataFrame],
             codes, names = unit_fields(unit, units, fallback)
         width = 18 - len(prefix) - 2
         data: dict[str, object] = {
-            "BSM": [f"{prefix}{number:02d}{i:0{width}d}" for i in range(1, len(g) + 1)],
+            "BSM": [f"{prefix}{number:02d}{i:0{width}d}" for i in range(first, len(g) + first)],
             "YSDM": [getattr(spec.ysdm, layer)] * len(g),
             "XZQDM": codes,
             "XZQMC": names,
@@ -399,13 +402,16 @@ def subzone_fields(cfg: Config, ugb: gpd.GeoDataFrame) -> dict[str, list[str]]:
 
 def write(cfg: Config, tmp: Path, layers: dict[str, gpd.GeoDataFrame],
           levels: dict[str, list[np.ndarray]], crs: CRS, units: Units | None,
-          level_units: dict[str, list[np.ndarray]] | None = None) -> list[str]:
+          level_units: dict[str, list[np.ndarray]] | None = None, first: int = 1,
+          append: bool = False) -> list[str]:
     """Write planning-database layers to one GeoPackage and, if asked, shapefiles.
 
     The layers are built by :func:`build` from the checked line ``layers`` and
-    evaluation ``levels`` given (either may be empty: layers are appended);
-    every polygon cut by ``units`` is checked (:func:`overlay`). Returns the names
-    of the layers written.
+    evaluation ``levels`` given (either may be empty: layers are added to the
+    GeoPackage); every polygon cut by ``units`` is checked (:func:`overlay`).
+    With ``append`` the features are added to the layers an earlier call wrote,
+    numbered from ``first`` (one evaluation level after another). Returns the
+    names of the layers written.
 
     Raises
     ------
@@ -414,7 +420,7 @@ def write(cfg: Config, tmp: Path, layers: dict[str, gpd.GeoDataFrame],
     """
     spec = cfg.outputs.planning_db
     lines = {k: layers[k] for k in LINE_LAYERS if k in layers}
-    out = build(cfg, lines, levels, crs, units, level_units)
+    out = build(cfg, lines, levels, crs, units, level_units, first)
     gpkg = tmp / spec.gpkg_name
     folder = tmp / Path(spec.gpkg_name).stem
     with vector_env():
@@ -423,6 +429,7 @@ def write(cfg: Config, tmp: Path, layers: dict[str, gpd.GeoDataFrame],
         for name, df in out.items():
             write_schema_layer(gpkg, name, df, fields_of(name, cfg),
                                shapefile=folder / f"{name}.shp" if spec.shapefiles else None,
-                               encoding=cfg.outputs.shapefile_encoding)
-    write_gpkg_aliases(gpkg, {n: {f.name: f.alias for f in fields_of(n, cfg)} for n in out})
+                               encoding=cfg.outputs.shapefile_encoding, append=append)
+    if not append:
+        write_gpkg_aliases(gpkg, {n: {f.name: f.alias for f in fields_of(n, cfg)} for n in out})
     return list(out)
