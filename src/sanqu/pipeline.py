@@ -365,6 +365,7 @@ def deliver_vectors(cfg: Config, tmp: Path, study: Study, held: Held, progress: 
     """
     planning_on = cfg.outputs.planning_db.enabled
     grid = held.surf.grid
+    release_heap()  # what the raster stages freed
     progress("vectorize", 0, 1)
     with timer("vectorize"):
         vec = vectorize_lines(cfg, held.surf, held.lines, held.alloc)
