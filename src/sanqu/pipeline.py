@@ -63,6 +63,7 @@ from .export import (
 )
 from .grid import Block, Grid
 from .lines import LINE_RULES, Lines, draw_lines
+from .patches import label_sums
 from .report import rows as finding_rows
 from .report import write_conflicts
 from .study import BlockResult, Study, Timer
@@ -525,7 +526,8 @@ def unit_rows(s: Surfaces, lines: Lines, alloc: Allocation) -> list[dict[str, ob
     layers = {"study_area": s.mask,
               **{k: alloc.zones == c for k, c in zip(SPACE_LAYERS, SPACES.values(), strict=True)},
               **lines.as_dict()}
-    cells = {k: np.bincount(s.unit[v & s.mask], minlength=n + 1) for k, v in layers.items()}
+    # counted a band of rows at a time: no int64 copy of the unit raster
+    cells = {k: label_sums(s.unit, n, where=v & s.mask) for k, v in layers.items()}
     out = []
     for u in [*range(1, n + 1), 0, None]:
         if u == 0 and not cells["study_area"][0]:
