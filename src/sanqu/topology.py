@@ -424,26 +424,29 @@ class _OnCells:
         done: set[str] = set()
         for group in (*rules.coverages, rules.disjoint, *((n,) for n in layers)):
             group = tuple(n for n in group if n in layers and n not in done)
-            if not group:
-                continue
-            done.update(group)
-            geoms = np.concatenate([layers[n] for n in group])
-            found = cover(geoms, self.cells.grid)
-            if found is None or found.valid is None:
-                continue  # off the cell edges, or overlapping: GEOS, then one by one
-            ends = np.cumsum([0] + [len(layers[n]) for n in group])
+            if group:
+                done.update(group)
+                ok.update(self._paint_group(group, layers))  # its rasters freed on return
+        return ok
+
+    def _paint_group(self, group: tuple[str, ...], layers: Layers) -> dict[str, np.ndarray]:
+        """:meth:`paint` for one group: its layers' validity, and their bits if all is well."""
+        geoms = np.concatenate([layers[n] for n in group])
+        found = cover(geoms, self.cells.grid)
+        if found is None or found.valid is None:
+            return {}  # off the cell edges, or overlapping: GEOS, then one by one
+        ends = np.cumsum([0] + [len(layers[n]) for n in group])
+        ok = {n: found.valid[a:b] for n, a, b in zip(group, ends[:-1], ends[1:], strict=True)}
+        if found.paint is None or not found.valid.all():
+            return ok
+        bits = {n: self._next_bit(n) for n in group}
+        for k, plane in enumerate(self.planes):
+            lut = np.zeros(len(geoms) + 1, dtype=np.uint8)  # paint -> this plane's bits
             for n, a, b in zip(group, ends[:-1], ends[1:], strict=True):
-                ok[n] = found.valid[a:b]
-            if found.paint is None or not found.valid.all():
-                continue
-            bits = {n: self._next_bit(n) for n in group}
-            for k, plane in enumerate(self.planes):
-                lut = np.zeros(len(geoms) + 1, dtype=np.uint8)  # paint -> this plane's bits
-                for n, a, b in zip(group, ends[:-1], ends[1:], strict=True):
-                    if self.bit[n][0] == k:
-                        lut[a + 1:b + 1] = bits[n]
-                if lut.any():
-                    or_bits(plane, found.paint, lut)
+                if self.bit[n][0] == k:
+                    lut[a + 1:b + 1] = bits[n]
+            if lut.any():
+                or_bits(plane, found.paint, lut)
         return ok
 
     def add(self, name: str, found: Cover | None) -> None:
