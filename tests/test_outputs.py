@@ -24,6 +24,7 @@ from pyproj import CRS
 import sanqu
 from sanqu import default_config_path, export, load_config
 from sanqu.export import Encoded, vector_env
+from sanqu.planning_db import Field
 
 SPACES = ("eco_space", "agri_space", "urban_space")
 LINES = ("red_line", "farmland", "ugb")
@@ -277,6 +278,18 @@ def test_layers_written_in_chunks_read_back_whole(tmp_path: Path, layers, monkey
             pd.testing.assert_frame_equal(again.drop(columns="geometry"),
                                           layers[name].drop(columns="geometry"), check_dtype=False)
             assert shapely.equals(again.geometry.values, layers[name].geometry.values).all()
+
+
+def test_a_layer_written_with_release_drops_its_geometries(tmp_path: Path, layers,
+                                                           monkeypatch) -> None:
+    monkeypatch.setattr(export, "WRITE_VERTICES", 50)
+    df = layers["red_line"].copy()
+    expected = df.geometry.values.copy()
+    fields = [Field("id", "int", 10), Field("code", "int", 4), Field("area_ha", "float", 18, 4)]
+    export.write_schema_layer(tmp_path / "x.gpkg", "red", df, fields, release=True)
+    assert df.geometry.isna().all()  # dropped as written
+    again = gpd.read_file(tmp_path / "x.gpkg", layer="red")
+    assert shapely.equals(again.geometry.values, expected).all()
 
 
 def test_manifest_records_inputs_and_versions(out: Path) -> None:

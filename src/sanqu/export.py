@@ -9,6 +9,7 @@ byte-identical files. Vector layers get ``id``, ``code``, ``name`` (Chinese) and
 from __future__ import annotations
 
 import csv
+import ctypes
 import hashlib
 import json
 import sqlite3
@@ -139,6 +140,19 @@ def write_vectors(out: Path, layers: dict[str, gpd.GeoDataFrame], gpkg_name: str
                                 layer_options={"DBF_DATE_LAST_UPDATE": FIXED_DATE}, **more)
 
 
+def release_heap() -> None:
+    """Hand the heap's free memory back to the system (glibc ``malloc_trim``; else nothing).
+
+    GEOS frees polygons into the C heap, where glibc keeps them, in pieces too
+    small for the large arrays OGR or the next group allocate; trimming returns
+    them, so the process does not hold the peak of every group at once.
+    """
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
 #: Vertices encoded to WKB at a time when a layer is written (:meth:`Encoded.chunks`).
 WRITE_VERTICES = 4_000_000
 
@@ -194,16 +208,26 @@ class Encoded:
                    crs=f"EPSG:{epsg}" if epsg else crs.to_wkt("WKT1_GDAL") if crs else None)
 
     @classmethod
-    def chunks(cls, df: gpd.GeoDataFrame, fields: list[str] | None = None) -> Iterator[Encoded]:
+    def chunks(cls, df: gpd.GeoDataFrame, fields: list[str] | None = None, *,
+               release: bool = False) -> Iterator[Encoded]:
         """``df`` encoded :data:`WRITE_VERTICES` vertices at a time (at least one chunk).
 
         A layer written chunk by chunk holds one chunk's WKB (and OGR's copies of
-        it), not the whole layer's.
+        it), not the whole layer's. With ``release`` each chunk's geometries are
+        set to None in ``df`` once encoded, so GEOS frees them (when nothing else
+        holds them) before the chunk is written; before a chunk larger than
+        :data:`WRITE_VERTICES` (one big feature) the heap is trimmed
+        (:func:`release_heap`), so OGR's copies of it take the memory freed.
         """
         ends = np.cumsum(shapely.get_num_coordinates(df.geometry.array))
         bounds = batch_bounds(ends, WRITE_VERTICES) if len(df) else np.zeros(2, dtype=int)
         for a, b in zip(bounds[:-1], bounds[1:], strict=True):
-            yield cls.of(df.iloc[a:b], fields)
+            encoded = cls.of(df.iloc[a:b], fields)
+            if release:
+                df.geometry.array[a:b] = None
+                if ends[b - 1] - (ends[a - 1] if a else 0) > WRITE_VERTICES:
+                    release_heap()
+            yield encoded
 
     def write(self, path: Path, *, layer: str | None = None, **options: Any) -> None:
         """Write the features to ``path`` (a new layer, or appended with ``append=True``).
@@ -245,7 +269,7 @@ def vector_env() -> Iterator[None]:
 
 def write_schema_layer(gpkg: Path, layer: str, df: gpd.GeoDataFrame, fields: list[Field], *,
                        shapefile: Path | None = None, encoding: str = "UTF-8",
-                       append: bool = False) -> None:
+                       append: bool = False, release: bool = False) -> None:
     """Write one MultiPolygon layer with exactly the given fields, widths and decimals.
 
     The GeoPackage ``gpkg`` (version 1.2) gains the layer; given a ``shapefile``
@@ -273,6 +297,8 @@ def write_schema_layer(gpkg: Path, layer: str, df: gpd.GeoDataFrame, fields: lis
         DBF encoding of the shapefile.
     append : bool
         Add the features to the layer (and shapefile) an earlier call wrote.
+    release : bool
+        Drop ``df``'s geometries as they are written (:meth:`Encoded.chunks`).
     """
     if shapefile is not None:
         _check_text_widths(df, layer, fields, encoding)
@@ -280,7 +306,7 @@ def write_schema_layer(gpkg: Path, layer: str, df: gpd.GeoDataFrame, fields: lis
         _create_schema_layer(gpkg, layer, df, fields)
         if shapefile is not None:
             _create_schema_layer(shapefile, layer, df, fields, encoding)
-    for features in Encoded.chunks(df, [f.name for f in fields]):
+    for features in Encoded.chunks(df, [f.name for f in fields], release=release):
         features.write(gpkg, layer=layer, append=True)
         if shapefile is not None:
             features.write(shapefile, append=True, encoding=encoding)

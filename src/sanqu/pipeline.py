@@ -26,7 +26,6 @@ only when every stage succeeded, so a failed run leaves nothing behind.
 
 from __future__ import annotations
 
-import ctypes
 import os
 import shutil
 import tempfile
@@ -56,6 +55,7 @@ from .export import (
     RasterWriter,
     grade_colours,
     package_versions,
+    release_heap,
     sha256,
     write_area_table,
     write_gpkg_aliases,
@@ -484,18 +484,6 @@ def gate_lines_by_unit(cfg: Config, pieces: dict[str, gpd.GeoDataFrame], vec: Ve
     if not report.ok:
         raise TopologyError("outputs.planning_db.admin_overlay: cutting the lines by units "
                             f"broke the topology: {report.summary()}", report)
-
-
-def release_heap() -> None:
-    """Hand the heap's free memory back to the system (glibc ``malloc_trim``; else nothing).
-
-    GEOS frees a group's polygons into the C heap, where glibc keeps them; trimming
-    after each group keeps the process from holding the peak of every group at once.
-    """
-    try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):
-        pass
 
 
 def merge_reports(a: dict[str, Any], b: dict[str, Any]) -> dict[str, object]:
@@ -942,10 +930,12 @@ def deliver_levels(cfg: Config, tmp: Path, s: Surfaces, result: str, vec: Vector
             empty = np.zeros(0, dtype=object)
             levels = [features if k == lv else empty for k in (1, 2, 3)]
             unit_of = [feature_unit if k == lv else np.zeros(0, np.int64) for k in (1, 2, 3)]
-            written = planning_db.write(cfg, tmp, {}, {result: levels}, vec.crs, units,
-                                        {result: unit_of}, first=count + 1, append=lv > 1)
+            out = planning_db.build(cfg, {}, {result: levels}, vec.crs, units, {result: unit_of},
+                                    first=count + 1)
             count += len(features)
-        del features, levels
+            del features, levels  # the layer holds them alone, and drops them as written
+            written = planning_db.write_built(cfg, tmp, out, append=lv > 1, release=True)
+            del out
         release_heap()
     return written
 

@@ -418,9 +418,19 @@ def write(cfg: Config, tmp: Path, layers: dict[str, gpd.GeoDataFrame],
     TopologyError
         If cutting the layers by administrative units broke their topology.
     """
-    spec = cfg.outputs.planning_db
     lines = {k: layers[k] for k in LINE_LAYERS if k in layers}
-    out = build(cfg, lines, levels, crs, units, level_units, first)
+    return write_built(cfg, tmp, build(cfg, lines, levels, crs, units, level_units, first),
+                       append=append)
+
+
+def write_built(cfg: Config, tmp: Path, out: dict[str, gpd.GeoDataFrame], *,
+                append: bool = False, release: bool = False) -> list[str]:
+    """Write layers made by :func:`build` (see :func:`write`).
+
+    With ``release`` their geometries are dropped as they are written
+    (:func:`sanqu.export.write_schema_layer`): the caller holds them nowhere else.
+    """
+    spec = cfg.outputs.planning_db
     gpkg = tmp / spec.gpkg_name
     folder = tmp / Path(spec.gpkg_name).stem
     with vector_env():
@@ -429,7 +439,8 @@ def write(cfg: Config, tmp: Path, layers: dict[str, gpd.GeoDataFrame],
         for name, df in out.items():
             write_schema_layer(gpkg, name, df, fields_of(name, cfg),
                                shapefile=folder / f"{name}.shp" if spec.shapefiles else None,
-                               encoding=cfg.outputs.shapefile_encoding, append=append)
+                               encoding=cfg.outputs.shapefile_encoding, append=append,
+                               release=release)
     if not append:
         write_gpkg_aliases(gpkg, {n: {f.name: f.alias for f in fields_of(n, cfg)} for n in out})
     return list(out)
