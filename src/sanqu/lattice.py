@@ -28,7 +28,7 @@ from numba import njit
 
 from .batches import batch_bounds
 from .grid import Grid
-from .trace import _grow, _root
+from .trace import _grow, _label_row, _root
 
 #: How far (in cells) a vertex may lie from a cell corner and still be on it.
 CORNER_TOLERANCE = 1e-6
@@ -355,38 +355,18 @@ def cover(geoms: np.ndarray, grid: Grid) -> Cover | None:
 def _patches(paint: np.ndarray, n: int) -> np.ndarray:
     """Number of 4-connected patches of each value 1..n of ``paint`` (index 0: none).
 
-    Union-find over provisional labels as in :func:`sanqu.trace.label_regions`,
-    keeping two rows of labels rather than a raster of them.
+    The first pass of :func:`sanqu.trace.label_regions` (its union-find over
+    provisional labels), keeping two rows of labels rather than a raster of them.
     """
     height, width = paint.shape
     above = np.zeros(width, dtype=np.int32)
     here = np.zeros(width, dtype=np.int32)
     parent = np.empty(1024, dtype=np.int32)
-    value = np.empty(1024, dtype=np.int32)
+    value = np.empty(1024, dtype=paint.dtype)
     m = 0
     for r in range(height):
-        for c in range(width):
-            v = paint[r, c]
-            if v == 0:
-                here[c] = 0
-                continue
-            up = above[c] if r > 0 and paint[r - 1, c] == v else 0
-            left = here[c - 1] if c > 0 and paint[r, c - 1] == v else 0
-            if up == 0 and left == 0:
-                m += 1
-                if m == parent.size:
-                    parent = _grow(parent)
-                    value = _grow(value)
-                parent[m] = m
-                value[m] = v
-                here[c] = m
-            elif up == 0 or left == 0:
-                here[c] = up + left
-            else:
-                a, b = _root(parent, up), _root(parent, left)
-                if a != b:
-                    parent[max(a, b)] = min(a, b)
-                here[c] = min(a, b)
+        up = r - 1 if r > 0 else 0
+        parent, value, m = _label_row(paint[r], paint[up], r > 0, here, above, parent, value, m)
         above, here = here, above
     out = np.zeros(n + 1, dtype=np.int64)
     for k in range(1, m + 1):

@@ -45,39 +45,55 @@ def _root(parent: np.ndarray, a: int) -> int:
 
 
 @njit(cache=True)
+def _label_row(values: np.ndarray, above: np.ndarray, has_above: bool, labels: np.ndarray,
+               labels_above: np.ndarray, parent: np.ndarray, first: np.ndarray, n: int
+               ) -> tuple[np.ndarray, np.ndarray, int]:
+    """The first labelling pass over one row: provisional labels into ``labels``.
+
+    A cell takes the label of its left or upper neighbour of equal value (the row
+    ``above`` and its ``labels_above``, when ``has_above``), joining their sets
+    where both are; else a new label ``n + 1``, whose value goes to ``first``. A
+    set's root is its lowest label, the one of its first cell. Returns
+    ``parent`` and ``first`` (grown if need be) and the labels used.
+    """
+    for c in range(values.size):
+        v = values[c]
+        if v == 0:
+            labels[c] = 0
+        elif c > 0 and values[c - 1] == v:
+            left = labels[c - 1]
+            # the upper neighbour joins, unless joined already through the upper-left
+            if has_above and above[c] == v and above[c - 1] != v:
+                a, b = _root(parent, labels_above[c]), _root(parent, left)
+                if a != b:
+                    parent[max(a, b)] = min(a, b)
+                labels[c] = min(a, b)
+            else:
+                labels[c] = left
+        elif has_above and above[c] == v:
+            labels[c] = labels_above[c]
+        else:
+            n += 1
+            if n == parent.size:
+                parent = _grow(parent)
+                first = _grow(first)
+            parent[n] = n
+            first[n] = v
+            labels[c] = n
+    return parent, first, n
+
+
+@njit(cache=True)
 def _label(values: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     height, width = values.shape
     parent = np.empty(1024, dtype=np.int32)
     first = np.empty(1024, dtype=values.dtype)  # the value of each provisional label
     parent[0] = 0
     n = 0
-    # first pass: provisional labels, joined where a cell meets its upper and left
-    # neighbours; a set's root is its lowest label, the one of its first cell
-    for r in range(height):
-        for c in range(width):
-            v = values[r, c]
-            if v == 0:
-                labels[r, c] = 0
-            elif c > 0 and values[r, c - 1] == v:
-                left = labels[r, c - 1]
-                # the upper neighbour joins, unless joined already through the upper-left
-                if r > 0 and values[r - 1, c] == v and values[r - 1, c - 1] != v:
-                    a, b = _root(parent, labels[r - 1, c]), _root(parent, left)
-                    if a != b:
-                        parent[max(a, b)] = min(a, b)
-                    labels[r, c] = min(a, b)
-                else:
-                    labels[r, c] = left
-            elif r > 0 and values[r - 1, c] == v:
-                labels[r, c] = labels[r - 1, c]
-            else:
-                n += 1
-                if n == parent.size:
-                    parent = _grow(parent)
-                    first = _grow(first)
-                parent[n] = n
-                first[n] = v
-                labels[r, c] = n
+    for r in range(height):  # first pass: provisional labels, row by row
+        up = r - 1 if r > 0 else 0
+        parent, first, n = _label_row(values[r], values[up], r > 0, labels[r], labels[up],
+                                      parent, first, n)
     # final labels 1..m in order of the roots, so of each region's first cell (row-major);
     # a label's parent is lower, so it is final by the time the label is reached
     value = np.zeros(n + 1, dtype=np.int64)
