@@ -158,3 +158,19 @@ def test_grids_wider_than_two_byte_corners_are_counted():
     assert found.valid.tolist() == [True, True]
     assert found.paint[0, :3].tolist() == [2, 2, 2] and found.paint[1, 69_990:].sum() == 10
     assert (found.paint > 0).sum() == 13
+
+
+def test_rings_concatenated_cover_as_their_polygons_do():
+    from sanqu.lattice import Rings, rings_of
+
+    g = Grid.square(10, (4, 4))
+    a = np.array([shapely.box(0, 0, 20, 20), shapely.MultiPolygon([shapely.box(20, 20, 30, 30),
+                                                                   shapely.box(30, 30, 40, 40)])])
+    b = np.array([shapely.box(0, 20, 20, 40).difference(shapely.box(10, 30, 20, 40))])
+    joined = Rings.concat([rings_of(a, g), rings_of(b, g)], g)
+    assert len(joined) == 3 and joined.parts().tolist() == [1, 2, 1]
+    assert joined.cells().tolist() == [4, 2, 3]
+    both = np.concatenate([a, b])
+    assert (cover(joined, g).paint == cover(both, g).paint).all()
+    assert shapely.equals(joined.geometries(), both).all()
+    assert len(Rings.concat([], g)) == 0 and len(Rings.concat([], g).wkb()) == 0

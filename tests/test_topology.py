@@ -16,6 +16,7 @@ import sanqu
 import sanqu.pipeline
 from sanqu import load_config
 from sanqu.align import grid_of
+from sanqu.lattice import Rings
 from sanqu.topology import CellGrid, Report, Rules, TopologyError, check, gate, repair
 
 SPACES = ("eco_space", "agri_space", "urban_space")
@@ -255,14 +256,27 @@ def test_parts_of_one_feature_sharing_an_edge_are_found_cell_by_cell(sample, cel
     assert check(sample[0], RULES, sample[1], MMU, cells).ok
 
 
+def without_a_part(rings: Rings) -> Rings:
+    """``rings`` less the first part (shell and holes) of the first feature with two parts."""
+    feature = int(np.flatnonzero(rings.parts() > 1)[0])
+    first = int(np.flatnonzero(rings.polygon == feature)[0])
+    end = first + 1 + int(np.argmax(rings.shell[first + 1:]))  # the next part's shell
+    keep = np.ones(len(rings.shell), bool)
+    keep[first:end] = False
+    size = np.diff(rings.offsets)[keep]
+    corners = np.repeat(keep, np.diff(rings.offsets))
+    return Rings.of(rings.col[corners], rings.row[corners], np.r_[0, np.cumsum(size)],
+                    rings.polygon[keep], rings.shell[keep], rings.features, rings.grid)
+
+
 def test_a_level_cut_by_units_missing_a_patch_stops_the_run(tmp_path, monkeypatch, write_config):
-    real = sanqu.pipeline.polygonize_by_unit
+    real = sanqu.pipeline.traced_by_unit
 
     def without_first(*args, **kwargs):
-        geoms, classes, units = real(*args, **kwargs)
-        return geoms[1:], classes[1:], units[1:]  # a patch of the level lost on the way
+        rings, classes, units = real(*args, **kwargs)
+        return without_a_part(rings), classes, units  # a patch of the level lost on the way
 
-    monkeypatch.setattr(sanqu.pipeline, "polygonize_by_unit", without_first)
+    monkeypatch.setattr(sanqu.pipeline, "traced_by_unit", without_first)
     out = tmp_path / "out"
     with pytest.raises(TopologyError, match=r"^outputs\.planning_db\.admin_overlay: level 1 of "
                                             r"eco_importance cut by units fails the topology "

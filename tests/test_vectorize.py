@@ -128,3 +128,43 @@ def test_polygons_by_unit_split_patches_along_the_unit_raster():
         assert shapely.area(geoms[pick]).sum() == np.count_nonzero(key == k) * g.cell_area
         assert pick.sum() == label(key == k)[1]
     assert (np.diff(np.where(units == 0, 700, units)) >= 0).all()  # unit order, none last
+
+
+@settings(max_examples=200, deadline=None)
+@given(class_rasters(14, 3))
+def test_traced_rings_are_the_polygons_as_geos_writes_them(arr):
+    from sanqu.vectorize import traced
+
+    g = grid(*arr.shape)
+    df = polygonize(arr, g)
+    rings, codes = traced(arr, g)
+    assert codes.tolist() == df["code"].tolist()
+    assert rings.parts().tolist() == [1] * len(df)
+    assert (rings.areas() == df["area_ha"].to_numpy() * 10_000).all()
+    polygons = [bytes(w) for w in rings.wkb()]
+    multi = [shapely.MultiPolygon([p]).wkb for p in df.geometry]
+    assert polygons == multi  # byte for byte
+    by_class, classes = traced(arr, g, per_patch=False)
+    assert classes.tolist() == sorted(set(df["code"]))
+    for k, c in enumerate(classes):  # a class's patches, as parts in polygonize's order
+        parts = shapely.get_parts(by_class.geometries()[k])
+        assert shapely.to_wkb(parts).tolist() == shapely.to_wkb(
+            np.asarray(df.geometry.values)[df["code"].to_numpy() == c]).tolist()
+
+
+def test_traced_by_unit_gives_each_unit_its_level_as_one_feature():
+    from sanqu.vectorize import polygonize_by_unit, traced_by_unit
+
+    rng = np.random.default_rng(5)
+    here = np.kron(rng.integers(0, 2, (12, 12)), np.ones((2, 2), int)).astype(np.uint8)
+    unit = np.kron(rng.integers(0, 4, (4, 4)), np.ones((6, 6), int)).astype(np.uint16)
+    g = grid(24, 24)
+    rings, classes, units = traced_by_unit(here, unit, 3, g, 2, per_patch=False)
+    geoms, _, patch_unit = polygonize_by_unit(here, unit, 3, g, 2)
+    assert (classes == 1).all() and len(set(units.tolist())) == len(units)
+    assert units.tolist() == list(dict.fromkeys(patch_unit.tolist()))  # unit order, none last
+    features = rings.geometries()
+    for u, feature in zip(units, features, strict=True):
+        parts = geoms[patch_unit == u]
+        assert shapely.get_parts(feature).tolist() == parts.tolist()
+        assert feature.area == np.count_nonzero(here.astype(bool) & (unit == u)) * g.cell_area

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import pyogrio
 import pyogrio.raw
 import rasterio
@@ -31,8 +32,11 @@ from rasterio.windows import Window
 from .batches import batch_bounds
 from .errors import ConfigError
 from .grid import Grid
+from .lattice import Rings
 
 if TYPE_CHECKING:
+    from pyproj import CRS
+
     from .planning_db import Field
 
 #: Colour tables (value → RGBA) of the raster outputs.
@@ -153,6 +157,34 @@ def release_heap() -> None:
         pass
 
 
+@dataclass
+class RingLayer:
+    """A layer whose features are rings on a grid (:class:`sanqu.lattice.Rings`), not GEOS.
+
+    Written like a GeoDataFrame (:func:`write_schema_layer`): the WKB comes
+    straight from the rings, a chunk at a time.
+
+    Attributes
+    ----------
+    table : pandas.DataFrame
+        The fields, one row per feature.
+    rings : Rings
+        The features.
+    crs : pyproj.CRS
+        Their CRS (the grid's).
+    """
+
+    table: pd.DataFrame
+    rings: Rings
+    crs: CRS
+
+    def __len__(self) -> int:
+        return len(self.table)
+
+    def __getitem__(self, name: str) -> pd.Series:
+        return self.table[name]
+
+
 #: Vertices encoded to WKB at a time when a layer is written (:meth:`Encoded.chunks`).
 WRITE_VERTICES = 4_000_000
 
@@ -187,10 +219,14 @@ class Encoded:
     crs: str | None
 
     @classmethod
-    def of(cls, df: gpd.GeoDataFrame, fields: list[str] | None = None) -> Encoded:
-        """Encode ``df``'s geometries and its ``fields`` (default: every other column)."""
+    def of(cls, df: gpd.GeoDataFrame | pd.DataFrame, fields: list[str] | None = None,
+           wkb: np.ndarray | None = None, crs: CRS | None = None) -> Encoded:
+        """Encode ``df``'s geometries and its ``fields`` (default: every other column).
+
+        Given ``wkb`` (and ``crs``), those are the geometries and ``df`` holds only fields.
+        """
         if fields is None:
-            fields = [c for c in df.columns if c != df.geometry.name]
+            fields = [c for c in df.columns if wkb is not None or c != df.geometry.name]
         values: list[np.ndarray] = []
         masks: list[np.ndarray | None] = []
         for name in fields:
@@ -201,14 +237,15 @@ class Encoded:
             else:  # pandas' string type: objects, and where they are missing
                 values.append(np.asarray(col.array, dtype=object))
                 masks.append(col.isna().to_numpy())
-        crs = df.crs
+        if wkb is None:
+            wkb, crs = shapely.to_wkb(df.geometry.array), df.crs
         epsg = crs.to_epsg() if crs else None
-        return cls(wkb=shapely.to_wkb(df.geometry.array), fields=fields, values=values,
+        return cls(wkb=wkb, fields=fields, values=values,
                    masks=masks,
                    crs=f"EPSG:{epsg}" if epsg else crs.to_wkt("WKT1_GDAL") if crs else None)
 
     @classmethod
-    def chunks(cls, df: gpd.GeoDataFrame, fields: list[str] | None = None, *,
+    def chunks(cls, df: gpd.GeoDataFrame | RingLayer, fields: list[str] | None = None, *,
                release: bool = False) -> Iterator[Encoded]:
         """``df`` encoded :data:`WRITE_VERTICES` vertices at a time (at least one chunk).
 
@@ -218,10 +255,17 @@ class Encoded:
         holds them) before the chunk is written; before a chunk larger than
         :data:`WRITE_VERTICES` (one big feature) the heap is trimmed
         (:func:`release_heap`), so OGR's copies of it take the memory freed.
+        A :class:`RingLayer`'s WKB is made from its rings, a chunk at a time.
         """
-        ends = np.cumsum(shapely.get_num_coordinates(df.geometry.array))
+        if isinstance(df, RingLayer):
+            ends = np.cumsum(df.rings.vertices())
+        else:
+            ends = np.cumsum(shapely.get_num_coordinates(df.geometry.array))
         bounds = batch_bounds(ends, WRITE_VERTICES) if len(df) else np.zeros(2, dtype=int)
         for a, b in zip(bounds[:-1], bounds[1:], strict=True):
+            if isinstance(df, RingLayer):
+                yield cls.of(df.table.iloc[a:b], fields, df.rings.wkb(a, b), df.crs)
+                continue
             encoded = cls.of(df.iloc[a:b], fields)
             if release:
                 df.geometry.array[a:b] = None
@@ -267,7 +311,8 @@ def vector_env() -> Iterator[None]:
         pyogrio.set_gdal_config_options(dict.fromkeys(VECTOR_ENV))
 
 
-def write_schema_layer(gpkg: Path, layer: str, df: gpd.GeoDataFrame, fields: list[Field], *,
+def write_schema_layer(gpkg: Path, layer: str, df: gpd.GeoDataFrame | RingLayer,
+                       fields: list[Field], *,
                        shapefile: Path | None = None, encoding: str = "UTF-8",
                        append: bool = False, release: bool = False) -> None:
     """Write one MultiPolygon layer with exactly the given fields, widths and decimals.
@@ -287,7 +332,7 @@ def write_schema_layer(gpkg: Path, layer: str, df: gpd.GeoDataFrame, fields: lis
         The ``.gpkg`` file.
     layer : str
         Layer name in the GeoPackage — a shapefile's layer is its file name.
-    df : GeoDataFrame
+    df : GeoDataFrame or RingLayer
         Columns named as ``fields``; geometries Polygon or MultiPolygon.
     fields : list of Field
         The schema, in order.
@@ -312,7 +357,7 @@ def write_schema_layer(gpkg: Path, layer: str, df: gpd.GeoDataFrame, fields: lis
             features.write(shapefile, append=True, encoding=encoding)
 
 
-def _check_text_widths(df: gpd.GeoDataFrame, layer: str, fields: list[Field],
+def _check_text_widths(df: gpd.GeoDataFrame | RingLayer, layer: str, fields: list[Field],
                        encoding: str) -> None:
     """Raise ConfigError if a text value takes more bytes in ``encoding`` than its field holds."""
     for f in fields:
@@ -324,8 +369,8 @@ def _check_text_widths(df: gpd.GeoDataFrame, layer: str, fields: list[Field],
                                   f"width {f.width}; expected shorter text or another encoding")
 
 
-def _create_schema_layer(path: Path, layer: str, df: gpd.GeoDataFrame, fields: list[Field],
-                         encoding: str | None = None) -> None:
+def _create_schema_layer(path: Path, layer: str, df: gpd.GeoDataFrame | RingLayer,
+                         fields: list[Field], encoding: str | None = None) -> None:
     """Create an empty MultiPolygon layer with ``fields`` in a GeoPackage or a ``.shp`` file.
 
     A shapefile (``encoding`` given) gets its DBF in ``encoding``; a GeoPackage

@@ -35,20 +35,188 @@ CORNER_TOLERANCE = 1e-6
 
 
 @dataclass(frozen=True)
-class _Rings:
-    """The rings of some polygons in cell units.
+class Rings:
+    """Polygon features as rings on a grid's corner lattice, no GEOS objects.
 
     Ring ``k`` is the corners ``offsets[k]`` to ``offsets[k + 1] - 1`` of ``col``
-    and ``row``, closed (its last corner is its first).
+    and ``row``, closed (its last corner is its first). The rings of a feature
+    follow each other, features in order; a feature's parts each start with
+    their shell. Made from GEOS polygons (:func:`rings_of`) or straight from the
+    tracer (:func:`sanqu.vectorize.traced`), whose rings then go to the gate
+    (:func:`cover`) and to the files (:meth:`wkb`) without becoming GEOS objects:
+    two or four bytes a corner instead of GEOS's 16 and more.
+
+    Attributes
+    ----------
+    col, row : numpy.ndarray of uint16 or int32
+        Corner column and row (lattice of cell corners).
+    offsets : numpy.ndarray of int64
+        First corner of each ring, and the end.
+    polygon : numpy.ndarray of int64
+        Feature of each ring (ascending).
+    shell : numpy.ndarray of bool
+        Whether each ring is a shell (the first ring of a part).
+    area2 : numpy.ndarray of int64
+        Twice the signed area of each ring, in (column, row) units.
+    length : numpy.ndarray of int64
+        Length of each ring in cell edges.
+    features : int
+        Number of features (each has a ring).
+    grid : Grid
+        The grid the corners are on.
     """
 
-    col: np.ndarray  # corner column (lattice), uint16 or int32
-    row: np.ndarray  # corner row, uint16 or int32
-    offsets: np.ndarray  # first corner of each ring, and the end, int64
-    polygon: np.ndarray  # feature (Polygon or MultiPolygon) of each ring, int64
-    shell: np.ndarray  # whether each ring is a shell (the first ring of a part)
-    area2: np.ndarray  # twice the signed area of each ring, in (column, row) units, int64
-    length: np.ndarray  # length of each ring in cell edges, int64
+    col: np.ndarray
+    row: np.ndarray
+    offsets: np.ndarray
+    polygon: np.ndarray
+    shell: np.ndarray
+    area2: np.ndarray
+    length: np.ndarray
+    features: int
+    grid: Grid
+
+    @classmethod
+    def of(cls, col: np.ndarray, row: np.ndarray, offsets: np.ndarray, polygon: np.ndarray,
+           shell: np.ndarray, features: int, grid: Grid) -> Rings:
+        """Rings from their corners, measuring each ring's area and length."""
+        area2, length = _measure(col, row, offsets)
+        return cls(col, row, offsets, polygon, shell, area2, length, features, grid)
+
+    @classmethod
+    def concat(cls, parts: list[Rings], grid: Grid) -> Rings:
+        """The features of ``parts``, one after another (the one part itself when alone)."""
+        if len(parts) == 1:
+            return parts[0]
+        starts = np.cumsum([0] + [len(p.col) for p in parts])
+        firsts = np.cumsum([0] + [p.features for p in parts])
+        return cls(
+            col=np.concatenate([p.col for p in parts]) if parts else np.zeros(0, np.int32),
+            row=np.concatenate([p.row for p in parts]) if parts else np.zeros(0, np.int32),
+            offsets=np.concatenate([*(p.offsets[:-1] + s for p, s in zip(parts, starts,
+                                                                          strict=False)),
+                                    [starts[-1]]]).astype(np.int64),
+            polygon=np.concatenate([np.zeros(0, np.int64),
+                                    *(p.polygon + f for p, f in zip(parts, firsts,
+                                                                    strict=False))]),
+            shell=np.concatenate([np.zeros(0, bool), *(p.shell for p in parts)]),
+            area2=np.concatenate([np.zeros(0, np.int64), *(p.area2 for p in parts)]),
+            length=np.concatenate([np.zeros(0, np.int64), *(p.length for p in parts)]),
+            features=int(firsts[-1]), grid=grid)
+
+    def __len__(self) -> int:
+        return self.features
+
+    def parts(self) -> np.ndarray:
+        """Number of parts (Polygons) of each feature."""
+        return np.bincount(self.polygon[self.shell], minlength=self.features)
+
+    def twice_cells(self) -> np.ndarray:
+        """Twice the area of each feature in cells (shells less holes, whatever their turn)."""
+        ring = np.abs(self.area2)
+        twice = np.bincount(self.polygon, weights=np.where(self.shell, ring, -ring),
+                            minlength=self.features)
+        return np.rint(twice).astype(np.int64)
+
+    def cells(self) -> np.ndarray:
+        """Area of each feature in cells."""
+        return self.twice_cells() // 2
+
+    def areas(self) -> np.ndarray:
+        """Area of each feature in square CRS units."""
+        return self.cells() * self.grid.cell_area
+
+    def vertices(self) -> np.ndarray:
+        """Number of vertices of each feature."""
+        return np.bincount(self.polygon, weights=np.diff(self.offsets),
+                           minlength=self.features).astype(np.int64)
+
+    def _ring_range(self, a: int, b: int) -> tuple[int, int]:
+        """The rings of features ``a`` to ``b - 1``."""
+        return (int(np.searchsorted(self.polygon, a)), int(np.searchsorted(self.polygon, b)))
+
+    def wkb(self, a: int = 0, b: int | None = None) -> np.ndarray:
+        """Features ``a`` to ``b - 1`` as MultiPolygon WKB (little-endian, 2D), as GEOS writes it.
+
+        Each is ``bytes``, or a ``bytearray`` when alone (a large feature is not
+        copied; OGR reads both).
+
+        Examples
+        --------
+        >>> g = Grid.square(10, (2, 2))
+        >>> r = rings_of(np.array([shapely.MultiPolygon([shapely.box(0, 0, 10, 10)])]), g)
+        >>> shapely.from_wkb(bytes(r.wkb()[0])).wkt
+        'MULTIPOLYGON (((10 0, 10 10, 0 10, 0 0, 10 0)))'
+        """
+        b = self.features if b is None else b
+        r0, r1 = self._ring_range(a, b)
+        offsets = self.offsets[r0:r1 + 1]
+        polygon = self.polygon[r0:r1]
+        shell = self.shell[r0:r1]
+        rings = np.bincount(polygon - a, minlength=b - a)
+        parts = np.bincount(polygon[shell] - a, minlength=b - a)
+        points = np.bincount(polygon - a, weights=np.diff(offsets), minlength=b - a)
+        size = 9 + 9 * parts + 4 * rings + 16 * points.astype(np.int64)
+        ends = np.cumsum(size)
+        buffer = bytearray(int(ends[-1]) if len(ends) else 0)
+        t = self.grid.transform
+        _write_wkb(self.col, self.row, offsets, polygon - a, shell, parts,
+                   np.array(t[:6], dtype=np.float64), np.frombuffer(buffer, dtype=np.uint8))
+        out = np.empty(b - a, dtype=object)
+        if b - a == 1:
+            out[0] = buffer  # one (maybe large) feature: no copy
+        else:
+            view = memoryview(buffer)
+            for i, (s, e) in enumerate(zip(ends - size, ends, strict=True)):
+                out[i] = bytes(view[s:e])
+        return out
+
+    def geometries(self) -> np.ndarray:
+        """The features as shapely MultiPolygons (GEOS objects: for the API and for repairs)."""
+        wkb = self.wkb()
+        wkb[:] = [bytes(w) for w in wkb] if len(wkb) == 1 else wkb  # shapely reads no bytearray
+        return shapely.from_wkb(wkb)
+
+
+@njit(cache=True)
+def _put_u32(out: np.ndarray, k: int, v: int) -> int:
+    for j in range(4):
+        out[k + j] = (v >> (8 * j)) & 0xFF
+    return k + 4
+
+
+@njit(cache=True)
+def _write_wkb(col: np.ndarray, row: np.ndarray, offsets: np.ndarray, feature: np.ndarray,
+               shell: np.ndarray, parts: np.ndarray, t: np.ndarray, out: np.ndarray) -> None:
+    """Fill ``out`` with one MultiPolygon WKB per feature, rings in order.
+
+    ``feature`` (from 0) is each ring's feature, ``parts`` each feature's parts;
+    coordinates are ``t`` (affine a, b, c, d, e, f) applied to the corners.
+    """
+    xy = np.empty(2, dtype=np.float64)
+    xy_bytes = xy.view(np.uint8)
+    k = 0
+    n = feature.size
+    for i in range(n):
+        if i == 0 or feature[i] != feature[i - 1]:
+            out[k] = 1
+            k = _put_u32(out, k + 1, 6)
+            k = _put_u32(out, k, parts[feature[i]])
+        if shell[i]:
+            m = 1
+            while i + m < n and not shell[i + m] and feature[i + m] == feature[i]:
+                m += 1
+            out[k] = 1
+            k = _put_u32(out, k + 1, 3)
+            k = _put_u32(out, k, m)
+        k = _put_u32(out, k, offsets[i + 1] - offsets[i])
+        for j in range(offsets[i], offsets[i + 1]):
+            c, r = np.float64(col[j]), np.float64(row[j])
+            xy[0] = t[2] + c * t[0] + r * t[1]
+            xy[1] = t[5] + c * t[3] + r * t[4]
+            for q in range(16):
+                out[k + q] = xy_bytes[q]
+            k += 16
 
 
 @njit(cache=True)
@@ -135,13 +303,16 @@ def _read(parts: np.ndarray, grid: Grid, col: np.ndarray, row: np.ndarray
     return offsets, ring_polygon
 
 
-def _rings(geoms: np.ndarray, grid: Grid) -> _Rings | None:
+def rings_of(geoms: np.ndarray | Rings, grid: Grid) -> Rings | None:
     """Rings of polygons (Polygon or MultiPolygon features) on ``grid``'s corner lattice.
 
     The features are read :data:`BATCH_VERTICES` at a time (a MultiPolygon's
     parts are copies: only a batch's exist at once). Each ring's ``polygon`` is
-    its feature. None when a vertex is off the corners.
+    its feature. None when a vertex is off the corners. Rings are returned as they are.
     """
+    if isinstance(geoms, Rings):
+        return geoms
+    geoms = np.asarray(geoms, dtype=object)
     size = shapely.get_num_coordinates(geoms)
     # corners as 2-byte integers when the grid allows (16 bytes a vertex of GEOS read as 4)
     col = np.empty(int(size.sum()), dtype=np.uint16 if max(grid.shape) < 2**16 else np.int32)
@@ -166,10 +337,8 @@ def _rings(geoms: np.ndarray, grid: Grid) -> _Rings | None:
                      np.zeros(0, bool))
         done += int(ring_offsets[-1])
     offsets.append(np.array([done]))
-    all_offsets = np.concatenate(offsets)
-    area2, length = _measure(col, row, all_offsets)
-    return _Rings(col, row, all_offsets, np.concatenate(feature), np.concatenate(shell), area2,
-                  length)
+    return Rings.of(col, row, np.concatenate(offsets), np.concatenate(feature),
+                    np.concatenate(shell), len(geoms), grid)
 
 
 @njit(cache=True)
@@ -197,7 +366,7 @@ def _wind(col: np.ndarray, row: np.ndarray, offsets: np.ndarray, inside: np.ndar
             out[r, c] = running
 
 
-def _paint(g: _Rings, shape: tuple[int, int], weight: np.ndarray | None,
+def _paint(g: Rings, shape: tuple[int, int], weight: np.ndarray | None,
            dtype: type) -> np.ndarray:
     """Sum over polygons of ``weight[polygon]`` × winding number, per cell.
 
@@ -214,7 +383,7 @@ def _paint(g: _Rings, shape: tuple[int, int], weight: np.ndarray | None,
     return out[:height, :width]
 
 
-def cell_counts(geoms: np.ndarray, grid: Grid) -> np.ndarray | None:
+def cell_counts(geoms: np.ndarray | Rings, grid: Grid) -> np.ndarray | None:
     """Number of polygons covering each cell, or None if one is off the cell edges.
 
     Parameters
@@ -240,7 +409,7 @@ def cell_counts(geoms: np.ndarray, grid: Grid) -> np.ndarray | None:
     >>> cell_counts(np.array([shapely.box(0, 0, 15, 10)]), g) is None
     True
     """
-    g = _rings(np.asarray(geoms, dtype=object), grid)
+    g = rings_of(geoms, grid)
     return None if g is None else _paint(g, grid.shape, None, np.int16)
 
 
@@ -267,7 +436,7 @@ class Cover:
     paint: np.ndarray | None = None
 
 
-def cover(geoms: np.ndarray, grid: Grid) -> Cover | None:
+def cover(geoms: np.ndarray | Rings, grid: Grid) -> Cover | None:
     """Cells covered by polygons on the cell edges, and each polygon's validity.
 
     A polygon is valid (OGC) when its rings are simple, its holes lie inside its
@@ -299,8 +468,8 @@ def cover(geoms: np.ndarray, grid: Grid) -> Cover | None:
 
     Parameters
     ----------
-    geoms : numpy.ndarray of Polygon or MultiPolygon
-        The features, not empty, in ``grid``'s CRS.
+    geoms : numpy.ndarray of Polygon or MultiPolygon, or Rings
+        The features, not empty, in ``grid``'s CRS (or their rings on ``grid``).
     grid : Grid
         A north-up grid.
 
@@ -327,12 +496,11 @@ def cover(geoms: np.ndarray, grid: Grid) -> Cover | None:
     >>> cover(np.array([shapely.box(0, 0, 15, 10)]), g) is None
     True
     """
-    geoms = np.asarray(geoms, dtype=object)
-    g = _rings(geoms, grid)
+    g = rings_of(geoms, grid)
     if g is None:
         return None
     count = _paint(g, grid.shape, None, np.int16)
-    n = len(geoms)
+    n = g.features
     if n == 0 or count.min() < 0 or count.max() > 1:
         return Cover(count, None if n else np.zeros(0, dtype=bool))
     del count  # 0 or 1: the paint says which
@@ -340,14 +508,11 @@ def cover(geoms: np.ndarray, grid: Grid) -> Cover | None:
     if paint.min() < 0 or paint.max() > n:
         return Cover(_paint(g, grid.shape, None, np.int16), None)
     cells, around, pinched = _tally(paint, n)
-    ring_area2 = np.abs(g.area2)
-    area2 = np.bincount(g.polygon, weights=np.where(g.shell, ring_area2, -ring_area2),
-                        minlength=n)
     length = np.bincount(g.polygon, weights=g.length, minlength=n)
-    ok = np.rint(area2).astype(np.int64) == 2 * cells[1:]
+    ok = g.twice_cells() == 2 * cells[1:]
     ok &= length.astype(np.int64) == around[1:]
     ok[g.polygon[_touching_itself(g.col, g.row, g.offsets, g.polygon, pinched, paint)]] = False
-    ok &= _patches(paint, n)[1:] == shapely.get_num_geometries(geoms)
+    ok &= _patches(paint, n)[1:] == g.parts()
     return Cover(None, ok, paint)
 
 

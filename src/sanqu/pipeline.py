@@ -64,6 +64,7 @@ from .export import (
     write_vectors,
 )
 from .grid import Block, Grid
+from .lattice import Rings
 from .lines import LINE_RULES, Lines, draw_lines
 from .patches import label_sums
 from .report import rows as finding_rows
@@ -82,6 +83,7 @@ from .vectorize import (
     polygonize_by_unit,
     smooth_coverage,
     space_and_line_layers,
+    traced_by_unit,
     ugb_frame,
     unit_keys,
 )
@@ -888,11 +890,13 @@ def deliver_levels(cfg: Config, tmp: Path, s: Surfaces, result: str, vec: Vector
                    units: Any, timer: Timer) -> list[str]:
     """Write one evaluation result's planning layer a level at a time (units on the raster).
 
-    Each level is polygonized combined with the unit raster (one MultiPolygon per
+    Each level is traced combined with the unit raster (one MultiPolygon per
     unit it reaches), checked cell by cell — valid, and covering exactly the
     cells of its level, so the three levels tile the study area — appended to
-    the layer and dropped before the next level is traced: one level's polygons
-    are held at a time, not the result's.
+    the layer and dropped before the next level is traced: one level's rings
+    are held at a time, not the result's. The rings never become GEOS objects
+    (:func:`sanqu.vectorize.traced`): the check reads them and the files get
+    WKB made from them.
 
     Returns
     -------
@@ -912,9 +916,8 @@ def deliver_levels(cfg: Config, tmp: Path, s: Surfaces, result: str, vec: Vector
     for lv in (1, 2, 3):
         with timer("vectorize"):
             here = grades == lv
-            geoms, _, unit = polygonize_by_unit(here.view(np.uint8), s.unit, n, grid, 2)
-            features, feature_unit = _by_unit(geoms, unit, np.arange(len(geoms)))
-            del geoms
+            features, _, feature_unit = traced_by_unit(here.view(np.uint8), s.unit, n, grid, 2,
+                                                       per_patch=False)
         with timer("topology"):
             name = f"{result}:{lv}"
             report = check({name: features}, Rules(coverages=((name,),)), vec.study_area,
@@ -927,13 +930,13 @@ def deliver_levels(cfg: Config, tmp: Path, s: Surfaces, result: str, vec: Vector
         if lv > 1 and not len(features):
             continue  # nothing to append
         with timer("export"):
-            empty = np.zeros(0, dtype=object)
+            empty = Rings.concat([], grid)
             levels = [features if k == lv else empty for k in (1, 2, 3)]
             unit_of = [feature_unit if k == lv else np.zeros(0, np.int64) for k in (1, 2, 3)]
             out = planning_db.build(cfg, {}, {result: levels}, vec.crs, units, {result: unit_of},
                                     first=count + 1)
             count += len(features)
-            del features, levels  # the layer holds them alone, and drops them as written
+            del features, levels  # the layer holds them alone
             written = planning_db.write_built(cfg, tmp, out, append=lv > 1, release=True)
             del out
         release_heap()

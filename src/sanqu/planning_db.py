@@ -40,6 +40,7 @@ from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import shapely
 from pyproj import CRS
 
@@ -47,7 +48,8 @@ from .align import crs_equivalent
 from .config import PLACEHOLDER, PLANNING_LAYERS, Config
 from .crs import reproject
 from .evaluate import LEVEL_LABELS
-from .export import LINE_LAYERS, vector_env, write_gpkg_aliases, write_schema_layer
+from .export import LINE_LAYERS, RingLayer, vector_env, write_gpkg_aliases, write_schema_layer
+from .lattice import Rings
 from .topology import EPS_M2, Issue, Report, TopologyError, point_at, polygonal
 from .units import Units
 
@@ -298,9 +300,9 @@ def unit_fields(unit: np.ndarray, units: Units | None,
 
 
 def build(cfg: Config, lines: dict[str, gpd.GeoDataFrame],
-          levels: dict[str, list[np.ndarray]], crs: CRS, units: Units | None,
+          levels: dict[str, list[np.ndarray | Rings]], crs: CRS, units: Units | None,
           level_units: dict[str, list[np.ndarray]] | None = None, first: int = 1
-          ) -> dict[str, gpd.GeoDataFrame]:
+          ) -> dict[str, gpd.GeoDataFrame | RingLayer]:
     """The six planning-database layers with their fields filled.
 
     Features that come with their unit (split on the raster) are delivered as
@@ -314,8 +316,9 @@ def build(cfg: Config, lines: dict[str, gpd.GeoDataFrame],
         The ``red_line``, ``farmland`` and ``ugb`` layers (checked, in ``crs``):
         the plain layers, or their pieces by unit with a ``unit`` column (unit
         index 1..n, 0 in no unit). ``ugb`` has ``zone`` and ``zone_name``.
-    levels : dict of list of numpy.ndarray
-        Per evaluation result, the polygons of levels 1, 2, 3 (checked, in ``crs``).
+    levels : dict of list of numpy.ndarray or Rings
+        Per evaluation result, the polygons of levels 1, 2, 3 (checked, in ``crs``),
+        or their rings (traced on a grid in ``crs``).
     crs : pyproj.CRS
         The output CRS.
     units : Units or None
@@ -331,10 +334,11 @@ def build(cfg: Config, lines: dict[str, gpd.GeoDataFrame],
 
     Returns
     -------
-    dict of GeoDataFrame
+    dict of GeoDataFrame or RingLayer
         By layer name (:data:`sanqu.config.PLANNING_LAYERS`), MultiPolygons: the
         layers whose source is among ``lines`` and ``levels`` (a run delivers the
-        lines first, then one evaluation result at a time).
+        lines first, then one evaluation result at a time); a layer of rings
+        given with their units stays rings (:class:`sanqu.export.RingLayer`).
     """
     spec = cfg.outputs.planning_db
     sa = cfg.study_area
@@ -360,16 +364,18 @@ def build(cfg: Config, lines: dict[str, gpd.GeoDataFrame],
             continue
         else:
             labels = LEVEL_LABELS[source]
-            geoms = np.concatenate([np.asarray(g, dtype=object) for g in levels[source]])
+            geoms = _features(levels[source])
             extra = {spec.level_field: [labels[i] for i, g in enumerate(levels[source])
                                         for _ in range(len(g))]}
             if level_units and source in level_units:
                 unit = np.concatenate(level_units[source]).astype(np.int64)
         if unit is None:
+            if isinstance(geoms, Rings):
+                geoms = geoms.geometries()
             g, codes, names, src = overlay(np.asarray(geoms, dtype=object), units, fallback,
                                            how, min_area)
         else:
-            g, src = list(geoms), list(range(len(geoms)))
+            g, src = geoms if isinstance(geoms, Rings) else list(geoms), range(len(geoms))
             codes, names = unit_fields(unit, units, fallback)
         width = 18 - len(prefix) - 2
         data: dict[str, object] = {
@@ -378,14 +384,37 @@ def build(cfg: Config, lines: dict[str, gpd.GeoDataFrame],
             "XZQDM": codes,
             "XZQMC": names,
             **{k: [v[s] for s in src] for k, v in extra.items()},
-            "MJ": np.round(shapely.area(np.array(g, dtype=object)) * factor, decimals)
-            if g else np.zeros(0),
+            "MJ": np.round(_areas(g) * factor, decimals),
             "BZ": [""] * len(g),
         }
+        if isinstance(g, Rings):
+            out[layer] = RingLayer(pd.DataFrame(data), g, crs)
+            continue
         # Polygons become MultiPolygons as they are written (promote_to_multi), not copied here
         out[layer] = gpd.GeoDataFrame(data, geometry=gpd.GeoSeries(np.asarray(g, dtype=object),
                                                                    crs=crs))
     return out
+
+
+def _features(levels: list[np.ndarray | Rings]) -> np.ndarray | Rings:
+    """The features of a result's levels, one level after another.
+
+    Rings when every level with features comes as rings (traced, written
+    without GEOS), else GEOS polygons.
+    """
+    present = [g for g in levels if len(g)]
+    if present and all(isinstance(g, Rings) for g in present):
+        return Rings.concat(present, present[0].grid)
+    return np.concatenate([np.zeros(0, dtype=object),
+                           *(g.geometries() if isinstance(g, Rings) else np.asarray(g, dtype=object)
+                             for g in present)])
+
+
+def _areas(geoms: list[shapely.Geometry] | Rings) -> np.ndarray:
+    """Area of each feature (m²): from the cells of rings, else by GEOS."""
+    if isinstance(geoms, Rings):
+        return geoms.areas()
+    return shapely.area(np.array(geoms, dtype=object)) if len(geoms) else np.zeros(0)
 
 
 #: UGB sub-zone number → the key of its code in ``outputs.planning_db.subzone_codes``.
@@ -423,7 +452,7 @@ def write(cfg: Config, tmp: Path, layers: dict[str, gpd.GeoDataFrame],
                        append=append)
 
 
-def write_built(cfg: Config, tmp: Path, out: dict[str, gpd.GeoDataFrame], *,
+def write_built(cfg: Config, tmp: Path, out: dict[str, gpd.GeoDataFrame | RingLayer], *,
                 append: bool = False, release: bool = False) -> list[str]:
     """Write layers made by :func:`build` (see :func:`write`).
 

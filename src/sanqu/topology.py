@@ -35,7 +35,7 @@ from scipy import ndimage
 from .check import overlap_pairs
 from .errors import SanquError
 from .grid import Grid
-from .lattice import Cover, cover, or_bits
+from .lattice import Cover, Rings, cover, or_bits, rings_of
 
 #: Areas below this (m²) are floating-point noise, not overlaps or gaps.
 EPS_M2 = 0.01
@@ -136,7 +136,12 @@ class Rules:
     within: tuple[tuple[str, str], ...] = ()
 
 
-Layers = dict[str, np.ndarray]
+Layers = dict[str, "np.ndarray | Rings"]
+
+
+def _polygons(layer: np.ndarray | Rings) -> np.ndarray:
+    """A layer as GEOS polygons (rings made into them: where the overlays need them)."""
+    return layer.geometries() if isinstance(layer, Rings) else layer
 
 
 @dataclass(frozen=True)
@@ -278,8 +283,10 @@ def check(layers: Layers, rules: Rules, study_area: shapely.Geometry,
 
     Parameters
     ----------
-    layers : dict of numpy.ndarray
-        Polygons per layer name.
+    layers : dict of numpy.ndarray or Rings
+        Polygons per layer name, or their rings on ``cells``' grid (traced, so
+        no feature is empty; made into GEOS polygons only to describe a problem,
+        or without ``cells``).
     rules : Rules
         Coverages, disjoint layers and containments to check.
     study_area : shapely.Geometry
@@ -311,7 +318,10 @@ def check(layers: Layers, rules: Rules, study_area: shapely.Geometry,
     issues: list[Issue] = []
     kept: Layers = {}
     for name, geoms in layers.items():
-        geoms = np.asarray(geoms, dtype=object)
+        if isinstance(geoms, Rings) and cells is not None:
+            kept[name] = geoms
+            continue
+        geoms = np.asarray(_polygons(geoms), dtype=object)
         empty = shapely.is_missing(geoms) | shapely.is_empty(geoms)
         for k in np.flatnonzero(empty):
             issues.append(Issue("empty", name, f"feature {k + 1} has no geometry", 0.0, 0.0, 0.0))
@@ -320,6 +330,13 @@ def check(layers: Layers, rules: Rules, study_area: shapely.Geometry,
     ok = on_cells.paint(kept, rules) if on_cells is not None else {}
     fixed: Layers = {}
     for name, geoms in kept.items():
+        if isinstance(geoms, Rings):
+            if name in ok and ok[name].all() and (geoms.areas() >= min_area).all():
+                fixed[name] = geoms
+                if name not in on_cells.bit:
+                    on_cells.add(name, cover(geoms, cells.grid))
+                continue
+            geoms = geoms.geometries()  # a problem to describe: as GEOS polygons
         bad = ~ok[name] if name in ok else _invalid(geoms)
         for k in np.flatnonzero(bad):
             issues.append(_issue("invalid", name, f"feature {k + 1}: {_reason(geoms[k])}",
@@ -340,7 +357,7 @@ def check(layers: Layers, rules: Rules, study_area: shapely.Geometry,
         if found is not None:
             issues += found
             continue
-        parts = np.concatenate([fixed[n] for n in group])
+        parts = np.concatenate([_polygons(fixed[n]) for n in group])
         area = float(shapely.area(parts).sum())
         inside = bool(shapely.covered_by(parts, study_area).all()) if len(parts) else True
         if inside and abs(area - study_area.area) <= tol:
@@ -363,7 +380,7 @@ def check(layers: Layers, rules: Rules, study_area: shapely.Geometry,
     if found is not None:
         issues += found
     elif rules.disjoint:
-        lines = np.concatenate([fixed[n] for n in rules.disjoint])
+        lines = np.concatenate([_polygons(fixed[n]) for n in rules.disjoint])
         if len(lines) and shapely.area(lines).sum() - union(lines).area > tol:
             issues += _overlaps_in(rules.disjoint, fixed)
     outside = {}
@@ -373,9 +390,10 @@ def check(layers: Layers, rules: Rules, study_area: shapely.Geometry,
             outside[(inner, outer)] = sum(i.area_m2 for i in found)
             issues += found
             continue
-        container = union(fixed[outer])
+        container = union(_polygons(fixed[outer]))
         shapely.prepare(container)
-        loose = fixed[inner][~shapely.covered_by(fixed[inner], container)]
+        inside = _polygons(fixed[inner])
+        loose = inside[~shapely.covered_by(inside, container)]
         out = shapely.difference(union(loose), container) if len(loose) else shapely.Polygon()
         outside[(inner, outer)] = float(out.area)
         for g in _pieces(out):
@@ -431,8 +449,15 @@ class _OnCells:
 
     def _paint_group(self, group: tuple[str, ...], layers: Layers) -> dict[str, np.ndarray]:
         """:meth:`paint` for one group: its layers' validity, and their bits if all is well."""
-        geoms = np.concatenate([layers[n] for n in group])
-        found = cover(geoms, self.cells.grid)
+        grid = self.cells.grid
+        if any(isinstance(layers[n], Rings) for n in group):
+            read = [rings_of(layers[n], grid) for n in group]
+            rings = None if any(r is None for r in read) else Rings.concat(read, grid)
+            del read
+        else:  # GEOS polygons, read in one go
+            rings = rings_of(np.concatenate([layers[n] for n in group]), grid)
+        found = None if rings is None else cover(rings, grid)
+        del rings
         if found is None or found.valid is None:
             return {}  # off the cell edges, or overlapping: GEOS, then one by one
         ends = np.cumsum([0] + [len(layers[n]) for n in group])
@@ -441,7 +466,7 @@ class _OnCells:
             return ok
         bits = {n: self._next_bit(n) for n in group}
         for k, plane in enumerate(self.planes):
-            lut = np.zeros(len(geoms) + 1, dtype=np.uint8)  # paint -> this plane's bits
+            lut = np.zeros(ends[-1] + 1, dtype=np.uint8)  # paint -> this plane's bits
             for n, a, b in zip(group, ends[:-1], ends[1:], strict=True):
                 if self.bit[n][0] == k:
                     lut[a + 1:b + 1] = bits[n]
@@ -528,10 +553,10 @@ def _overlaps_in(group: tuple[str, ...], fixed: Layers) -> list[Issue]:
     """Overlaps inside each layer of ``group`` and between its layers."""
     found = []
     for x, a in enumerate(group):
-        for i, j, g in _overlap_pairs(fixed[a]):
+        for i, j, g in _overlap_pairs(_polygons(fixed[a])):
             found.append(_issue("overlap", a, f"features {i + 1} and {j + 1} overlap", g))
         for b in group[x + 1:]:
-            for i, j, g in _overlap_pairs(fixed[a], fixed[b]):
+            for i, j, g in _overlap_pairs(_polygons(fixed[a]), _polygons(fixed[b])):
                 found.append(_issue("overlap", f"{a}/{b}",
                                     f"{a} feature {i + 1} overlaps {b} feature {j + 1}", g))
     return found
@@ -678,7 +703,8 @@ def gate(layers: Layers, rules: Rules, study_area: shapely.Geometry, min_area: f
             "(set outputs.topology.on_failure: repair to fix them)", report)
     touched = {part for i in report.issues for part in i.layer.split("/")}
     sub = _affected(rules, touched)
-    fixed = {**layers, **repair({k: layers[k] for k in _names(sub)}, sub, study_area, min_area)}
+    fixed = {**layers, **repair({k: _polygons(layers[k]) for k in _names(sub)}, sub, study_area,
+                                min_area)}
     after = check(fixed, rules, study_area, min_area, cells)
     if not after.ok:
         raise TopologyError(

@@ -32,6 +32,7 @@ from numba import njit
 from .batches import batch_bounds
 from .config import SPACES
 from .grid import Grid
+from .lattice import Rings
 from .trace import label_regions, trace_rings
 
 
@@ -119,6 +120,99 @@ def unit_keys(values: np.ndarray, unit: np.ndarray, n_units: int, span: int) -> 
     return key
 
 
+def traced(values: np.ndarray, grid: Grid, *, per_patch: bool = True
+           ) -> tuple[Rings, np.ndarray]:
+    """The rings of a class raster's patches as features, no GEOS objects made.
+
+    One feature per patch, ordered as :func:`polygonize` orders its polygons
+    (by class, then in trace order); or, without ``per_patch``, one feature per
+    class (ascending) whose parts are its patches in that order. Written to
+    files and checked from the rings (:class:`sanqu.lattice.Rings`), the
+    features never become GEOS objects.
+
+    Returns
+    -------
+    rings : Rings
+        The features.
+    codes : numpy.ndarray of int64
+        The class of each feature.
+
+    Examples
+    --------
+    >>> g = Grid.square(1, (2, 3))
+    >>> rings, codes = traced(np.array([[1, 0, 1], [2, 2, 0]], np.uint8), g, per_patch=False)
+    >>> codes.tolist(), rings.parts().tolist(), rings.cells().tolist()
+    ([1, 2], [2, 1], [2, 2])
+    """
+    (col, row, ring_label, ring_end), label_class = _trace(values)
+    code = label_class[1:].astype(np.int64)  # of each patch label 1..m
+    if per_patch:
+        feature = np.empty(len(code), dtype=np.int64)
+        feature[np.argsort(code, kind="stable")] = np.arange(len(code))
+        codes = np.sort(code, kind="stable")
+    else:
+        codes, feature = np.unique(code, return_inverse=True)
+    key = feature[ring_label - 1] * (len(code) + 1) + ring_label
+    order = np.argsort(key, kind="stable")  # a patch's shell is its first ring
+    del key
+    ring_start = np.r_[0, ring_end[:-1]]
+    start, end = ring_start[order], ring_end[order]
+    small = max(grid.shape) < 2**16  # corners as 2-byte integers when the grid allows
+    out_col = np.empty(len(col), dtype=np.uint16 if small else np.int32)
+    out_row = np.empty_like(out_col)
+    _gather(col, row, start, end, out_col, out_row)
+    del col, row
+    label = ring_label[order]
+    return Rings.of(out_col, out_row, np.r_[0, np.cumsum(end - start)], feature[label - 1],
+                    np.r_[True, label[1:] != label[:-1]][:len(label)], len(codes), grid), codes
+
+
+@njit(cache=True)
+def _gather(col: np.ndarray, row: np.ndarray, start: np.ndarray, end: np.ndarray,
+            out_col: np.ndarray, out_row: np.ndarray) -> None:
+    """Copy the corners ``start[k]:end[k]`` of each ring, one ring after another."""
+    k = 0
+    for i in range(start.size):
+        for j in range(start[i], end[i]):
+            out_col[k] = col[j]
+            out_row[k] = row[j]
+            k += 1
+
+
+def traced_by_unit(values: np.ndarray, unit: np.ndarray, n_units: int, grid: Grid, span: int,
+                   *, per_patch: bool = True) -> tuple[Rings, np.ndarray, np.ndarray]:
+    """:func:`traced` of a class raster combined with the unit raster (:func:`unit_keys`).
+
+    Features are ordered by unit (index order, cells in no unit last), then class.
+
+    Returns
+    -------
+    rings : Rings
+        One feature per patch of equal class and unit, or per class and unit.
+    classes, units : numpy.ndarray of int64
+        The class and unit index (0: in no unit) of each feature.
+
+    Examples
+    --------
+    >>> g = Grid.square(1, (2, 3))
+    >>> rings, classes, units = traced_by_unit(np.array([[1, 1, 1], [0, 1, 0]]),
+    ...     np.array([[1, 2, 0], [1, 2, 2]], np.uint16), 2, g, 2, per_patch=False)
+    >>> classes.tolist(), units.tolist(), rings.cells().tolist()
+    ([1, 1, 1], [1, 2, 0], [1, 2, 1])
+    """
+    keys = unit_keys(values, unit, n_units, span)
+    rings, codes = traced(keys, grid, per_patch=per_patch)
+    del keys
+    return rings, *_class_and_unit(codes, n_units, span)
+
+
+def _class_and_unit(codes: np.ndarray, n_units: int, span: int) -> tuple[np.ndarray, np.ndarray]:
+    """The class and unit index (0: in no unit) of :func:`unit_keys` keys."""
+    units = codes // span
+    units[units == n_units + 1] = 0
+    return codes % span, units
+
+
 def polygonize_by_unit(values: np.ndarray, unit: np.ndarray, n_units: int, grid: Grid,
                        span: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Polygons of the patches of equal class and administrative unit, in one pass.
@@ -163,10 +257,7 @@ def polygonize_by_unit(values: np.ndarray, unit: np.ndarray, n_units: int, grid:
     del keys
     df = _frame(rings, label_class, grid)
     del rings
-    code = df["code"].to_numpy()
-    units = code // span
-    units[units == n_units + 1] = 0
-    return df.geometry.values.to_numpy(), code % span, units
+    return df.geometry.values.to_numpy(), *_class_and_unit(df["code"].to_numpy(), n_units, span)
 
 
 #: Corners gathered into one batch of polygons (bounds the memory of building them).
