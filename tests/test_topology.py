@@ -8,6 +8,7 @@ from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import pytest
 import rasterio
 import shapely
@@ -16,6 +17,7 @@ import sanqu
 import sanqu.pipeline
 from sanqu import load_config
 from sanqu.align import grid_of
+from sanqu.export import RingLayer
 from sanqu.lattice import Rings
 from sanqu.topology import CellGrid, Report, Rules, TopologyError, check, gate, repair
 
@@ -139,7 +141,7 @@ def test_gate_in_the_pipeline_stops_or_repairs(tmp_path, monkeypatch, write_conf
     real = sanqu.pipeline.space_and_line_layers
 
     def with_bowtie(*args, **kwargs):
-        layers = real(*args, **kwargs)
+        layers = real(*args, **{**kwargs, "rings": False})  # a bowtie among GEOS polygons
         df = layers["red_line"]
         bad = gpd.GeoDataFrame(df.iloc[:1].copy(), crs=df.crs)
         x, y = df.geometry.iloc[0].exterior.coords[0]
@@ -162,6 +164,36 @@ def test_gate_in_the_pipeline_stops_or_repairs(tmp_path, monkeypatch, write_conf
     assert manifest["vectors"]["topology"]["repaired_counts"].get("invalid") == 1
     red = gpd.read_file(out / "sanqu.gpkg", layer="red_line")
     assert shapely.is_valid(red.geometry.values).all()
+
+
+def test_gate_stops_or_repairs_rings_delivered_twice(tmp_path, monkeypatch, write_config):
+    real = sanqu.pipeline.space_and_line_layers
+
+    def with_twice(*args, **kwargs):
+        layers = real(*args, **kwargs)
+        red = layers["red_line"]
+        assert isinstance(red, RingLayer)  # delivered as rings
+        twice = Rings.concat([red.rings, red.rings.take([0])], red.rings.grid)
+        layers["red_line"] = RingLayer(pd.concat([red.table, red.table.iloc[:1]],
+                                                 ignore_index=True), twice, red.crs)
+        return layers
+
+    monkeypatch.setattr(sanqu.pipeline, "space_and_line_layers", with_twice)
+    out = tmp_path / "out"
+    with pytest.raises(TopologyError, match=r"^outputs\.topology: outputs fail the topology "
+                                            r"gate: 1 overlap"):
+        sanqu.delineate(load_config(write_config(tmp_path / "stop.yaml")), out)
+    assert not out.exists()
+
+    cfg = write_config(tmp_path / "repair.yaml",
+                       lambda d: d["outputs"].update(topology={"on_failure": "repair"}))
+    sanqu.delineate(load_config(cfg), out)
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["vectors"]["topology"]["repaired_counts"] == {"overlap": 1}
+    red = gpd.read_file(out / "sanqu.gpkg", layer="red_line")
+    assert shapely.is_valid(red.geometry.values).all()
+    assert shapely.area(red.geometry.values).sum() == pytest.approx(  # no overlap left
+        shapely.union_all(red.geometry.values).area)
 
 
 # ------------------------------------------------- the same checks, cell by cell
@@ -274,6 +306,8 @@ def test_a_level_cut_by_units_missing_a_patch_stops_the_run(tmp_path, monkeypatc
 
     def without_first(*args, **kwargs):
         rings, classes, units = real(*args, **kwargs)
+        if kwargs.get("per_patch", True):
+            return rings, classes, units  # the lines cut by unit: left as they are
         return without_a_part(rings), classes, units  # a patch of the level lost on the way
 
     monkeypatch.setattr(sanqu.pipeline, "traced_by_unit", without_first)

@@ -184,6 +184,14 @@ class RingLayer:
     def __getitem__(self, name: str) -> pd.Series:
         return self.table[name]
 
+    def __contains__(self, name: str) -> bool:
+        return name in self.table
+
+
+def features(layer: gpd.GeoDataFrame | RingLayer) -> np.ndarray | Rings:
+    """A layer's features: its rings, or its GEOS polygons."""
+    return layer.rings if isinstance(layer, RingLayer) else layer.geometry.values
+
 
 #: Vertices encoded to WKB at a time when a layer is written (:meth:`Encoded.chunks`).
 WRITE_VERTICES = 4_000_000

@@ -131,6 +131,33 @@ class Rings:
         return np.bincount(self.polygon, weights=np.diff(self.offsets),
                            minlength=self.features).astype(np.int64)
 
+    def take(self, features: np.ndarray) -> Rings:
+        """The features ``features`` (indices), in that order.
+
+        Examples
+        --------
+        >>> g = Grid.square(10, (1, 3))
+        >>> r = rings_of(np.array([shapely.box(0, 0, 10, 10), shapely.box(20, 0, 30, 10)]), g)
+        >>> r.take(np.array([1, 0])).geometries()[0].bounds
+        (20.0, 0.0, 30.0, 10.0)
+        """
+        features = np.asarray(features, dtype=np.int64)
+        first = np.searchsorted(self.polygon, np.arange(self.features + 1))
+        count = (first[1:] - first[:-1])[features]  # rings of each picked feature
+        ring = np.repeat(first[features] - np.cumsum(count) + count, count) + np.arange(count.sum())
+        col, row, offsets = gather_rings(self.col, self.row, self.offsets[ring],
+                                         self.offsets[ring + 1])
+        return Rings(col, row, offsets, np.repeat(np.arange(len(features)), count),
+                     self.shell[ring], self.area2[ring], self.length[ring], len(features),
+                     self.grid)
+
+    def corner_bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        """The first row and first column each feature reaches (its north and west edges)."""
+        if not self.features:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        starts = self.offsets[np.searchsorted(self.polygon, np.arange(self.features))]
+        return np.minimum.reduceat(self.row, starts), np.minimum.reduceat(self.col, starts)
+
     def _ring_range(self, a: int, b: int) -> tuple[int, int]:
         """The rings of features ``a`` to ``b - 1``."""
         return (int(np.searchsorted(self.polygon, a)), int(np.searchsorted(self.polygon, b)))
@@ -176,6 +203,36 @@ class Rings:
         wkb = self.wkb()
         wkb[:] = [bytes(w) for w in wkb] if len(wkb) == 1 else wkb  # shapely reads no bytearray
         return shapely.from_wkb(wkb)
+
+
+def gather_rings(col: np.ndarray, row: np.ndarray, start: np.ndarray, end: np.ndarray,
+                 dtype: type | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The corners ``start[k]:end[k]`` of each ring ``k``, one ring after another.
+
+    Returns the corners (as ``dtype``, default ``col``'s) and the new ring offsets.
+    """
+    out_col = np.empty(int((end - start).sum()), dtype=dtype or col.dtype)
+    out_row = np.empty_like(out_col)
+    _gather(col, row, start, end, out_col, out_row)
+    return out_col, out_row, np.r_[0, np.cumsum(end - start)].astype(np.int64)
+
+
+@njit(cache=True)
+def _gather(col: np.ndarray, row: np.ndarray, start: np.ndarray, end: np.ndarray,
+            out_col: np.ndarray, out_row: np.ndarray) -> None:
+    k = 0
+    for i in range(start.size):
+        for j in range(start[i], end[i]):
+            out_col[k] = col[j]
+            out_row[k] = row[j]
+            k += 1
+
+
+def feature_areas(geoms: np.ndarray | Rings) -> np.ndarray:
+    """Area of each feature in square CRS units: from the cells of rings, else by GEOS."""
+    if isinstance(geoms, Rings):
+        return geoms.areas()
+    return shapely.area(np.asarray(geoms, dtype=object)) if len(geoms) else np.zeros(0)
 
 
 @njit(cache=True)

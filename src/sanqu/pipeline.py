@@ -36,6 +36,7 @@ from typing import Any
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import shapely
 from pyproj import CRS
 
@@ -53,6 +54,8 @@ from .export import (
     UGB_ZONE_COLOURS,
     ZONE_COLOURS,
     RasterWriter,
+    RingLayer,
+    features,
     grade_colours,
     package_versions,
     release_heap,
@@ -373,7 +376,7 @@ def deliver_vectors(cfg: Config, tmp: Path, study: Study, held: Held, progress: 
     release_heap()  # what the raster stages freed
     progress("vectorize", 0, 1)
     with timer("vectorize"):
-        vec = vectorize_lines(cfg, held.surf, held.lines, held.alloc)
+        vec = vectorize_lines(cfg, held.surf, held.lines, held.alloc, rings=True)
     progress("topology", 0, 1)
     with timer("topology"):
         vec.gate(cfg)
@@ -440,27 +443,27 @@ def deliver_vectors(cfg: Config, tmp: Path, study: Study, held: Held, progress: 
     return done
 
 
-def lines_by_unit(s: Surfaces, lines: Lines, crs: CRS) -> dict[str, gpd.GeoDataFrame]:
+def lines_by_unit(s: Surfaces, lines: Lines, crs: CRS) -> dict[str, RingLayer]:
     """The three lines cut by administrative unit on the raster, for the planning database.
 
     The lines' raster (:func:`sanqu.vectorize.line_codes`) combined with the unit
-    raster is polygonized once (:func:`sanqu.vectorize.polygonize_by_unit`): one
-    polygon per patch of a line (a UGB sub-zone) within one unit.
+    raster is traced once (:func:`sanqu.vectorize.traced_by_unit`): one polygon
+    per patch of a line (a UGB sub-zone) within one unit, kept as rings.
 
     Returns
     -------
-    dict of GeoDataFrame
+    dict of RingLayer
         ``red_line``, ``farmland``, ``ugb``: ``unit`` (index 1..n, 0 in no unit) and
-        the geometry, in unit order; ``ugb`` also ``zone`` and ``zone_name``.
+        the rings, in unit order; ``ugb`` also ``zone`` and ``zone_name``.
     """
     codes = line_codes(lines.red_line, lines.farmland, lines.ugb_zone)
-    geoms, line, unit = polygonize_by_unit(codes, s.unit, len(s.unit_codes), s.grid,
-                                           UGB_FIRST + len(UGB_ZONES))
+    rings, line, unit = traced_by_unit(codes, s.unit, len(s.unit_codes), s.grid,
+                                       UGB_FIRST + len(UGB_ZONES))
     del codes
 
-    def pieces(pick: np.ndarray, **extra: object) -> gpd.GeoDataFrame:
-        return gpd.GeoDataFrame({"unit": unit[pick], **extra},
-                                geometry=gpd.GeoSeries(geoms[pick], crs=crs))
+    def pieces(pick: np.ndarray, **extra: object) -> RingLayer:
+        pick = np.flatnonzero(pick)
+        return RingLayer(pd.DataFrame({"unit": unit[pick], **extra}), rings.take(pick), crs)
 
     ugb = line >= UGB_FIRST
     zone = line[ugb] - (UGB_FIRST - 1)
@@ -468,7 +471,8 @@ def lines_by_unit(s: Surfaces, lines: Lines, crs: CRS) -> dict[str, gpd.GeoDataF
             "ugb": pieces(ugb, zone=zone, zone_name=[UGB_ZONES[int(z)] for z in zone])}
 
 
-def gate_lines_by_unit(cfg: Config, pieces: dict[str, gpd.GeoDataFrame], vec: Vectors) -> None:
+def gate_lines_by_unit(cfg: Config, pieces: dict[str, gpd.GeoDataFrame | RingLayer],
+                       vec: Vectors) -> None:
     """Check the lines cut by unit (:func:`lines_by_unit`): valid and disjoint, cell by cell.
 
     Raises
@@ -477,10 +481,8 @@ def gate_lines_by_unit(cfg: Config, pieces: dict[str, gpd.GeoDataFrame], vec: Ve
         When they fail (a bug: they are traced from the rasters the plain layers
         passed the gate with); never repaired.
     """
-    ugb = pieces["ugb"]
-    geoms = {"red_line": pieces["red_line"].geometry.values,
-             "farmland": pieces["farmland"].geometry.values,
-             **{f"ugb:{z}": ugb.geometry.values[ugb["zone"].to_numpy() == z] for z in UGB_ZONES}}
+    geoms = {"red_line": features(pieces["red_line"]), "farmland": features(pieces["farmland"]),
+             **ugb_zone_features(pieces["ugb"])}
     report = check(geoms, Rules(disjoint=tuple(geoms)), vec.study_area,
                    cfg.outputs.topology.min_area_m2, vec.cells)
     if not report.ok:
@@ -685,8 +687,9 @@ class Vectors:
 
     Attributes
     ----------
-    layers : dict of GeoDataFrame
-        The three spaces and the three lines (plain fields).
+    layers : dict of GeoDataFrame or RingLayer
+        The three spaces and the three lines (plain fields); as rings when
+        delivered on the cell edges (:func:`vectorize_lines`).
     levels : dict of list of numpy.ndarray
         Per evaluation result and level 1, 2, 3, one MultiPolygon of its patches,
         or one per unit when split on the raster (see ``level_units``); none for an
@@ -710,7 +713,7 @@ class Vectors:
         Per line, its area (m²) outside its space, as the gate measured it.
     """
 
-    layers: dict[str, gpd.GeoDataFrame]
+    layers: dict[str, gpd.GeoDataFrame | RingLayer]
     levels: dict[str, list[np.ndarray]]
     study_area: shapely.Geometry
     crs: CRS
@@ -733,15 +736,13 @@ class Vectors:
             When a layer fails and ``outputs.topology.on_failure`` is ``stop``.
         """
         spec = cfg.outputs.topology
-        geoms = {k: df.geometry.values for k, df in self.layers.items() if k != "ugb"}
+        geoms = {k: features(df) for k, df in self.layers.items() if k != "ugb"}
         zones = [f"ugb:{z}" for z in UGB_ZONES]
         coverages: list[tuple[str, ...]] = []
         lines: tuple[str, ...] = ()
         within: tuple[tuple[str, str], ...] = ()
         if self.layers:
-            ugb = self.layers["ugb"]
-            geoms.update({f"ugb:{z}": ugb.geometry.values[ugb["zone"].to_numpy() == z]
-                          for z in UGB_ZONES})
+            geoms.update(ugb_zone_features(self.layers["ugb"]))
             coverages.append(tuple(SPACE_LAYERS))
             lines = ("red_line", "farmland", *zones)
             within = (("red_line", "eco_space"), ("farmland", "agri_space"),
@@ -772,6 +773,14 @@ class Vectors:
             self.outside[inner.split(":")[0]] += area
 
 
+def ugb_zone_features(ugb: gpd.GeoDataFrame | RingLayer) -> dict[str, np.ndarray | Rings]:
+    """The UGB layer's features per sub-zone, keyed ``ugb:<zone>``."""
+    zone = ugb["zone"].to_numpy()
+    if isinstance(ugb, RingLayer):
+        return {f"ugb:{z}": ugb.rings.take(np.flatnonzero(zone == z)) for z in UGB_ZONES}
+    return {f"ugb:{z}": ugb.geometry.values[zone == z] for z in UGB_ZONES}
+
+
 def vectorize_all(cfg: Config, s: Surfaces, lines: Lines, alloc: Allocation) -> Vectors:
     """Polygons of the spaces, lines and (with the planning database) evaluation levels.
 
@@ -787,27 +796,34 @@ def vectorize_all(cfg: Config, s: Surfaces, lines: Lines, alloc: Allocation) -> 
     return vec
 
 
-def vectorize_lines(cfg: Config, s: Surfaces, lines: Lines, alloc: Allocation) -> Vectors:
+def vectorize_lines(cfg: Config, s: Surfaces, lines: Lines, alloc: Allocation, *,
+                    rings: bool = False) -> Vectors:
     """Smoothed polygons of the spaces and lines, in the output CRS.
 
     The spaces and lines come from one coverage (:func:`space_and_line_layers`)
     that keeps the study area's outline on cell edges. The output CRS follows
     ``outputs.crs`` (:func:`sanqu.crs.output_crs`, zone from the study area's
-    centroid). No evaluation levels yet (:func:`vectorize_levels`).
+    centroid). No evaluation levels yet (:func:`vectorize_levels`). With
+    ``rings``, layers left on the cell edges in the grid's CRS are
+    :class:`sanqu.export.RingLayer` (for delivery: no GEOS objects).
     """
     grid = s.grid
     tol_spec = cfg.outputs.smoothing.tolerance
     tol = AUTO_TOLERANCE * grid.res[0] if tol_spec == "auto" else float(tol_spec)
-    layers = space_and_line_layers(alloc.zones, lines.red_line, lines.farmland, lines.ugb_zone,
-                                   grid, tol, {**SPACE_LAYERS, **LINE_LAYERS}, UGB_ZONES)
     study_area = _one_feature(polygonize(s.mask, grid).geometry.values.to_numpy())[0]
     c = shapely.centroid(study_area)
     out = output_crs(cfg.outputs.crs, centre_lon(c.x, c.y, grid.crs), grid.crs,
                      form=cfg.outputs.gk_form, zone=cfg.outputs.gk_zone)
+    layers = space_and_line_layers(alloc.zones, lines.red_line, lines.farmland, lines.ugb_zone,
+                                   grid, tol, {**SPACE_LAYERS, **LINE_LAYERS}, UGB_ZONES,
+                                   rings=rings and crs_equivalent(out, grid.crs))
     cells = None
     if crs_equivalent(out, grid.crs):
         for df in layers.values():
-            df.set_crs(out, allow_override=True, inplace=True)
+            if isinstance(df, RingLayer):
+                df.crs = out
+            else:
+                df.set_crs(out, allow_override=True, inplace=True)
         cells = CellGrid(grid, s.mask)
     else:
         cell = grid.res[0]

@@ -48,8 +48,15 @@ from .align import crs_equivalent
 from .config import PLACEHOLDER, PLANNING_LAYERS, Config
 from .crs import reproject
 from .evaluate import LEVEL_LABELS
-from .export import LINE_LAYERS, RingLayer, vector_env, write_gpkg_aliases, write_schema_layer
-from .lattice import Rings
+from .export import (
+    LINE_LAYERS,
+    RingLayer,
+    features,
+    vector_env,
+    write_gpkg_aliases,
+    write_schema_layer,
+)
+from .lattice import Rings, feature_areas
 from .topology import EPS_M2, Issue, Report, TopologyError, point_at, polygonal
 from .units import Units
 
@@ -355,7 +362,7 @@ def build(cfg: Config, lines: dict[str, gpd.GeoDataFrame],
         extra: dict[str, list[str]] = {}
         unit = None
         if source in lines:
-            geoms = lines[source].geometry.values
+            geoms = features(lines[source])
             if "unit" in lines[source]:
                 unit = lines[source]["unit"].to_numpy()
             if layer == "CZKFBJ":
@@ -384,7 +391,7 @@ def build(cfg: Config, lines: dict[str, gpd.GeoDataFrame],
             "XZQDM": codes,
             "XZQMC": names,
             **{k: [v[s] for s in src] for k, v in extra.items()},
-            "MJ": np.round(_areas(g) * factor, decimals),
+            "MJ": np.round(feature_areas(g) * factor, decimals),
             "BZ": [""] * len(g),
         }
         if isinstance(g, Rings):
@@ -409,12 +416,6 @@ def _features(levels: list[np.ndarray | Rings]) -> np.ndarray | Rings:
                            *(g.geometries() if isinstance(g, Rings) else np.asarray(g, dtype=object)
                              for g in present)])
 
-
-def _areas(geoms: list[shapely.Geometry] | Rings) -> np.ndarray:
-    """Area of each feature (m²): from the cells of rings, else by GEOS."""
-    if isinstance(geoms, Rings):
-        return geoms.areas()
-    return shapely.area(np.array(geoms, dtype=object)) if len(geoms) else np.zeros(0)
 
 
 #: UGB sub-zone number → the key of its code in ``outputs.planning_db.subzone_codes``.

@@ -24,15 +24,19 @@ inside its space and the lines stay disjoint after smoothing.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import shapely
 from numba import njit
 
 from .batches import batch_bounds
 from .config import SPACES
+from .export import RingLayer
 from .grid import Grid
-from .lattice import Rings
+from .lattice import Rings, feature_areas, gather_rings
 from .trace import label_regions, trace_rings
 
 
@@ -156,27 +160,12 @@ def traced(values: np.ndarray, grid: Grid, *, per_patch: bool = True
     order = np.argsort(key, kind="stable")  # a patch's shell is its first ring
     del key
     ring_start = np.r_[0, ring_end[:-1]]
-    start, end = ring_start[order], ring_end[order]
     small = max(grid.shape) < 2**16  # corners as 2-byte integers when the grid allows
-    out_col = np.empty(len(col), dtype=np.uint16 if small else np.int32)
-    out_row = np.empty_like(out_col)
-    _gather(col, row, start, end, out_col, out_row)
-    del col, row
+    col, row, offsets = gather_rings(col, row, ring_start[order], ring_end[order],
+                                     np.uint16 if small else np.int32)
     label = ring_label[order]
-    return Rings.of(out_col, out_row, np.r_[0, np.cumsum(end - start)], feature[label - 1],
+    return Rings.of(col, row, offsets, feature[label - 1],
                     np.r_[True, label[1:] != label[:-1]][:len(label)], len(codes), grid), codes
-
-
-@njit(cache=True)
-def _gather(col: np.ndarray, row: np.ndarray, start: np.ndarray, end: np.ndarray,
-            out_col: np.ndarray, out_row: np.ndarray) -> None:
-    """Copy the corners ``start[k]:end[k]`` of each ring, one ring after another."""
-    k = 0
-    for i in range(start.size):
-        for j in range(start[i], end[i]):
-            out_col[k] = col[j]
-            out_row[k] = row[j]
-            k += 1
 
 
 def traced_by_unit(values: np.ndarray, unit: np.ndarray, n_units: int, grid: Grid, span: int,
@@ -460,18 +449,32 @@ def north_to_south(parts: np.ndarray) -> np.ndarray:
     return parts[np.lexsort((bounds[:, 0], -bounds[:, 3]))]
 
 
-def frame(geoms: np.ndarray, crs: object, code: int, name: str) -> gpd.GeoDataFrame:
-    """A layer of polygons with the plain fields ``id``, ``code``, ``name``, ``area_ha``."""
-    geoms = np.asarray(geoms, dtype=object)
-    return gpd.GeoDataFrame(
-        {
-            "id": np.arange(1, len(geoms) + 1, dtype=np.int64),
-            "code": np.full(len(geoms), code, dtype=np.int64),
-            "name": [name] * len(geoms),
-            "area_ha": shapely.area(geoms) / 10_000 if len(geoms) else np.zeros(0),
-        },
-        geometry=gpd.GeoSeries(list(geoms), crs=crs),
-    )
+def frame(geoms: np.ndarray | Rings, crs: object, code: int, name: str
+          ) -> gpd.GeoDataFrame | RingLayer:
+    """A layer of polygons with the plain fields ``id``, ``code``, ``name``, ``area_ha``.
+
+    Rings make a :class:`sanqu.export.RingLayer`, GEOS polygons a GeoDataFrame.
+    """
+    return _layer(geoms, crs, _plain_fields(geoms, code, name))
+
+
+def _plain_fields(geoms: np.ndarray | Rings, code: int, name: str) -> dict[str, object]:
+    """``id``, ``code``, ``name`` and ``area_ha`` of the features ``geoms``."""
+    return {
+        "id": np.arange(1, len(geoms) + 1, dtype=np.int64),
+        "code": np.full(len(geoms), code, dtype=np.int64),
+        "name": [name] * len(geoms),
+        "area_ha": feature_areas(geoms) / 10_000,
+    }
+
+
+def _layer(geoms: np.ndarray | Rings, crs: object, fields: dict[str, object]
+           ) -> gpd.GeoDataFrame | RingLayer:
+    """``fields`` and the features ``geoms`` as one layer."""
+    if isinstance(geoms, Rings):
+        return RingLayer(pd.DataFrame(fields), geoms, crs)
+    return gpd.GeoDataFrame(fields, geometry=gpd.GeoSeries(list(np.asarray(geoms, dtype=object)),
+                                                           crs=crs))
 
 
 #: Line codes inside a coverage piece: 0 no line, 1 red line, 2 farmland, 2 + z UGB sub-zone z.
@@ -496,8 +499,8 @@ def line_codes(red: np.ndarray, farm: np.ndarray, ugb_zone: np.ndarray) -> np.nd
 
 def space_and_line_layers(zones: np.ndarray, red: np.ndarray, farm: np.ndarray,
                           ugb_zone: np.ndarray, grid: Grid, tolerance: float,
-                          names: dict[str, str], ugb_zones: dict[int, str]
-                          ) -> dict[str, gpd.GeoDataFrame]:
+                          names: dict[str, str], ugb_zones: dict[int, str], *,
+                          rings: bool = False) -> dict[str, gpd.GeoDataFrame | RingLayer]:
     """Polygons of the three spaces and the three lines from one smoothed coverage.
 
     Every study cell is one piece class ``space * 8 + line`` (line code 0 when it is
@@ -505,7 +508,8 @@ def space_and_line_layers(zones: np.ndarray, red: np.ndarray, farm: np.ndarray,
     (:func:`smooth_coverage`) and dissolved per space, per line and per UGB sub-zone,
     so lines stay disjoint and inside their space. Without smoothing (``tolerance``
     0) the same polygons come straight from two rasters, the spaces and the lines,
-    which is much cheaper than dissolving pieces.
+    which is much cheaper than dissolving pieces; with ``rings`` they are then
+    kept as rings (:func:`traced`), never GEOS objects.
 
     Parameters
     ----------
@@ -524,46 +528,64 @@ def space_and_line_layers(zones: np.ndarray, red: np.ndarray, farm: np.ndarray,
         ``red_line``, ``farmland``, ``ugb``.
     ugb_zones : dict
         Sub-zone number → name.
+    rings : bool
+        Without smoothing, give :class:`sanqu.export.RingLayer` layers.
 
     Returns
     -------
-    dict of GeoDataFrame
+    dict of GeoDataFrame or RingLayer
         Space layers then line layers, with ``id``, ``code``, ``name``, ``area_ha``; a
         line's ``code`` is the code of its space; ``ugb`` adds ``zone`` and ``zone_name``.
+        Polygons come north to south, then west to east.
     """
     line_code = line_codes(red, farm, ugb_zone)
-    if tolerance <= 0:
-        spaces, lines = polygonize(zones, grid), polygonize(line_code, grid)
-        geoms = np.concatenate([spaces.geometry.values, lines.geometry.values])
-        space = np.r_[spaces["code"].to_numpy(), np.zeros(len(lines), np.int64)]
-        line = np.r_[np.zeros(len(spaces), np.int64), lines["code"].to_numpy()]
-        combine = north_to_south
+    select: Callable[[bool, int], np.ndarray | Rings]
+    if tolerance <= 0 and rings:
+        traces = {True: traced(zones, grid), False: traced(line_code, grid)}
+        edges = {k: r.corner_bounds() for k, (r, _) in traces.items()}
+
+        def select(of_space: bool, code: int) -> np.ndarray | Rings:
+            (r, codes), (top, west) = traces[of_space], edges[of_space]
+            pick = np.flatnonzero(codes == code)
+            return r.take(pick[np.lexsort((west[pick], top[pick]))])
     else:
-        line_code += zones.astype(np.uint8) * 8
-        df = polygonize(line_code, grid)
-        geoms = smooth_coverage(df.geometry.values, tolerance, grid, KEEP_CELLS * grid.cell_area)
-        space, line = df["code"].to_numpy() // 8, df["code"].to_numpy() % 8
-        combine = dissolve
+        if tolerance <= 0:
+            spaces, lines = polygonize(zones, grid), polygonize(line_code, grid)
+            geoms = np.concatenate([spaces.geometry.values, lines.geometry.values])
+            space = np.r_[spaces["code"].to_numpy(), np.zeros(len(lines), np.int64)]
+            line = np.r_[np.zeros(len(spaces), np.int64), lines["code"].to_numpy()]
+            combine = north_to_south
+        else:
+            line_code += zones.astype(np.uint8) * 8
+            df = polygonize(line_code, grid)
+            geoms = smooth_coverage(df.geometry.values, tolerance, grid,
+                                    KEEP_CELLS * grid.cell_area)
+            space, line = df["code"].to_numpy() // 8, df["code"].to_numpy() % 8
+            combine = dissolve
+
+        def select(of_space: bool, code: int) -> np.ndarray | Rings:
+            return combine(geoms[(space if of_space else line) == code])
     del line_code
     eco, agri, urban = SPACES.values()
-    out: dict[str, gpd.GeoDataFrame] = {}
+    out: dict[str, gpd.GeoDataFrame | RingLayer] = {}
     for key, code in zip(("eco_space", "agri_space", "urban_space"), SPACES.values(),
                          strict=True):
-        out[key] = frame(combine(geoms[space == code]), grid.crs, code, names[key])
-    out["red_line"] = frame(combine(geoms[line == RED]), grid.crs, eco, names["red_line"])
-    out["farmland"] = frame(combine(geoms[line == FARM]), grid.crs, agri, names["farmland"])
-    out["ugb"] = ugb_frame([combine(geoms[line == UGB_FIRST - 1 + z]) for z in ugb_zones],
+        out[key] = frame(select(True, code), grid.crs, code, names[key])
+    out["red_line"] = frame(select(False, RED), grid.crs, eco, names["red_line"])
+    out["farmland"] = frame(select(False, FARM), grid.crs, agri, names["farmland"])
+    out["ugb"] = ugb_frame([select(False, UGB_FIRST - 1 + z) for z in ugb_zones],
                            grid.crs, urban, names["ugb"], ugb_zones)
     return out
 
 
-def ugb_frame(parts: list[np.ndarray], crs: object, code: int, name: str,
-              ugb_zones: dict[int, str]) -> gpd.GeoDataFrame:
-    """The UGB layer from its polygons per sub-zone (in ``ugb_zones`` order)."""
-    geoms = np.concatenate([np.asarray(p, dtype=object) for p in parts])
-    df = frame(geoms, crs, code, name)
+def ugb_frame(parts: list[np.ndarray | Rings], crs: object, code: int, name: str,
+              ugb_zones: dict[int, str]) -> gpd.GeoDataFrame | RingLayer:
+    """The UGB layer from its polygons (or rings) per sub-zone (in ``ugb_zones`` order)."""
+    if all(isinstance(p, Rings) for p in parts) and parts:
+        geoms: np.ndarray | Rings = Rings.concat(parts, parts[0].grid)
+    else:
+        geoms = np.concatenate([np.asarray(p, dtype=object) for p in parts])
     zone = np.concatenate([np.full(len(p), z, dtype=np.int64)
                            for p, z in zip(parts, ugb_zones, strict=True)])
-    df.insert(4, "zone", zone)
-    df.insert(5, "zone_name", [ugb_zones[int(z)] for z in zone])
-    return df
+    return _layer(geoms, crs, {**_plain_fields(geoms, code, name), "zone": zone,
+                               "zone_name": [ugb_zones[int(z)] for z in zone]})
