@@ -151,19 +151,27 @@ def test_gate_in_the_pipeline_stops_or_repairs(tmp_path, monkeypatch, write_conf
         return layers
 
     monkeypatch.setattr(sanqu.pipeline, "space_and_line_layers", with_bowtie)
+    counts, red = stops_then_repairs(tmp_path, write_config, ".*invalid")
+    assert counts.get("invalid") == 1
+
+
+def stops_then_repairs(tmp_path, write_config, found: str) -> tuple[dict, np.ndarray]:
+    """Run the demo: it stops (``found`` in the message, no output), then repairs.
+
+    Returns the repaired counts of the manifest and the red line read back (valid).
+    """
     out = tmp_path / "out"
     with pytest.raises(TopologyError, match=r"^outputs\.topology: outputs fail the topology "
-                                            r"gate: .*invalid"):
+                                            r"gate: " + found):
         sanqu.delineate(load_config(write_config(tmp_path / "stop.yaml")), out)
     assert not out.exists() and not list(tmp_path.glob(".out.*"))
-
     cfg = write_config(tmp_path / "repair.yaml",
                        lambda d: d["outputs"].update(topology={"on_failure": "repair"}))
     sanqu.delineate(load_config(cfg), out)
     manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
-    assert manifest["vectors"]["topology"]["repaired_counts"].get("invalid") == 1
-    red = gpd.read_file(out / "sanqu.gpkg", layer="red_line")
-    assert shapely.is_valid(red.geometry.values).all()
+    red = gpd.read_file(out / "sanqu.gpkg", layer="red_line").geometry.values
+    assert shapely.is_valid(red).all()
+    return manifest["vectors"]["topology"]["repaired_counts"], red
 
 
 def test_gate_stops_or_repairs_rings_delivered_twice(tmp_path, monkeypatch, write_config):
@@ -179,21 +187,9 @@ def test_gate_stops_or_repairs_rings_delivered_twice(tmp_path, monkeypatch, writ
         return layers
 
     monkeypatch.setattr(sanqu.pipeline, "space_and_line_layers", with_twice)
-    out = tmp_path / "out"
-    with pytest.raises(TopologyError, match=r"^outputs\.topology: outputs fail the topology "
-                                            r"gate: 1 overlap"):
-        sanqu.delineate(load_config(write_config(tmp_path / "stop.yaml")), out)
-    assert not out.exists()
-
-    cfg = write_config(tmp_path / "repair.yaml",
-                       lambda d: d["outputs"].update(topology={"on_failure": "repair"}))
-    sanqu.delineate(load_config(cfg), out)
-    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
-    assert manifest["vectors"]["topology"]["repaired_counts"] == {"overlap": 1}
-    red = gpd.read_file(out / "sanqu.gpkg", layer="red_line")
-    assert shapely.is_valid(red.geometry.values).all()
-    assert shapely.area(red.geometry.values).sum() == pytest.approx(  # no overlap left
-        shapely.union_all(red.geometry.values).area)
+    counts, red = stops_then_repairs(tmp_path, write_config, "1 overlap")
+    assert counts == {"overlap": 1}
+    assert shapely.area(red).sum() == pytest.approx(shapely.union_all(red).area)  # no overlap
 
 
 # ------------------------------------------------- the same checks, cell by cell
