@@ -297,7 +297,7 @@ def without_a_part(rings: Rings) -> Rings:
                     rings.polygon[keep], rings.shell[keep], rings.features, rings.grid)
 
 
-def test_a_level_cut_by_units_missing_a_patch_stops_the_run(tmp_path, monkeypatch, write_config):
+def test_levels_cut_by_units_missing_a_patch_stop_the_run(tmp_path, monkeypatch, write_config):
     real = sanqu.pipeline.traced_by_unit
 
     def without_first(*args, **kwargs):
@@ -308,8 +308,8 @@ def test_a_level_cut_by_units_missing_a_patch_stops_the_run(tmp_path, monkeypatc
 
     monkeypatch.setattr(sanqu.pipeline, "traced_by_unit", without_first)
     out = tmp_path / "out"
-    with pytest.raises(TopologyError, match=r"^outputs\.planning_db\.admin_overlay: level 1 of "
-                                            r"eco_importance cut by units fails the topology "
+    with pytest.raises(TopologyError, match=r"^outputs\.planning_db\.admin_overlay: the levels "
+                                            r"of eco_importance cut by units fail the topology "
                                             r"gate: 1 gap"):
         sanqu.delineate(load_config(write_config(tmp_path / "stop.yaml")), out)
     assert not out.exists() and not list(tmp_path.glob(".out.*"))

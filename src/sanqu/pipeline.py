@@ -904,15 +904,13 @@ def _by_unit(geoms: np.ndarray, unit: np.ndarray, pick: np.ndarray
 
 def deliver_levels(cfg: Config, tmp: Path, s: Surfaces, result: str, vec: Vectors,
                    units: Any, timer: Timer) -> list[str]:
-    """Write one evaluation result's planning layer a level at a time (units on the raster).
+    """Write one evaluation result's planning layer (units on the raster).
 
-    Each level is traced combined with the unit raster (one MultiPolygon per
-    unit it reaches), checked cell by cell — valid, and covering exactly the
-    cells of its level, so the three levels tile the study area — appended to
-    the layer and dropped before the next level is traced: one level's rings
-    are held at a time, not the result's. The rings never become GEOS objects
-    (:func:`sanqu.vectorize.traced`): the check reads them and the files get
-    WKB made from them.
+    The result's levels combined with the unit raster are traced once (one
+    MultiPolygon per level and unit it reaches), checked cell by cell — valid,
+    and the three levels tiling the study area — and written. The rings never
+    become GEOS objects (:func:`sanqu.vectorize.traced`): the check reads them
+    and the files get WKB made from them, a chunk at a time.
 
     Returns
     -------
@@ -922,40 +920,29 @@ def deliver_levels(cfg: Config, tmp: Path, s: Surfaces, result: str, vec: Vector
     Raises
     ------
     TopologyError
-        When a level fails the check (a bug: it is traced from the raster); never
-        repaired.
+        When the levels fail the check (a bug: they are traced from the raster);
+        never repaired.
     """
-    grid, n = s.grid, len(s.unit_codes)
-    grades = np.where(s.mask, getattr(s, RESULT_ATTRS[result]), 0)
-    written: list[str] = []
-    count = 0
-    for lv in (1, 2, 3):
-        with timer("vectorize"):
-            here = grades == lv
-            features, _, feature_unit = traced_by_unit(here.view(np.uint8), s.unit, n, grid, 2,
-                                                       per_patch=False)
-        with timer("topology"):
-            name = f"{result}:{lv}"
-            report = check({name: features}, Rules(coverages=((name,),)), vec.study_area,
-                           cfg.outputs.topology.min_area_m2, CellGrid(grid, here))
-            if not report.ok:
-                raise TopologyError(f"outputs.planning_db.admin_overlay: level {lv} of {result} "
-                                    f"cut by units fails the topology gate: {report.summary()}",
-                                    report)
-        del here
-        if lv > 1 and not len(features):
-            continue  # nothing to append
-        with timer("export"):
-            empty = Rings.concat([], grid)
-            levels = [features if k == lv else empty for k in (1, 2, 3)]
-            unit_of = [feature_unit if k == lv else np.zeros(0, np.int64) for k in (1, 2, 3)]
-            out = planning_db.build(cfg, {}, {result: levels}, vec.crs, units, {result: unit_of},
-                                    first=count + 1)
-            count += len(features)
-            del features, levels  # the layer holds them alone
-            written = planning_db.write_built(cfg, tmp, out, append=lv > 1, release=True)
-            del out
-        release_heap()
+    with timer("vectorize"):
+        grades = np.where(s.mask, getattr(s, RESULT_ATTRS[result]), 0)
+        rings, level, unit = traced_by_unit(grades, s.unit, len(s.unit_codes), s.grid, 4,
+                                            per_patch=False)
+        del grades
+        levels = [rings.take(np.flatnonzero(level == lv)) for lv in (1, 2, 3)]
+        level_units = [unit[level == lv] for lv in (1, 2, 3)]
+        del rings
+    with timer("topology"):
+        names = tuple(f"{result}:{lv}" for lv in (1, 2, 3))
+        report = check(dict(zip(names, levels, strict=True)), Rules(coverages=(names,)),
+                       vec.study_area, cfg.outputs.topology.min_area_m2, vec.cells)
+        if not report.ok:
+            raise TopologyError(f"outputs.planning_db.admin_overlay: the levels of {result} cut "
+                                f"by units fail the topology gate: {report.summary()}", report)
+    with timer("export"):
+        out = planning_db.build(cfg, {}, {result: levels}, vec.crs, units,
+                                {result: level_units})
+        del levels
+        written = planning_db.write_built(cfg, tmp, out)
     return written
 
 
