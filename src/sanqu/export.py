@@ -76,11 +76,18 @@ SPACE_LAYERS = {"eco_space": "生态空间", "agri_space": "农业空间", "urba
 LINE_LAYERS = {"red_line": "生态保护红线", "farmland": "永久基本农田", "ugb": "城镇开发边界"}
 
 
+#: zlib level of DEFLATE GeoTIFFs: on class rasters level 1 compresses 4.5 times faster
+#: than GDAL's default 6, for files 1.4 times larger (36 M cells of zones: 0.16 s and
+#: 4.0 MB against 0.72 s and 2.8 MB); every reader of DEFLATE reads any level.
+DEFLATE_LEVEL = 1
+
+
 class RasterWriter:
     """A single-band uint8 GeoTIFF written window by window.
 
     GDAL compresses the tiles on every core (``NUM_THREADS=ALL_CPUS``) and writes
-    them in the same order as on one, so the file's bytes do not change.
+    them in the same order as on one, so the file's bytes do not change. DEFLATE
+    uses :data:`DEFLATE_LEVEL`.
 
     Parameters
     ----------
@@ -96,8 +103,9 @@ class RasterWriter:
 
     def __init__(self, path: Path, grid: Grid, colours: dict[int, tuple[int, ...]] | None = None,
                  compress: str = "DEFLATE") -> None:
+        level = {"zlevel": DEFLATE_LEVEL} if compress.upper() == "DEFLATE" else {}
         profile = grid.profile(dtype="uint8", nodata=0, compress=compress, tiled=True,
-                               blockxsize=256, blockysize=256, num_threads="ALL_CPUS")
+                               blockxsize=256, blockysize=256, num_threads="ALL_CPUS", **level)
         self._ds = rasterio.open(path, "w", **profile)
         if colours:
             self._ds.write_colormap(1, {0: (0, 0, 0, 0), **colours})
