@@ -193,9 +193,9 @@ class Rings:
         if b - a == 1:
             out[0] = buffer  # one (maybe large) feature: no copy
         else:
-            view = memoryview(buffer)
-            for i, (s, e) in enumerate(zip(ends - size, ends, strict=True)):
-                out[i] = bytes(view[s:e])
+            whole = bytes(buffer)
+            out[:] = [whole[s:e] for s, e in zip((ends - size).tolist(), ends.tolist(),
+                                                 strict=True)]
         return out
 
     def geometries(self) -> np.ndarray:
