@@ -185,17 +185,18 @@ class Rings:
         points = np.bincount(polygon - a, weights=np.diff(offsets), minlength=b - a)
         size = 9 + 9 * parts + 4 * rings + 16 * points.astype(np.int64)
         ends = np.cumsum(size)
-        buffer = bytearray(int(ends[-1]) if len(ends) else 0)
+        total = int(ends[-1]) if len(ends) else 0
+        # one (maybe large) feature is written in place, not copied; many are sliced
+        buffer = bytearray(total) if b - a == 1 else np.empty(total, dtype=np.uint8)
         t = self.grid.transform
         _write_wkb(self.col, self.row, offsets, polygon - a, shell, parts,
                    np.array(t[:6], dtype=np.float64), np.frombuffer(buffer, dtype=np.uint8))
         out = np.empty(b - a, dtype=object)
         if b - a == 1:
-            out[0] = buffer  # one (maybe large) feature: no copy
+            out[0] = buffer
         else:
-            whole = bytes(buffer)
-            out[:] = [whole[s:e] for s, e in zip((ends - size).tolist(), ends.tolist(),
-                                                 strict=True)]
+            out[:] = [buffer[s:e].tobytes() for s, e in zip((ends - size).tolist(),
+                                                            ends.tolist(), strict=True)]
         return out
 
     def geometries(self) -> np.ndarray:
