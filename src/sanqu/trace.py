@@ -3,9 +3,10 @@
 The polygonizer of :mod:`sanqu.vectorize`. Each patch's boundary runs along cell
 edges and is walked with the patch on the right-hand side (in row/column
 order), turning only where the boundary turns, so a ring holds its corners and
-nothing else. One scan over the cells starts a walk at every boundary edge not
-walked yet; a bit per cell side records the edges walked, so every edge is
-walked once and the work is proportional to the cells plus the boundary.
+nothing else. One scan over the cells starts a walk at every horizontal boundary
+edge not walked yet (every ring is first met at one); a bit per top and bottom
+cell side records the edges walked, so every ring is walked once and the work is
+proportional to the cells plus the boundary.
 
 At a vertex the walk looks at the two cells ahead of it: it turns left if the
 ahead-left cell is in the patch, goes straight if only the ahead-right cell is,
@@ -29,11 +30,6 @@ from __future__ import annotations
 
 import numpy as np
 from numba import njit
-
-#: Directions, as (column step, row step): east, south, west, north. A right
-#: turn is ``(d + 1) % 4``, a left turn ``(d + 3) % 4``.
-_DCOL = np.array([1, 0, -1, 0], dtype=np.int64)
-_DROW = np.array([0, 1, 0, -1], dtype=np.int64)
 
 
 @njit(cache=True)
@@ -191,12 +187,6 @@ def region_sizes(values: np.ndarray, out: np.ndarray | None = None
 
 
 @njit(cache=True)
-def _inside(labels: np.ndarray, row: int, col: int, patch: int) -> bool:
-    height, width = labels.shape
-    return 0 <= row < height and 0 <= col < width and labels[row, col] == patch
-
-
-@njit(cache=True)
 def _grow(a: np.ndarray) -> np.ndarray:
     out = np.empty(2 * a.size, dtype=a.dtype)
     out[:a.size] = a
@@ -205,8 +195,17 @@ def _grow(a: np.ndarray) -> np.ndarray:
 
 @njit(cache=True)
 def _trace(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`trace_rings`' kernel. Directions ``d``: 0 east, 1 south, 2 west, 3 north.
+
+    Walks start only at horizontal sides (tops and bottoms of cells, bits 1 and 4
+    of ``walked``): every ring's first side in scan order is horizontal (a ring's
+    top line is reached first from the cell above or below it), so vertical sides
+    are never looked up or marked. Each straight run is one tight loop; the
+    cells ahead are looked up left first (a pinch turns left, away from the cell
+    across the corner).
+    """
     height, width = labels.shape
-    walked = np.zeros((height, width), dtype=np.uint8)  # bit per side walked: top right bottom left
+    walked = np.zeros((height, width), dtype=np.uint8)  # bit 1: top walked, bit 4: bottom
     out_col = np.empty(1024, dtype=np.int32)
     out_row = np.empty(1024, dtype=np.int32)
     ring_label = np.empty(64, dtype=np.int32)
@@ -218,63 +217,75 @@ def _trace(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.n
             patch = labels[r, c]
             if patch == 0:
                 continue
-            for side in range(4):
+            for side in (0, 2):
                 if walked[r, c] & (1 << side):
                     continue
-                # a side is on the boundary when the cell across it is not in the patch;
-                # the walk starts at the corner where the side begins, heading along it
                 if side == 0:
-                    edge = not _inside(labels, r - 1, c, patch)
-                    col, row = c, r
-                elif side == 1:
-                    edge = not _inside(labels, r, c + 1, patch)
-                    col, row = c + 1, r
-                elif side == 2:
-                    edge = not _inside(labels, r + 1, c, patch)
-                    col, row = c + 1, r + 1
+                    if r > 0 and labels[r - 1, c] == patch:
+                        continue
+                    col, row, d0 = c, r, 0
                 else:
-                    edge = not _inside(labels, r, c - 1, patch)
-                    col, row = c, r + 1
-                if not edge:
-                    continue
-                col0, row0, d0, d, first = col, row, side, side, n
+                    if r + 1 < height and labels[r + 1, c] == patch:
+                        continue
+                    col, row, d0 = c + 1, r + 1, 2
+                col0, row0 = col, row
+                d = d0
+                first = n
                 while True:
-                    # mark the edge about to be walked: a side of the patch cell on the right
-                    if d == 0:
-                        walked[row, col] |= 1
-                    elif d == 1:
-                        walked[row, col - 1] |= 2
-                    elif d == 2:
-                        walked[row - 1, col - 1] |= 4
-                    else:
-                        walked[row - 1, col] |= 8
-                    col += _DCOL[d]
-                    row += _DROW[d]
-                    # the two cells ahead of the vertex, right and left of the heading
-                    if d == 0:
-                        right = _inside(labels, row, col, patch)
-                        left = _inside(labels, row - 1, col, patch)
-                    elif d == 1:
-                        right = _inside(labels, row, col - 1, patch)
-                        left = _inside(labels, row, col, patch)
-                    elif d == 2:
-                        right = _inside(labels, row - 1, col - 1, patch)
-                        left = _inside(labels, row, col - 1, patch)
-                    else:
-                        right = _inside(labels, row - 1, col, patch)
-                        left = _inside(labels, row - 1, col - 1, patch)
-                    nd = (d + 3) % 4 if left else (d if right else (d + 1) % 4)
-                    if nd != d:
-                        if n + 2 > out_col.size:
-                            out_col = _grow(out_col)
-                            out_row = _grow(out_row)
-                        out_col[n] = col
-                        out_row[n] = row
-                        n += 1
+                    if d == 0:  # east along row line `row`, patch below
+                        while True:
+                            walked[row, col] |= 1
+                            col += 1
+                            if col == col0 and row == row0 and d0 == 0:
+                                break
+                            if row > 0 and col < width and labels[row - 1, col] == patch:
+                                nd = 3
+                                break
+                            if col >= width or labels[row, col] != patch:
+                                nd = 1
+                                break
+                    elif d == 1:  # south along column line `col`, patch west
+                        while True:
+                            row += 1
+                            if row < height and col < width and labels[row, col] == patch:
+                                nd = 0
+                                break
+                            if row >= height or labels[row, col - 1] != patch:
+                                nd = 2
+                                break
+                    elif d == 2:  # west along row line `row`, patch above
+                        while True:
+                            walked[row - 1, col - 1] |= 4
+                            col -= 1
+                            if col == col0 and row == row0 and d0 == 2:
+                                break
+                            if row < height and col > 0 and labels[row, col - 1] == patch:
+                                nd = 1
+                                break
+                            if col == 0 or labels[row - 1, col - 1] != patch:
+                                nd = 3
+                                break
+                    else:  # north along column line `col`, patch east
+                        while True:
+                            row -= 1
+                            if row > 0 and col > 0 and labels[row - 1, col - 1] == patch:
+                                nd = 2
+                                break
+                            if row == 0 or labels[row - 1, col] != patch:
+                                nd = 0
+                                break
+                    if col == col0 and row == row0 and d == d0:
+                        break  # back at the start, straight on: no vertex
+                    if n + 2 > out_col.size:
+                        out_col = _grow(out_col)
+                        out_row = _grow(out_row)
+                    out_col[n] = col
+                    out_row[n] = row
+                    n += 1
                     d = nd
                     if col == col0 and row == row0 and d == d0:
                         break
-                out_col[n] = out_col[first]  # close the ring
+                out_col[n] = out_col[first]
                 out_row[n] = out_row[first]
                 n += 1
                 if rings == ring_label.size:
@@ -283,7 +294,6 @@ def _trace(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.n
                 ring_label[rings] = patch
                 ring_end[rings] = n
                 rings += 1
-    # copies of the used part: the doubled buffers are freed, not kept alive by views
     return (out_col[:n].copy(), out_row[:n].copy(), ring_label[:rings].copy(),
             ring_end[:rings].copy())
 
