@@ -565,11 +565,12 @@ def cover(geoms: np.ndarray | Rings, grid: Grid) -> Cover | None:
     paint = _paint(g, grid.shape, np.arange(1, n + 1, dtype=np.int64), np.int32)
     if paint.min() < 0 or paint.max() > n:
         return Cover(_paint(g, grid.shape, None, np.int16), None)
-    cells, around, pinched = _tally(paint, n)
+    cells, around, pinched, corners = _tally(paint, n)
     length = np.bincount(g.polygon, weights=g.length, minlength=n)
     ok = g.twice_cells() == 2 * cells[1:]
     ok &= length.astype(np.int64) == around[1:]
-    ok[g.polygon[_touching_itself(g.col, g.row, g.offsets, g.polygon, pinched, paint)]] = False
+    ok[g.polygon[_touching_itself(g.col, g.row, g.offsets, g.polygon, pinched, corners,
+                                  paint)]] = False
     ok &= _patches(paint, n)[1:] == g.parts()
     return Cover(None, ok, paint)
 
@@ -599,17 +600,20 @@ def _patches(paint: np.ndarray, n: int) -> np.ndarray:
 
 
 @njit(cache=True)
-def _tally(paint: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _tally(paint: np.ndarray, n: int
+           ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Per value 0..n of ``paint``: its cells, the cell edges between them and others, pinches.
 
     Edges on the grid's border count as edges to others. A value is *pinched*
     where two of its cells meet only at a corner, the other two cells there
-    having other values.
+    having other values. Also the pinch corners, a bit each (corner
+    ``row * (width + 1) + col``, bit ``k & 7`` of byte ``k >> 3``).
     """
     height, width = paint.shape
     cells = np.zeros(n + 1, dtype=np.int64)
     around = np.zeros(n + 1, dtype=np.int64)
     pinched = np.zeros(n + 1, dtype=np.bool_)
+    corners = np.zeros(((height + 1) * (width + 1) + 7) // 8, dtype=np.uint8)
     for r in range(height):
         for c in range(width):
             p = paint[r, c]
@@ -623,20 +627,25 @@ def _tally(paint: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarra
                 around[below] += 1
             if right >= 0 and below >= 0:  # the four cells with a corner at (r + 1, c + 1)
                 q = paint[r + 1, c + 1]
+                pinch = False
                 if q == p and right != p and below != p:
-                    pinched[p] = True
+                    pinched[p] = pinch = True
                 if right == below and right != p and q != right:
-                    pinched[right] = True
-    return cells, around, pinched
+                    pinched[right] = pinch = True
+                if pinch:
+                    k = (r + 1) * (width + 1) + c + 1
+                    corners[k >> 3] |= np.uint8(1 << (k & 7))
+    return cells, around, pinched, corners
 
 
 @njit(cache=True)
 def _touching_itself(col: np.ndarray, row: np.ndarray, offsets: np.ndarray,
-                     polygon: np.ndarray, pinched: np.ndarray, paint: np.ndarray
-                     ) -> np.ndarray:
+                     polygon: np.ndarray, pinched: np.ndarray, corners: np.ndarray,
+                     paint: np.ndarray) -> np.ndarray:
     """Rings that pass a pinch of their polygon twice (see :func:`cover`).
 
-    Only the rings of ``pinched`` polygons (by paint value) are walked.
+    Only the rings of ``pinched`` polygons (by paint value) are walked, and only
+    their vertices on a pinch corner (bits of ``corners``, :func:`_tally`) looked at.
     """
     height, width = paint.shape
     keys = np.empty(1024, dtype=np.int64)
@@ -650,15 +659,16 @@ def _touching_itself(col: np.ndarray, row: np.ndarray, offsets: np.ndarray,
             r, c = np.int64(row[i]), np.int64(col[i])
             if i > offsets[k] and c == col[i - 1] and r == row[i - 1]:
                 continue  # a repeated vertex is one pass
-            if r == 0 or c == 0 or r == height or c == width:
-                continue  # two of the cells around are off the grid: not a pinch
+            key = r * (width + 1) + c
+            if not (corners[key >> 3] >> (key & 7)) & 1:
+                continue  # no pinch here (none on the grid's border)
             nw, ne = paint[r - 1, c - 1] == p, paint[r - 1, c] == p
             sw, se = paint[r, c - 1] == p, paint[r, c] == p
             if nw == se and ne == sw and nw != ne:
                 if m == keys.size:
                     keys = _grow(keys)
                     owner = _grow(owner)
-                keys[m] = r * (width + 1) + c
+                keys[m] = key
                 owner[m] = k
                 m += 1
     pairs = np.sort(keys[:m] * (offsets.size - 1) + owner[:m])  # by corner, then ring
