@@ -186,6 +186,24 @@ def gdal_date() -> dt.date:
     return dt.datetime.now(dt.UTC).date()
 
 
+def date_bytes(date: dt.date) -> bytes:
+    """A date as the DBF header holds it (bytes 1 to 3: years since 1900, month, day).
+
+    Examples
+    --------
+    >>> list(date_bytes(dt.date(2000, 1, 1)))
+    [100, 1, 1]
+    """
+    return bytes([(date.year - 1900) & 0xFF, date.month, date.day])
+
+
+def stamp_date(path: Path, date: dt.date) -> None:
+    """Write ``date`` into the header of the ``.dbf`` of the shapefile ``path``."""
+    with Path(path).with_suffix(".dbf").open("r+b") as fh:
+        fh.seek(1)
+        fh.write(date_bytes(date))
+
+
 def append(path: Path, wkb: np.ndarray, fields: list[str], values: list[np.ndarray],
            masks: list[np.ndarray | None], *, date: dt.date | None = None) -> None:
     """Append features to a shapefile GDAL created, as GDAL would append them.
@@ -418,7 +436,7 @@ class _Files:
         shx.seek(0)
         shx.write(head)
         head = bytearray(self.heads["dbf"])
-        head[1:4] = bytes([(date.year - 1900) & 0xFF, date.month, date.day])
+        head[1:4] = date_bytes(date)
         head[4:8] = self.records.to_bytes(4, "little")
         dbf.seek(0)
         dbf.write(head)
