@@ -67,13 +67,13 @@ from numba.extending import intrinsic
 SHPT_NULL, SHPT_POLYGON = 0, 5
 
 #: WKB bytes of the features parsed at a time (joined into one buffer).
-GROUP_BYTES = 1 << 24
+GROUP_BYTES = 1 << 20
 
 #: Size of the buffer ``.shp`` records are written from.
-OUT_BYTES = 1 << 24
+OUT_BYTES = 1 << 22
 
 #: Bytes of DBF records formatted at a time.
-DBF_BYTES = 1 << 24
+DBF_BYTES = 1 << 22
 
 #: Largest file GDAL writes without its 2 GB warning (``VSI_SHP_WriteMoreDataOK``).
 SIZE_LIMIT = 2**31 - 1
@@ -665,12 +665,14 @@ def _parse(buf: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> tuple:
                         hi_x = hi_x if hi_x > x else x
                         lo_y = lo_y if lo_y < y else y
                         hi_y = hi_y if hi_y > y else y
-                        if 0 < i < m - 1:  # the lowest rightmost of the first m - 1 vertices
-                            if y < vy or (y == vy and x > vx):
-                                v, vx, vy = i, x, y
-                                repeated = False
-                            elif y == vy and x == vx:
-                                repeated = True
+                        # the lowest rightmost of the first m - 1 vertices (selects, no branch)
+                        inner = 0 < i < m - 1
+                        lower = inner and (y < vy or (y == vy and x > vx))
+                        same = inner and y == vy and x == vx
+                        repeated = (repeated or same) and not lower
+                        v = i if lower else v
+                        vx = x if lower else vx
+                        vy = y if lower else vy
                     cw = _is_clockwise(buf, k, m, v, repeated)
                     ring_pos[r] = k
                     ring_n[r] = m
