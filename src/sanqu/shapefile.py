@@ -63,6 +63,8 @@ from llvmlite import ir
 from numba import njit, types
 from numba.extending import intrinsic
 
+from .trace import _grow
+
 #: Shape types written (shapelib ``SHPT_NULL``, ``SHPT_POLYGON``).
 SHPT_NULL, SHPT_POLYGON = 0, 5
 
@@ -559,14 +561,6 @@ def _is_clockwise(buf: np.ndarray, pos: int, n: int, lowest: int, repeated: bool
 
 
 @njit(cache=True)
-def _grown(a: np.ndarray) -> np.ndarray:
-    """``a`` in an array twice its size."""
-    out = np.empty(2 * a.size, dtype=a.dtype)
-    out[:a.size] = a
-    return out
-
-
-@njit(cache=True)
 def _parse(buf: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> tuple:
     """The rings GDAL writes of each feature's WKB (``buf[starts[i]:ends[i]]``), in one pass.
 
@@ -652,8 +646,8 @@ def _parse(buf: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> tuple:
                     keep = False  # POLYGON EMPTY: GDAL drops the whole polygon
                 if keep and m > 0:
                     if r == ring_pos.size:
-                        ring_pos, ring_n = _grown(ring_pos), _grown(ring_n)
-                        ring_first, ring_rev = _grown(ring_first), _grown(ring_rev)
+                        ring_pos, ring_n = _grow(ring_pos), _grow(ring_n)
+                        ring_first, ring_rev = _grow(ring_first), _grow(ring_rev)
                     v = 0
                     vx, vy = _f64(buf, k), _f64(buf, k + 8)
                     repeated = False
