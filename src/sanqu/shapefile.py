@@ -392,6 +392,7 @@ class _Files:
         starts = ends - lengths
         # one feature: its own buffer, not copied (it may be most of a chunk)
         buf = np.frombuffer(wkb[0] if n == 1 else b"".join(wkb), dtype=np.uint8)
+        buf.flags.writeable = False  # a bytearray's too: one signature for numba to compile
         status, feat_rings, feat_points, box, ring_pos, ring_n, ring_first, ring_rev = \
             _parse(buf, starts, ends)
         if status >= 0:
@@ -461,31 +462,41 @@ class _Files:
             h.close()
 
 
-@njit(cache=True)
 def _fold_bounds(bounds: np.ndarray, box: np.ndarray, rings: np.ndarray, first: bool) -> None:
     """Fold records' boxes into the file's bounds as ``SHPWriteObject`` folds their vertices.
 
     shapelib starts from the first record's first vertex (zeros for a null first
-    record) and takes ``MIN(a, b) = a < b ? a : b`` vertex by vertex; a record's
-    box is the same fold of its vertices, so folding the boxes gives the same
-    bounds, to the sign of a zero. Z and M fold with 0 (shapelib's zeroed arrays).
+    record) and takes ``MIN(h, v) = h < v ? h : v`` vertex by vertex: the bound
+    stays unless a vertex is smaller, and otherwise becomes the *last* vertex
+    equal to the minimum (which matters only for the sign of a zero). A
+    record's box is the same fold of its vertices, so folding the boxes gives
+    the same bounds. Z and M fold with 0 (shapelib's zeroed arrays).
+
+    Examples
+    --------
+    >>> bounds = np.zeros(8)
+    >>> _fold_bounds(bounds, np.array([[1.0, 0.0, 2.0, 1.0], [-0.0, 5.0, 1.0, 6.0]]),
+    ...              np.array([1, 1]), True)
+    >>> bounds[:4].tolist()
+    [-0.0, 0.0, 2.0, 6.0]
     """
-    for i in range(box.shape[0]):
-        null = rings[i] == 0
-        if first and i == 0:
-            bounds[:] = 0.0
-            if not null:
-                bounds[:4] = box[i]
-            continue
-        if null:
-            continue
-        bounds[0] = bounds[0] if bounds[0] < box[i, 0] else box[i, 0]
-        bounds[1] = bounds[1] if bounds[1] < box[i, 1] else box[i, 1]
-        bounds[2] = bounds[2] if bounds[2] > box[i, 2] else box[i, 2]
-        bounds[3] = bounds[3] if bounds[3] > box[i, 3] else box[i, 3]
-        for j in (4, 6):
-            bounds[j] = bounds[j] if bounds[j] < 0.0 else 0.0
-            bounds[j + 1] = bounds[j + 1] if bounds[j + 1] > 0.0 else 0.0
+    null = rings == 0
+    if first:
+        bounds[:] = 0.0
+        if not null[0]:
+            bounds[:4] = box[0]
+        null = null.copy()
+        null[0] = True  # folded
+    rest = box[~null]
+    if not len(rest):
+        return
+    for j in range(4):
+        values = rest[:, j]
+        best = values.min() if j < 2 else values.max()
+        keeps = bounds[j] < best if j < 2 else bounds[j] > best
+        if not keeps:
+            bounds[j] = values[values == best][-1]
+    bounds[4:] = np.where(np.array([-1, 1, -1, 1]) * bounds[4:] > 0, bounds[4:], 0.0)
 
 
 # ------------------------------------------------------------------------------ geometries
@@ -591,7 +602,7 @@ def _parse(buf: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> tuple:
     feat_rings = np.zeros(n, dtype=np.int64)
     feat_points = np.zeros(n, dtype=np.int64)
     box = np.zeros((n, 4), dtype=np.float64)
-    cap = max(16, n)
+    cap = max(16, n, buf.size // 128)  # about the rings of 7 or more points; grown if more
     ring_pos = np.empty(cap, dtype=np.int64)
     ring_n = np.empty(cap, dtype=np.int64)
     ring_first = np.empty(cap, dtype=np.int64)
