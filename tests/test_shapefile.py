@@ -52,7 +52,7 @@ def objects(items: list[object]) -> np.ndarray:
     return out
 
 
-def layer(wkb: list[bytes], ids: list[int], areas: list[float], names: list[str | None]
+def layer(wkb: list[bytes | None], ids: list[int], areas: list[float], names: list[str | None]
           ) -> Encoded:
     """An :class:`Encoded` chunk: ``id`` int64, ``area_ha`` float64, ``name`` text (None: null)."""
     mask = np.array([v is None for v in names], dtype=bool)
@@ -230,9 +230,9 @@ def test_null_and_empty_geometries(tmp_path: Path) -> None:
     empty_ring = feature_wkb([[[], [(0, 0), (1, 0), (1, 1), (0, 0)]]], multi=True)  # dropped
     hole_empty = feature_wkb([[[(0, 0), (0, 3), (3, 3), (3, 0), (0, 0)], []]], multi=False)
     wkb = [feature_wkb([], multi=True), feature_wkb([], multi=False), empty_ring, hole_empty,
-           shapely.to_wkb(shapely.box(-1, -1, 0, 0))]
-    enc = layer(wkb, [1, 2, 3, 4, 5], [1.0] * 5, ["a"] * 5)
-    for chunks in ([enc], list(split(enc, [1, 2]))):
+           shapely.to_wkb(shapely.box(-1, -1, 0, 0)), None]  # None: no geometry
+    enc = layer(wkb, [1, 2, 3, 4, 5, 6], [1.0] * 6, ["a"] * 6)
+    for chunks in ([enc], list(split(enc, [1, 2])), list(split(enc, [5]))):
         gdal, native = gdal_and_native(tmp_path, chunks, "UTF-8")
         assert native == gdal
 

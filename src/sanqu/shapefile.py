@@ -19,7 +19,8 @@ those files and follows GDAL's rules:
 * Geometries (:func:`_parse`, :func:`_emit`): Polygon or
   MultiPolygon WKB (little-endian, 2D) become one Polygon record (type 5) whose
   parts are the rings, polygon after polygon; empty polygons and empty rings
-  are dropped, and a feature with no ring left is a null record (type 0).
+  are dropped, and a feature with no ring left (or no geometry, None) is a null
+  record (type 0).
   Rings are oriented as GDAL ≥ 3.7 orients them (``SHAPE_REWIND_ON_WRITE``
   unset): a polygon's first ring is reversed when ``OGRLineString::isClockwise``
   finds it anticlockwise, the others when it finds them clockwise
@@ -59,6 +60,7 @@ from typing import BinaryIO
 
 import numpy as np
 import pandas as pd
+import pyogrio
 from llvmlite import ir
 from numba import njit, types
 from numba.extending import intrinsic
@@ -67,6 +69,9 @@ from .trace import _grow
 
 #: Shape types written (shapelib ``SHPT_NULL``, ``SHPT_POLYGON``).
 SHPT_NULL, SHPT_POLYGON = 0, 5
+
+#: WKB of an empty MultiPolygon (written, like a missing geometry, as a null record).
+EMPTY = b"\x01\x06\x00\x00\x00\x00\x00\x00\x00"
 
 #: WKB bytes of the features parsed at a time (joined into one buffer).
 GROUP_BYTES = 1 << 20
@@ -281,8 +286,6 @@ def append(path: Path, wkb: np.ndarray, fields: list[str], values: list[np.ndarr
 
 def _gdal_option(name: str) -> str | None:
     """A GDAL configuration option as pyogrio's GDAL has it."""
-    import pyogrio
-
     return pyogrio.get_gdal_config_option(name)
 
 
@@ -299,7 +302,7 @@ def _codec(path: Path) -> str:
 
 
 def _wkb_bytes(wkb: np.ndarray) -> int:
-    return sum(len(w) for w in wkb)
+    return sum(len(w) for w in wkb if w is not None)
 
 
 def _groups(wkb: np.ndarray, most: int) -> Iterator[tuple[int, int]]:
@@ -307,10 +310,10 @@ def _groups(wkb: np.ndarray, most: int) -> Iterator[tuple[int, int]]:
     n = len(wkb)
     a = 0
     while a < n:
-        size = len(wkb[a])
+        size = len(wkb[a] or EMPTY)
         b = a + 1
-        while b < n and b - a < most and size + len(wkb[b]) <= GROUP_BYTES:
-            size += len(wkb[b])
+        while b < n and b - a < most and size + len(wkb[b] or EMPTY) <= GROUP_BYTES:
+            size += len(wkb[b] or EMPTY)
             b += 1
         yield a, b
         a = b
@@ -384,9 +387,11 @@ class _Files:
         if max(most) > SIZE_LIMIT:
             raise NotNative("a file could pass 2 GB, where GDAL warns")
 
-    def write_features(self, wkb: np.ndarray) -> None:
+    def write_features(self, wkb: np.ndarray | list[bytes | None]) -> None:
         """Append the records of ``wkb`` to the ``.shp`` and ``.shx``; fold their bounds in."""
         n = len(wkb)
+        if any(w is None for w in wkb):  # no geometry: a null record, as GDAL writes it
+            wkb = [EMPTY if w is None else w for w in wkb]
         lengths = np.fromiter((len(w) for w in wkb), dtype=np.int64, count=n)
         ends = np.cumsum(lengths)
         starts = ends - lengths
@@ -430,8 +435,10 @@ class _Files:
         """The end-of-file byte after the records, and the headers (``SHPWriteHeader``...)."""
         shp, shx, dbf = self.handles["shp"], self.handles["shx"], self.handles["dbf"]
         dbf.write(b"\x1a")
-        head = bytearray(self.heads["shp"])
+        head = bytearray(100)  # as SHPWriteHeader makes it, from the handle's fields
+        head[0:4] = b"\0\0\x27\x0a"
         head[24:28] = (self.shp_size // 2).to_bytes(4, "big")
+        head[28:33] = (1000).to_bytes(4, "little") + self.heads["shp"][32:33]
         head[36:100] = self.bounds.astype("<f8").tobytes()
         shp.seek(0)
         shp.write(head)
