@@ -94,6 +94,27 @@ def expected_epsg(out: Path) -> int:
     return int(manifest["vectors"]["crs"].removeprefix("EPSG:"))
 
 
+# ---------------------------------------------------------------- GDAL's GeoPackage validator
+
+#: GDAL's validator of the GeoPackage specification (Debian's python3-gdal).
+VALIDATOR = "osgeo_utils.samples.validate_gpkg"
+
+
+@pytest.mark.parametrize("name", ["sanqu.gpkg", "planning_db.gpkg"])
+def test_geopackages_pass_gdals_validator(out, name):
+    python = "/usr/bin/python3"
+    found = subprocess.run([python, "-c", f"import {VALIDATOR}"], capture_output=True,
+                           check=False) if Path(python).exists() else None
+    if found is None or found.returncode:
+        reason = f"GDAL's GeoPackage validator ({VALIDATOR}) not found (install python3-gdal)"
+        if os.environ.get("SANQU_REQUIRE_TOOLS") == "1":
+            pytest.fail(f"{reason}; SANQU_REQUIRE_TOOLS=1 forbids skipping", pytrace=False)
+        pytest.skip(reason)
+    proc = subprocess.run([python, "-m", VALIDATOR, str(out / name)], capture_output=True,
+                          timeout=300, check=False)
+    assert proc.returncode == 0, proc.stderr.decode("utf-8", "replace")[-2000:]
+
+
 # ---------------------------------------------------------------- GDAL's ogrinfo
 
 

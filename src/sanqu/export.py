@@ -74,6 +74,10 @@ def grade_colours(scale: int) -> dict[int, tuple[int, int, int, int]]:
 #: Date stamped into vector files, so that the same inputs give identical bytes.
 FIXED_DATE = "2000-01-01"
 
+#: :data:`FIXED_DATE` as a GeoPackage timestamp (``gpkg_contents.last_change``: ISO 8601
+#: with milliseconds and Z, GeoPackage requirement 15).
+FIXED_TIMESTAMP = FIXED_DATE + "T00:00:00.000Z"
+
 #: Output vector layers: key → (Chinese name, code written to the ``code`` field).
 SPACE_LAYERS = {"eco_space": "生态空间", "agri_space": "农业空间", "urban_space": "城镇空间"}
 LINE_LAYERS = {"red_line": "生态保护红线", "farmland": "永久基本农田", "ugb": "城镇开发边界"}
@@ -342,17 +346,20 @@ class Encoded:
 
 
 #: GDAL settings while vector files are written (see :func:`vector_env`).
-VECTOR_ENV = {"OGR_CURRENT_DATE": FIXED_DATE + "T00:00:00Z", "OGR_SQLITE_SYNCHRONOUS": "OFF"}
+VECTOR_ENV = {"OGR_CURRENT_DATE": FIXED_TIMESTAMP, "OGR_SQLITE_SYNCHRONOUS": "OFF",
+              "OGR_SQLITE_PRAGMA": "journal_mode=OFF"}
 
 
 @contextmanager
 def vector_env() -> Iterator[None]:
     """GDAL settings for writing vector files, for both pyogrio and fiona.
 
-    GDAL's "current date" is pinned to :data:`FIXED_DATE` (GeoPackage timestamps,
-    DBF headers). SQLite does not wait for GeoPackage pages to reach the disk
-    (``OGR_SQLITE_SYNCHRONOUS=OFF``): the bytes written are the same, the run
-    writes into a temporary folder moved into place at the end, and no other
+    GDAL's "current date" is pinned to :data:`FIXED_TIMESTAMP` (GeoPackage
+    timestamps, DBF headers). SQLite neither waits for GeoPackage pages to reach the disk
+    (``OGR_SQLITE_SYNCHRONOUS=OFF``) nor keeps a rollback journal
+    (``journal_mode=OFF``: 1.6 times faster on a layer of 57 M vertices): the
+    bytes written are the same, the run writes into a temporary folder moved into
+    place at the end (a failed run leaves nothing to roll back), and no other
     output (GeoTIFF, shapefile, table) is synced to the disk either.
     """
     import fiona
@@ -445,6 +452,17 @@ def _create_schema_layer(path: Path, layer: str, df: gpd.GeoDataFrame | RingLaye
         pass  # fiona declares the fields; pyogrio appends the features (WKB, fast)
 
 
+def connect_unsynced(gpkg: Path) -> sqlite3.Connection:
+    """An SQLite connection to a GeoPackage being written that does not sync to the disk.
+
+    Its first commit would otherwise flush every page GDAL left unsynced
+    (:func:`vector_env`): about a second a gigabyte.
+    """
+    con = sqlite3.connect(gpkg)
+    con.execute("PRAGMA synchronous = OFF")
+    return con
+
+
 def write_gpkg_aliases(gpkg: Path, aliases: dict[str, dict[str, str]]) -> None:
     """Record field aliases in a GeoPackage's ``gpkg_data_columns`` (schema extension).
 
@@ -460,7 +478,7 @@ def write_gpkg_aliases(gpkg: Path, aliases: dict[str, dict[str, str]]) -> None:
         Layer → field → alias.
     """
     ext = "http://www.geopackage.org/spec120/#extension_schema"
-    con = sqlite3.connect(gpkg)
+    con = connect_unsynced(gpkg)
     try:
         con.executescript("""
             CREATE TABLE IF NOT EXISTS gpkg_data_columns (

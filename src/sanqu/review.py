@@ -12,7 +12,6 @@ is byte-identical from run to run; the tests open them in QGIS 3.22.
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 from xml.sax.saxutils import escape, quoteattr
@@ -22,11 +21,12 @@ from pyproj import CRS
 from .config import Config
 from .evaluate import LEVEL_LABELS
 from .export import (
-    FIXED_DATE,
+    FIXED_TIMESTAMP,
     LEVEL_COLOURS,
     LINE_LAYERS,
     SPACE_LAYERS,
     ZONE_COLOURS,
+    connect_unsynced,
     write_area_table,
 )
 from .planning_db import LAYER_SOURCES, fields_of
@@ -187,7 +187,7 @@ def write_gpkg_styles(gpkg: Path, styles: dict[str, str]) -> None:
     reads when a layer is opened. The table is registered in ``gpkg_contents`` as
     attributes, as QGIS does, so GDAL lists it as a (non-spatial) layer.
     """
-    con = sqlite3.connect(gpkg)
+    con = connect_unsynced(gpkg)
     try:
         con.executescript("""
             CREATE TABLE IF NOT EXISTS layer_styles (
@@ -199,13 +199,13 @@ def write_gpkg_styles(gpkg: Path, styles: dict[str, str]) -> None:
         con.execute("DELETE FROM gpkg_contents WHERE table_name = 'layer_styles'")
         con.execute("INSERT INTO gpkg_contents (table_name, data_type, identifier, last_change) "
                     "VALUES ('layer_styles', 'attributes', 'layer_styles', ?)",
-                    (FIXED_DATE + "T00:00:00Z",))
+                    (FIXED_TIMESTAMP,))
         for layer, text in styles.items():
             con.execute("INSERT INTO layer_styles (f_table_catalog, f_table_schema, f_table_name, "
                         "f_geometry_column, styleName, styleQML, styleSLD, useAsDefault, "
                         "description, owner, ui, update_time) VALUES "
                         "('', '', ?, 'geom', ?, ?, '', 1, 'sanqu', '', '', ?)",
-                        (layer, layer, text, FIXED_DATE + "T00:00:00Z"))
+                        (layer, layer, text, FIXED_TIMESTAMP))
         con.commit()
     finally:
         con.close()
