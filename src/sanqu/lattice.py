@@ -251,8 +251,6 @@ def _write_wkb(col: np.ndarray, row: np.ndarray, offsets: np.ndarray, feature: n
     ``feature`` (from 0) is each ring's feature, ``parts`` each feature's parts;
     coordinates are ``t`` (affine a, b, c, d, e, f) applied to the corners.
     """
-    xy = np.empty(2, dtype=np.float64)
-    xy_bytes = xy.view(np.uint8)
     k = 0
     n = feature.size
     for i in range(n):
@@ -267,14 +265,14 @@ def _write_wkb(col: np.ndarray, row: np.ndarray, offsets: np.ndarray, feature: n
             out[k] = 1
             k = _put_u32(out, k + 1, 3)
             k = _put_u32(out, k, m)
-        k = _put_u32(out, k, offsets[i + 1] - offsets[i])
-        for j in range(offsets[i], offsets[i + 1]):
-            c, r = np.float64(col[j]), np.float64(row[j])
-            xy[0] = t[2] + c * t[0] + r * t[1]
-            xy[1] = t[5] + c * t[3] + r * t[4]
-            for q in range(16):
-                out[k + q] = xy_bytes[q]
-            k += 16
+        m = offsets[i + 1] - offsets[i]
+        k = _put_u32(out, k, m)
+        xy = out[k:k + 16 * m].view(np.float64)  # unaligned: x86 and arm64 read it
+        for j in range(m):
+            c, r = np.float64(col[offsets[i] + j]), np.float64(row[offsets[i] + j])
+            xy[2 * j] = t[2] + c * t[0] + r * t[1]
+            xy[2 * j + 1] = t[5] + c * t[3] + r * t[4]
+        k += 16 * m
 
 
 @njit(cache=True)
