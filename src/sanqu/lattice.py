@@ -399,44 +399,63 @@ def rings_of(geoms: np.ndarray | Rings, grid: Grid) -> Rings | None:
 
 @njit(cache=True)
 def _wind(col: np.ndarray, row: np.ndarray, offsets: np.ndarray, inside: np.ndarray,
-          out: np.ndarray) -> None:
-    """Add each ring's winding, times ``inside[ring]``, to ``out``.
+          out: np.ndarray, number: np.ndarray, numbered: np.ndarray) -> None:
+    """Add each ring's winding times ``inside[ring]`` to ``out`` (and to ``numbered``).
 
-    ``out`` is zeroed and one row and column larger than the grid: vertical edges go in
-    as 2-D differences, then both prefix sums are taken in one pass over the rows.
+    When ``numbered`` has rows, the winding times ``inside[ring] * number[ring]``
+    goes there in the same pass. The outputs are zeroed and one row and column
+    larger than the grid: vertical edges go in as 2-D differences, then both
+    prefix sums are taken in one pass over the rows.
     """
     height, width = out.shape[0] - 1, out.shape[1] - 1
+    both = numbered.shape[0] > 0
     for k in range(offsets.size - 1):
         for s in range(offsets[k], offsets[k + 1] - 1):
             if row[s + 1] == row[s]:
                 continue
+            top, bottom = min(row[s], row[s + 1]), max(row[s], row[s + 1])
             v = inside[k] if row[s + 1] > row[s] else -inside[k]
-            out[min(row[s], row[s + 1]), col[s]] += v
-            out[max(row[s], row[s + 1]), col[s]] -= v
+            out[top, col[s]] += v
+            out[bottom, col[s]] -= v
+            if both:
+                w = v * number[k]
+                numbered[top, col[s]] += w
+                numbered[bottom, col[s]] -= w
     carry = np.zeros(width + 1, dtype=out.dtype)
+    carry2 = np.zeros(width + 1, dtype=numbered.dtype)
     for r in range(height):
         running = out.dtype.type(0)
+        running2 = numbered.dtype.type(0)
         for c in range(width):
             carry[c] += out[r, c]
             running += carry[c]
             out[r, c] = running
+            if both:
+                carry2[c] += numbered[r, c]
+                running2 += carry2[c]
+                numbered[r, c] = running2
 
 
-def _paint(g: Rings, shape: tuple[int, int], weight: np.ndarray | None,
-           dtype: type) -> np.ndarray:
-    """Sum over polygons of ``weight[polygon]`` × winding number, per cell.
+def _paint(g: Rings, shape: tuple[int, int], numbered: bool = False
+           ) -> tuple[np.ndarray, np.ndarray | None]:
+    """Winding numbers per cell summed over polygons, and the same weighted by number.
 
-    Shells wind +1 and holes −1 around the cells inside them (``weight`` None: 1).
+    With ``numbered`` the second sum weights each polygon by its number (1..n).
+    Shells wind +1 and holes −1 around the cells inside them. Returns the count
+    (int16) and the numbered sum (int32, or None).
     """
     height, width = shape
     # a ring with a positive signed area winds -1 around its inside with the edge
     # sign of _wind; shells are made +1, holes -1
-    inside = np.where(g.shell, -1, 1) * np.sign(g.area2)
-    if weight is not None:
-        inside = inside * weight[g.polygon]
-    out = np.zeros((height + 1, width + 1), dtype=dtype)
-    _wind(g.col, g.row, g.offsets, inside.astype(dtype), out)
-    return out[:height, :width]
+    inside = (np.where(g.shell, -1, 1) * np.sign(g.area2)).astype(np.int16)
+    count = np.zeros((height + 1, width + 1), dtype=np.int16)
+    if numbered:
+        number = (g.polygon + 1).astype(np.int32)
+        paint = np.zeros((height + 1, width + 1), dtype=np.int32)
+    else:
+        number, paint = np.zeros(0, np.int32), np.zeros((0, 0), np.int32)
+    _wind(g.col, g.row, g.offsets, inside, count, number, paint)
+    return count[:height, :width], paint[:height, :width] if numbered else None
 
 
 def cell_counts(geoms: np.ndarray | Rings, grid: Grid) -> np.ndarray | None:
@@ -466,7 +485,7 @@ def cell_counts(geoms: np.ndarray | Rings, grid: Grid) -> np.ndarray | None:
     True
     """
     g = rings_of(geoms, grid)
-    return None if g is None else _paint(g, grid.shape, None, np.int16)
+    return None if g is None else _paint(g, grid.shape)[0]
 
 
 @dataclass(frozen=True)
@@ -555,14 +574,13 @@ def cover(geoms: np.ndarray | Rings, grid: Grid) -> Cover | None:
     g = rings_of(geoms, grid)
     if g is None:
         return None
-    count = _paint(g, grid.shape, None, np.int16)
     n = g.features
+    count, paint = _paint(g, grid.shape, numbered=n > 0)
     if n == 0 or count.min() < 0 or count.max() > 1:
         return Cover(count, None if n else np.zeros(0, dtype=bool))
-    del count  # 0 or 1: the paint says which
-    paint = _paint(g, grid.shape, np.arange(1, n + 1, dtype=np.int64), np.int32)
     if paint.min() < 0 or paint.max() > n:
-        return Cover(_paint(g, grid.shape, None, np.int16), None)
+        return Cover(count, None)
+    del count  # 0 or 1: the paint says which
     cells, around, pinched, corners = _tally(paint, n)
     length = np.bincount(g.polygon, weights=g.length, minlength=n)
     ok = g.twice_cells() == 2 * cells[1:]
