@@ -663,14 +663,14 @@ def _touching_itself(col: np.ndarray, row: np.ndarray, offsets: np.ndarray,
     Only the rings of ``pinched`` polygons (by paint value) are walked, and only
     their vertices on a pinch corner (bits of ``corners``, :func:`_tally`) looked at.
     """
-    height, width = paint.shape
-    keys = np.empty(1024, dtype=np.int64)
-    owner = np.empty(1024, dtype=np.int64)
-    m = 0
+    width = paint.shape[1]
+    keys = np.empty(1024, dtype=np.int64)  # one ring's pinch corners
+    bad = np.zeros(offsets.size - 1, dtype=np.bool_)
     for k in range(offsets.size - 1):
         p = polygon[k] + 1
         if not pinched[p]:
             continue
+        m = 0
         for i in range(offsets[k], offsets[k + 1] - 1):
             r, c = np.int64(row[i]), np.int64(col[i])
             if i > offsets[k] and c == col[i - 1] and r == row[i - 1]:
@@ -683,15 +683,14 @@ def _touching_itself(col: np.ndarray, row: np.ndarray, offsets: np.ndarray,
             if nw == se and ne == sw and nw != ne:
                 if m == keys.size:
                     keys = _grow(keys)
-                    owner = _grow(owner)
                 keys[m] = key
-                owner[m] = k
                 m += 1
-    pairs = np.sort(keys[:m] * (offsets.size - 1) + owner[:m])  # by corner, then ring
-    bad = np.zeros(offsets.size - 1, dtype=np.bool_)
-    for j in range(1, m):
-        if pairs[j] == pairs[j - 1]:
-            bad[pairs[j] % (offsets.size - 1)] = True
+        if m > 1:
+            ring = np.sort(keys[:m])
+            for j in range(1, m):
+                if ring[j] == ring[j - 1]:
+                    bad[k] = True
+                    break
     return bad
 
 
