@@ -17,6 +17,10 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
+from .jitcache import drop_stale  # noqa: E402
+
+drop_stale()  # before any kernel is loaded: numba does not track callees in other files
+
 from .config import Config, default_config_path, load_config  # noqa: E402
 from .errors import (  # noqa: E402
     ConfigError,

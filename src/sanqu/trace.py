@@ -23,7 +23,8 @@ The patches to trace come from :func:`label_regions`: 4-connected regions of
 equal value in an integer raster of any number of values (a class combined
 with an administrative unit, say), labelled by union-find in two passes.
 
-The kernels are compiled by numba on first use (cached on disk afterwards).
+The kernels are compiled by numba on first use (cached on disk afterwards, the cache
+dropped whenever a source of the package is newer: :mod:`sanqu.jitcache`).
 """
 
 from __future__ import annotations
