@@ -13,9 +13,9 @@ Stages of :func:`delineate`, in order, with the module doing each:
    files, area table, manifest
 
 Stages 5-7 run once for the spaces and lines and once per evaluation result
-(:func:`deliver_vectors`; a level at a time when the result is cut by units on
-the raster, :func:`deliver_levels`), so only one group of polygons is held at a
-time.
+(:func:`deliver_vectors`; :func:`deliver_levels` when the result is cut by units
+on the raster), so only one group of polygons is held at a time; on cell edges
+they are held as rings (:class:`sanqu.lattice.Rings`), never as GEOS objects.
 
 :func:`evaluate` runs stages 1-2 with the same engine and writes the three results,
 every intermediate grade raster, the class-area table and what each step changed.
