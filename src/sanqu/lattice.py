@@ -218,7 +218,7 @@ def gather_rings(col: np.ndarray, row: np.ndarray, start: np.ndarray, end: np.nd
     return out_col, out_row, np.r_[0, np.cumsum(end - start)].astype(np.int64)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _gather(col: np.ndarray, row: np.ndarray, start: np.ndarray, end: np.ndarray,
             out_col: np.ndarray, out_row: np.ndarray) -> None:
     k = 0
@@ -236,14 +236,14 @@ def feature_areas(geoms: np.ndarray | Rings) -> np.ndarray:
     return shapely.area(np.asarray(geoms, dtype=object)) if len(geoms) else np.zeros(0)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _put_u32(out: np.ndarray, k: int, v: int) -> int:
     for j in range(4):
         out[k + j] = (v >> (8 * j)) & 0xFF
     return k + 4
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _write_wkb(col: np.ndarray, row: np.ndarray, offsets: np.ndarray, feature: np.ndarray,
                shell: np.ndarray, parts: np.ndarray, t: np.ndarray, out: np.ndarray) -> None:
     """Fill ``out`` with one MultiPolygon WKB per feature, rings in order.
@@ -275,7 +275,7 @@ def _write_wkb(col: np.ndarray, row: np.ndarray, offsets: np.ndarray, feature: n
         k += 16 * m
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _corners(xy: np.ndarray, key: np.ndarray, split: bool, x0: float, y0: float, dx: float,
              dy: float, height: int, width: int, col: np.ndarray, row: np.ndarray
              ) -> tuple[np.ndarray, int]:
@@ -312,7 +312,7 @@ def _corners(xy: np.ndarray, key: np.ndarray, split: bool, x0: float, y0: float,
     return offsets[:rings + 1], 0
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _measure(col: np.ndarray, row: np.ndarray, offsets: np.ndarray
              ) -> tuple[np.ndarray, np.ndarray]:
     """Twice the signed area and the length of each ring."""
@@ -397,7 +397,7 @@ def rings_of(geoms: np.ndarray | Rings, grid: Grid) -> Rings | None:
                     np.concatenate(shell), len(geoms), grid)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _wind(col: np.ndarray, row: np.ndarray, offsets: np.ndarray, inside: np.ndarray,
           out: np.ndarray, number: np.ndarray, numbered: np.ndarray) -> None:
     """Add each ring's winding times ``inside[ring]`` to ``out`` (and to ``numbered``).
@@ -591,7 +591,7 @@ def cover(geoms: np.ndarray | Rings, grid: Grid) -> Cover | None:
     return Cover(None, ok, paint)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _patches(paint: np.ndarray, n: int) -> np.ndarray:
     """Number of 4-connected patches of each value 1..n of ``paint`` (index 0: none).
 
@@ -615,7 +615,7 @@ def _patches(paint: np.ndarray, n: int) -> np.ndarray:
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _tally(paint: np.ndarray, n: int
            ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Per value 0..n of ``paint``: its cells, the cell edges between them and others, pinches.
@@ -654,7 +654,7 @@ def _tally(paint: np.ndarray, n: int
     return cells, around, pinched, corners
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _touching_itself(col: np.ndarray, row: np.ndarray, offsets: np.ndarray,
                      polygon: np.ndarray, pinched: np.ndarray, corners: np.ndarray,
                      paint: np.ndarray) -> np.ndarray:
@@ -694,7 +694,7 @@ def _touching_itself(col: np.ndarray, row: np.ndarray, offsets: np.ndarray,
     return bad
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def or_bits(plane: np.ndarray, paint: np.ndarray, bits: np.ndarray) -> None:
     """``plane |= bits[paint]``, cell by cell (no temporary raster)."""
     height, width = plane.shape

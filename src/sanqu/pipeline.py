@@ -30,6 +30,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -361,16 +362,80 @@ class Held:
     alloc: Allocation | None
 
 
+class Writer:
+    """Writes one group of layers on a second thread while the next group is made.
+
+    One job at a time, in order: a job starts once the previous one is done (the
+    caller waits for it, counted as ``export``), so at most two groups are held,
+    the one being written and the one being traced and gated. GDAL's writes and
+    the tracer's and gate's kernels release the GIL, so the two run on two cores.
+    A job's error is raised where the caller next waits.
+
+    Parameters
+    ----------
+    timer : Timer
+        Receives the time spent waiting for a job, as ``export``.
+    """
+
+    def __init__(self, timer: Timer) -> None:
+        self._timer = timer
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="sanqu-write")
+        self._job: Future[Any] | None = None
+
+    def submit(self, job: Callable[..., Any], *args: Any) -> Future[Any]:
+        """Run ``job(*args)`` once the previous job is done; its future."""
+        self.wait()
+        self._job = self._pool.submit(job, *args)
+        return self._job
+
+    def wait(self) -> None:
+        """Wait for the job running, if any (raising its error)."""
+        if self._job is not None:
+            job, self._job = self._job, None
+            with self._timer("export"):
+                job.result()
+
+    def __enter__(self) -> Writer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            if exc[0] is None:
+                self.wait()
+        finally:
+            self._pool.shutdown(wait=True)  # never leave a write running into a removed folder
+
+
+def write_plain(cfg: Config, tmp: Path, layers: dict[str, gpd.GeoDataFrame | RingLayer]
+                ) -> None:
+    """Write the spaces and lines: ``sanqu.gpkg`` (with aliases) and the line shapefiles."""
+    write_vectors(tmp, layers, cfg.outputs.gpkg_name, list(LINE_LAYERS),
+                  cfg.outputs.shapefile_encoding)
+    write_gpkg_aliases(tmp / cfg.outputs.gpkg_name, {k: review.PLAIN_ALIASES for k in layers})
+
+
 def deliver_vectors(cfg: Config, tmp: Path, study: Study, held: Held, progress: Progress,
                     timer: Timer) -> Delivered:
     """Vectorize, gate and write the polygon outputs, one group of layers at a time.
 
     First the spaces and lines (``sanqu.gpkg``, the line shapefiles and the
     planning-database line layers), then each evaluation result (its planning
-    layer). A group's polygons are dropped once written, so memory holds one
-    group at a time, not every layer of the delivery; so are the rasters of
-    ``held`` no later group reads.
+    layer). A group is written on a second thread (:class:`Writer`) while the
+    next is traced and gated, and its polygons are dropped once written, so
+    memory holds two groups at most, not every layer of the delivery; so are the
+    rasters of ``held`` no later group reads.
     """
+    with Writer(timer) as writer:
+        done, planning = _deliver_vectors(cfg, tmp, study, held, progress, timer, writer)
+    if planning is not None:
+        done.planning = [name for job in planning for name in job.result()]
+    return done
+
+
+def _deliver_vectors(cfg: Config, tmp: Path, study: Study, held: Held, progress: Progress,
+                     timer: Timer, writer: Writer
+                     ) -> tuple[Delivered, list[Future[list[str]]] | None]:
+    """:func:`deliver_vectors`, its writes handed to ``writer``; the planning jobs."""
     planning_on = cfg.outputs.planning_db.enabled
     grid = held.surf.grid
     release_heap()  # what the raster stages freed
@@ -381,11 +446,7 @@ def deliver_vectors(cfg: Config, tmp: Path, study: Study, held: Held, progress: 
     with timer("topology"):
         vec.gate(cfg)
     progress("export", 0, 1)
-    with timer("export"):
-        write_vectors(tmp, vec.layers, cfg.outputs.gpkg_name, list(LINE_LAYERS),
-                      cfg.outputs.shapefile_encoding)
-        write_gpkg_aliases(tmp / cfg.outputs.gpkg_name,
-                           {k: review.PLAIN_ALIASES for k in vec.layers})
+    writer.submit(write_plain, cfg, tmp, vec.layers)
     overlay_units: list[Any] = []  # the disjoint unit polygons, made once if needed
 
     def units_for(on_raster: bool) -> Any:
@@ -399,20 +460,19 @@ def deliver_vectors(cfg: Config, tmp: Path, study: Study, held: Held, progress: 
     done = Delivered({**layer_stats(vec.layers),
                       "study_area": (vec.study_area.area / 10_000, 1)},
                      vec.crs, vec.tolerance, vec.topology, vec.outside, None)
+    planning: list[Future[list[str]]] = []
     if planning_on:
         on_raster = (units_on_cells(cfg, held.surf, vec) and not vec.topology["repaired"]
                      and cfg.outputs.planning_db.admin_overlay == "split")
         planning_lines = vec.layers
         if on_raster:
-            vec.layers = planning_lines = {}  # written: the lines are cut anew on the raster
-            release_heap()
+            planning_lines = {}  # the lines are cut anew on the raster
             with timer("vectorize"):
                 planning_lines = lines_by_unit(held.surf, held.lines, vec.crs)
             with timer("topology"):
                 gate_lines_by_unit(cfg, planning_lines, vec)
-        with timer("export"):
-            done.planning = planning_db.write(cfg, tmp, planning_lines, {}, vec.crs,
-                                              units_for(on_raster))
+        planning.append(writer.submit(planning_db.write, cfg, tmp, planning_lines, {}, vec.crs,
+                                      units_for(on_raster)))
         del planning_lines
     vec.layers = {}
     held.lines = held.alloc = None
@@ -421,8 +481,8 @@ def deliver_vectors(cfg: Config, tmp: Path, study: Study, held: Held, progress: 
                 and cfg.outputs.planning_db.admin_overlay == "split")
     for result in RESULT_ATTRS if planning_on else ():
         if by_level:
-            done.planning += deliver_levels(cfg, tmp, held.surf, result, vec, units_for(True),
-                                            timer)
+            planning.append(deliver_levels(cfg, tmp, held.surf, result, vec, units_for(True),
+                                           timer, writer))
             held.surf = replace(held.surf, **{RESULT_ATTRS[result]: RELEASED})
             continue
         with timer("vectorize"):
@@ -430,17 +490,16 @@ def deliver_vectors(cfg: Config, tmp: Path, study: Study, held: Held, progress: 
             held.surf = replace(held.surf, **{RESULT_ATTRS[result]: RELEASED})
             vec.levels = {result: levels}
             vec.level_units = {result: level_units} if level_units is not None else {}
-            del levels  # vec holds them, and drops them once written
+            del levels  # vec holds them, then the writer alone
         with timer("topology"):
             vec.gate(cfg)
-        with timer("export"):
-            done.planning += planning_db.write(cfg, tmp, {}, vec.levels, vec.crs,
-                                               units_for(result in vec.level_units),
-                                               vec.level_units)
+        planning.append(writer.submit(planning_db.write, cfg, tmp, {}, vec.levels, vec.crs,
+                                      units_for(result in vec.level_units), vec.level_units))
         done.topology = merge_reports(done.topology, vec.topology)
         vec.levels = {}
+        vec.level_units = {}
         release_heap()
-    return done
+    return done, planning if planning_on else None
 
 
 def lines_by_unit(s: Surfaces, lines: Lines, crs: CRS) -> dict[str, RingLayer]:
@@ -903,19 +962,19 @@ def _by_unit(geoms: np.ndarray, unit: np.ndarray, pick: np.ndarray
 
 
 def deliver_levels(cfg: Config, tmp: Path, s: Surfaces, result: str, vec: Vectors,
-                   units: Any, timer: Timer) -> list[str]:
+                   units: Any, timer: Timer, writer: Writer) -> Future[list[str]]:
     """Write one evaluation result's planning layer (units on the raster).
 
     The result's levels combined with the unit raster are traced once (one
     MultiPolygon per level and unit it reaches), checked cell by cell — valid,
-    and the three levels tiling the study area — and written. The rings never
+    and the three levels tiling the study area — and handed to ``writer``. The rings never
     become GEOS objects (:func:`sanqu.vectorize.traced`): the check reads them
     and the files get WKB made from them, a chunk at a time.
 
     Returns
     -------
-    list of str
-        The planning layer written.
+    concurrent.futures.Future
+        The write, whose result is the planning layer written.
 
     Raises
     ------
@@ -938,12 +997,9 @@ def deliver_levels(cfg: Config, tmp: Path, s: Surfaces, result: str, vec: Vector
         if not report.ok:
             raise TopologyError(f"outputs.planning_db.admin_overlay: the levels of {result} cut "
                                 f"by units fail the topology gate: {report.summary()}", report)
-    with timer("export"):
-        out = planning_db.build(cfg, {}, {result: levels}, vec.crs, units,
-                                {result: level_units})
-        del levels
-        written = planning_db.write_built(cfg, tmp, out)
-    return written
+    out = planning_db.build(cfg, {}, {result: levels}, vec.crs, units, {result: level_units})
+    del levels
+    return writer.submit(planning_db.write_built, cfg, tmp, out)
 
 
 def _collect(parts: np.ndarray, idx: np.ndarray) -> shapely.MultiPolygon:

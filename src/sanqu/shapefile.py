@@ -509,7 +509,7 @@ def _fold_bounds(bounds: np.ndarray, box: np.ndarray, rings: np.ndarray, first: 
 # ------------------------------------------------------------------------------ geometries
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _u32(buf: np.ndarray, k: int) -> int:
     return (np.int64(buf[k]) | np.int64(buf[k + 1]) << 8 | np.int64(buf[k + 2]) << 16
             | np.int64(buf[k + 3]) << 24)
@@ -539,7 +539,7 @@ def _copy16(typingctx: object, out: types.Array, k: types.Integer, buf: types.Ar
     return types.none(out, k, buf, pos), codegen
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _is_clockwise(buf: np.ndarray, pos: int, n: int, lowest: int, repeated: bool) -> bool:
     """``OGRLineString::isClockwise`` of the ring of ``n`` points at byte ``pos``.
 
@@ -578,7 +578,7 @@ def _is_clockwise(buf: np.ndarray, pos: int, n: int, lowest: int, repeated: bool
     return total < 0
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _parse(buf: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> tuple:
     """The rings GDAL writes of each feature's WKB (``buf[starts[i]:ends[i]]``), in one pass.
 
@@ -710,7 +710,7 @@ def _parse(buf: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> tuple:
             ring_rev[:r])
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _fold_box(buf: np.ndarray, r0: int, r1: int, ring_pos: np.ndarray, ring_n: np.ndarray,
               ring_rev: np.ndarray, box: np.ndarray) -> None:
     """A feature's box folded vertex by vertex in written order (``SHPComputeExtents``)."""
@@ -730,20 +730,20 @@ def _fold_box(buf: np.ndarray, r0: int, r1: int, ring_pos: np.ndarray, ring_n: n
             box[3] = box[3] if box[3] > y else y
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _put_i32(out: np.ndarray, k: int, v: int, big: bool) -> None:
     for j in range(4):
         out[k + (3 - j if big else j)] = (v >> (8 * j)) & 0xFF
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _put_f64(out: np.ndarray, k: int, v: float, xy: np.ndarray, xy_bytes: np.ndarray) -> None:
     xy[0] = v
     for q in range(8):
         out[k + q] = xy_bytes[q]
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _emit(buf: np.ndarray, number: int, feat_rings: np.ndarray, feat_points: np.ndarray,
           box: np.ndarray, ring0: np.ndarray, ring_pos: np.ndarray, ring_n: np.ndarray,
           ring_first: np.ndarray, ring_rev: np.ndarray, state: np.ndarray, out: np.ndarray

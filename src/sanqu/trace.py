@@ -33,7 +33,7 @@ import numpy as np
 from numba import njit
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _root(parent: np.ndarray, a: int) -> int:
     while parent[a] != a:
         parent[a] = parent[parent[a]]  # path halving
@@ -41,7 +41,7 @@ def _root(parent: np.ndarray, a: int) -> int:
     return a
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _label_row(values: np.ndarray, above: np.ndarray, has_above: bool, labels: np.ndarray,
                labels_above: np.ndarray, parent: np.ndarray, first: np.ndarray, n: int
                ) -> tuple[np.ndarray, np.ndarray, int]:
@@ -80,7 +80,7 @@ def _label_row(values: np.ndarray, above: np.ndarray, has_above: bool, labels: n
     return parent, first, n
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _label(values: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     height, width = values.shape
     parent = np.empty(1024, dtype=np.int32)
@@ -187,14 +187,14 @@ def region_sizes(values: np.ndarray, out: np.ndarray | None = None
     return out, value, cells
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _grow(a: np.ndarray) -> np.ndarray:
     out = np.empty(2 * a.size, dtype=a.dtype)
     out[:a.size] = a
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _trace(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """:func:`trace_rings`' kernel. Directions ``d``: 0 east, 1 south, 2 west, 3 north.
 
