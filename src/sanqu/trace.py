@@ -195,7 +195,8 @@ def _grow(a: np.ndarray) -> np.ndarray:
 
 
 @njit(cache=True, nogil=True)
-def _trace(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _trace(labels: np.ndarray, out_col: np.ndarray, out_row: np.ndarray
+           ) -> tuple[np.ndarray, np.ndarray, int, np.ndarray, np.ndarray]:
     """:func:`trace_rings`' kernel. Directions ``d``: 0 east, 1 south, 2 west, 3 north.
 
     Walks start only at horizontal sides (tops and bottoms of cells, bits 1 and 4
@@ -207,8 +208,6 @@ def _trace(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.n
     """
     height, width = labels.shape
     walked = np.zeros((height, width), dtype=np.uint8)  # bit 1: top walked, bit 4: bottom
-    out_col = np.empty(1024, dtype=np.int32)
-    out_row = np.empty(1024, dtype=np.int32)
     ring_label = np.empty(64, dtype=np.int32)
     ring_end = np.empty(64, dtype=np.int64)
     n = 0
@@ -295,7 +294,7 @@ def _trace(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.n
                 ring_label[rings] = patch
                 ring_end[rings] = n
                 rings += 1
-    return (out_col[:n].copy(), out_row[:n].copy(), ring_label[:rings].copy(),
+    return (out_col, out_row, n, ring_label[:rings].copy(),
             ring_end[:rings].copy())
 
 
@@ -328,4 +327,19 @@ def trace_rings(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray,
     >>> list(zip(col.tolist(), row.tolist())), lab.tolist(), end.tolist()
     ([(2, 0), (2, 2), (1, 2), (1, 1), (0, 1), (0, 0), (2, 0)], [1], [7])
     """
-    return _trace(np.ascontiguousarray(labels, dtype=np.int32))
+    return trace_into(labels, np.int32, trim=True)
+
+
+def trace_into(labels: np.ndarray, dtype: type, *, trim: bool = False
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`trace_rings` with the corners as ``dtype`` (``uint16`` fits grids under 2¹⁶).
+
+    Without ``trim`` the corners come in the tracer's growable buffers, longer than
+    the last ring's end (``ring_end[-1]``), saving a copy of them.
+    """
+    col, row, n, ring_label, ring_end = _trace(np.ascontiguousarray(labels, dtype=np.int32),
+                                               np.empty(1024, dtype=dtype),
+                                               np.empty(1024, dtype=dtype))
+    if trim:
+        col, row = col[:n].copy(), row[:n].copy()
+    return col, row, ring_label, ring_end

@@ -37,7 +37,7 @@ from .config import SPACES
 from .export import RingLayer
 from .grid import Grid
 from .lattice import Rings, feature_areas, gather_rings
-from .trace import label_regions, trace_rings
+from .trace import label_regions, trace_into
 
 
 def polygonize(values: np.ndarray, grid: Grid, *,
@@ -71,14 +71,16 @@ def polygonize(values: np.ndarray, grid: Grid, *,
     return _frame(*_trace(values), grid, names)
 
 
-def _trace(values: np.ndarray) -> tuple[tuple[np.ndarray, ...], np.ndarray]:
+def _trace(values: np.ndarray, dtype: type = np.int32, *, trim: bool = True
+           ) -> tuple[tuple[np.ndarray, ...], np.ndarray]:
     """The rings of the patches of a class raster, and each patch's class.
 
-    The rings are :func:`sanqu.trace.trace_rings`'s; the patch labels are dropped
-    on return, before any polygon is built.
+    The rings are :func:`sanqu.trace.trace_into`'s (corners as ``dtype``, in the
+    tracer's buffers without ``trim``); the patch labels are dropped on return,
+    before any polygon is built.
     """
     labels, label_class = label_regions(values)
-    return trace_rings(labels), label_class
+    return trace_into(labels, dtype, trim=trim), label_class
 
 
 def _frame(rings: tuple[np.ndarray, ...], label_class: np.ndarray, grid: Grid,
@@ -106,20 +108,21 @@ def _names(codes: np.ndarray, names: dict[int, str]) -> np.ndarray:
 
 
 def unit_keys(values: np.ndarray, unit: np.ndarray, n_units: int, span: int) -> np.ndarray:
-    """Class and administrative unit as one int32 key per cell: ``rank * span + value``.
+    """Class and administrative unit as one integer key per cell: ``rank * span + value``.
 
     ``rank`` is the unit index (1..n) with cells in no unit (0) ranked last,
-    ``n + 1``; the key is 0 where ``values`` is 0. Four bytes a cell.
+    ``n + 1``; the key is 0 where ``values`` is 0. Two bytes a cell (uint16) when
+    every key fits, else four (int32).
 
     Examples
     --------
     >>> unit_keys(np.array([1, 2, 0, 3]), np.array([2, 0, 1, 1], np.uint16), 2, 4).tolist()
     [9, 14, 0, 7]
     """
-    key = unit.astype(np.int32)
+    key = unit.astype(np.uint16 if (n_units + 2) * span <= 2**16 else np.int32)
     key[key == 0] = n_units + 1
     key *= span
-    key += values
+    key += values.astype(key.dtype, copy=False)
     key[values == 0] = 0
     return key
 
@@ -148,7 +151,9 @@ def traced(values: np.ndarray, grid: Grid, *, per_patch: bool = True
     >>> codes.tolist(), rings.parts().tolist(), rings.cells().tolist()
     ([1, 2], [2, 1], [2, 2])
     """
-    (col, row, ring_label, ring_end), label_class = _trace(values)
+    small = max(grid.shape) < 2**16  # corners as 2-byte integers when the grid allows
+    corner = np.uint16 if small else np.int32
+    (col, row, ring_label, ring_end), label_class = _trace(values, corner, trim=False)
     code = label_class[1:].astype(np.int64)  # of each patch label 1..m
     if per_patch:
         feature = np.empty(len(code), dtype=np.int64)
@@ -160,9 +165,7 @@ def traced(values: np.ndarray, grid: Grid, *, per_patch: bool = True
     order = np.argsort(key, kind="stable")  # a patch's shell is its first ring
     del key
     ring_start = np.r_[0, ring_end[:-1]]
-    small = max(grid.shape) < 2**16  # corners as 2-byte integers when the grid allows
-    col, row, offsets = gather_rings(col, row, ring_start[order], ring_end[order],
-                                     np.uint16 if small else np.int32)
+    col, row, offsets = gather_rings(col, row, ring_start[order], ring_end[order])
     label = ring_label[order]
     return Rings.of(col, row, offsets, feature[label - 1],
                     np.r_[True, label[1:] != label[:-1]][:len(label)], len(codes), grid), codes
