@@ -88,20 +88,23 @@ class Rings:
         """The features of ``parts``, one after another (the one part itself when alone)."""
         if len(parts) == 1:
             return parts[0]
+        if not parts:
+            none = np.zeros(0, np.int64)
+            return cls(none.astype(np.int32), none.astype(np.int32), np.zeros(1, np.int64),
+                       none, none.astype(bool), none, none, 0, grid)
         starts = np.cumsum([0] + [len(p.col) for p in parts])
         firsts = np.cumsum([0] + [p.features for p in parts])
         return cls(
-            col=np.concatenate([p.col for p in parts]) if parts else np.zeros(0, np.int32),
-            row=np.concatenate([p.row for p in parts]) if parts else np.zeros(0, np.int32),
-            offsets=np.concatenate([*(p.offsets[:-1] + s for p, s in zip(parts, starts,
-                                                                          strict=False)),
-                                    [starts[-1]]]).astype(np.int64),
-            polygon=np.concatenate([np.zeros(0, np.int64),
-                                    *(p.polygon + f for p, f in zip(parts, firsts,
-                                                                    strict=False))]),
-            shell=np.concatenate([np.zeros(0, bool), *(p.shell for p in parts)]),
-            area2=np.concatenate([np.zeros(0, np.int64), *(p.area2 for p in parts)]),
-            length=np.concatenate([np.zeros(0, np.int64), *(p.length for p in parts)]),
+            col=np.concatenate([p.col for p in parts]),
+            row=np.concatenate([p.row for p in parts]),
+            offsets=np.concatenate([*(p.offsets[:-1] + s for p, s in zip(parts, starts[:-1],
+                                                                          strict=True)),
+                                    starts[-1:]]).astype(np.int64),
+            polygon=np.concatenate([p.polygon + f for p, f in zip(parts, firsts[:-1],
+                                                                  strict=True)]),
+            shell=np.concatenate([p.shell for p in parts]),
+            area2=np.concatenate([p.area2 for p in parts]),
+            length=np.concatenate([p.length for p in parts]),
             features=int(firsts[-1]), grid=grid)
 
     def __len__(self) -> int:
@@ -131,6 +134,10 @@ class Rings:
         return np.bincount(self.polygon, weights=np.diff(self.offsets),
                            minlength=self.features).astype(np.int64)
 
+    def first_rings(self) -> np.ndarray:
+        """The first ring of each feature, and the number of rings."""
+        return np.searchsorted(self.polygon, np.arange(self.features + 1))
+
     def take(self, features: np.ndarray) -> Rings:
         """The features ``features`` (indices), in that order.
 
@@ -142,7 +149,7 @@ class Rings:
         (20.0, 0.0, 30.0, 10.0)
         """
         features = np.asarray(features, dtype=np.int64)
-        first = np.searchsorted(self.polygon, np.arange(self.features + 1))
+        first = self.first_rings()
         count = (first[1:] - first[:-1])[features]  # rings of each picked feature
         ring = np.repeat(first[features] - np.cumsum(count) + count, count) + np.arange(count.sum())
         col, row, offsets = gather_rings(self.col, self.row, self.offsets[ring],
@@ -155,7 +162,7 @@ class Rings:
         """The first row and first column each feature reaches (its north and west edges)."""
         if not self.features:
             return np.zeros(0, np.int64), np.zeros(0, np.int64)
-        starts = self.offsets[np.searchsorted(self.polygon, np.arange(self.features))]
+        starts = self.offsets[self.first_rings()[:-1]]
         return np.minimum.reduceat(self.row, starts), np.minimum.reduceat(self.col, starts)
 
     def _ring_range(self, a: int, b: int) -> tuple[int, int]:
@@ -201,9 +208,8 @@ class Rings:
 
     def geometries(self) -> np.ndarray:
         """The features as shapely MultiPolygons (GEOS objects: for the API and for repairs)."""
-        wkb = self.wkb()
-        wkb[:] = [bytes(w) for w in wkb] if len(wkb) == 1 else wkb  # shapely reads no bytearray
-        return shapely.from_wkb(wkb)
+        # shapely reads no bytearray (a lone feature's WKB); bytes(b) of bytes is b itself
+        return shapely.from_wkb(np.array([bytes(w) for w in self.wkb()], dtype=object))
 
 
 def gather_rings(col: np.ndarray, row: np.ndarray, start: np.ndarray, end: np.ndarray,
@@ -227,6 +233,18 @@ def _gather(col: np.ndarray, row: np.ndarray, start: np.ndarray, end: np.ndarray
             out_col[k] = col[j]
             out_row[k] = row[j]
             k += 1
+
+
+def concat_features(parts: list[np.ndarray | Rings]) -> np.ndarray | Rings:
+    """Features given in parts (a result's levels, a layer's sub-zones), one part after another.
+
+    Rings when every part is rings, else GEOS polygons (rings made into them).
+    """
+    if parts and all(isinstance(p, Rings) for p in parts):
+        return Rings.concat(parts, parts[0].grid)
+    return np.concatenate([np.zeros(0, dtype=object),
+                           *(p.geometries() if isinstance(p, Rings) else np.asarray(p, dtype=object)
+                             for p in parts if len(p))])
 
 
 def feature_areas(geoms: np.ndarray | Rings) -> np.ndarray:

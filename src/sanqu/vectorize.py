@@ -36,7 +36,7 @@ from .batches import batch_bounds
 from .config import SPACES
 from .export import RingLayer
 from .grid import Grid
-from .lattice import Rings, feature_areas, gather_rings
+from .lattice import Rings, concat_features, feature_areas, gather_rings
 from .trace import label_regions, trace_into
 
 
@@ -584,10 +584,7 @@ def space_and_line_layers(zones: np.ndarray, red: np.ndarray, farm: np.ndarray,
 def ugb_frame(parts: list[np.ndarray | Rings], crs: object, code: int, name: str,
               ugb_zones: dict[int, str]) -> gpd.GeoDataFrame | RingLayer:
     """The UGB layer from its polygons (or rings) per sub-zone (in ``ugb_zones`` order)."""
-    if all(isinstance(p, Rings) for p in parts) and parts:
-        geoms: np.ndarray | Rings = Rings.concat(parts, parts[0].grid)
-    else:
-        geoms = np.concatenate([np.asarray(p, dtype=object) for p in parts])
+    geoms = concat_features(parts)
     zone = np.concatenate([np.full(len(p), z, dtype=np.int64)
                            for p, z in zip(parts, ugb_zones, strict=True)])
     return _layer(geoms, crs, {**_plain_fields(geoms, code, name), "zone": zone,
