@@ -375,7 +375,7 @@ def vector_env() -> Iterator[None]:
 def write_schema_layer(gpkg: Path, layer: str, df: gpd.GeoDataFrame | RingLayer,
                        fields: list[Field], *,
                        shapefile: Path | None = None, encoding: str = "UTF-8",
-                       append: bool = False, release: bool = False) -> None:
+                       release: bool = False) -> None:
     """Write one MultiPolygon layer with exactly the given fields, widths and decimals.
 
     The GeoPackage ``gpkg`` (version 1.2) gains the layer; given a ``shapefile``
@@ -402,17 +402,14 @@ def write_schema_layer(gpkg: Path, layer: str, df: gpd.GeoDataFrame | RingLayer,
         A ``.shp`` file to write the layer to as well.
     encoding : {"UTF-8", "GBK"}
         DBF encoding of the shapefile.
-    append : bool
-        Add the features to the layer (and shapefile) an earlier call wrote.
     release : bool
         Drop ``df``'s geometries as they are written (:meth:`Encoded.chunks`).
     """
     if shapefile is not None:
         _check_text_widths(df, layer, fields, encoding)
-    if not append:
-        _create_schema_layer(gpkg, layer, df, fields)
-        if shapefile is not None:
-            _create_schema_layer(shapefile, layer, df, fields, encoding)
+    _create_schema_layer(gpkg, layer, df, fields)
+    if shapefile is not None:
+        _create_schema_layer(shapefile, layer, df, fields, encoding)
     for features in Encoded.chunks(df, [f.name for f in fields], release=release):
         features.write(gpkg, layer=layer, append=True)
         if shapefile is not None:

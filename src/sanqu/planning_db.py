@@ -56,7 +56,7 @@ from .export import (
     write_gpkg_aliases,
     write_schema_layer,
 )
-from .lattice import Rings, feature_areas
+from .lattice import Rings, concat_features, feature_areas
 from .topology import EPS_M2, Issue, Report, TopologyError, point_at, polygonal
 from .units import Units
 
@@ -308,7 +308,7 @@ def unit_fields(unit: np.ndarray, units: Units | None,
 
 def build(cfg: Config, lines: dict[str, gpd.GeoDataFrame],
           levels: dict[str, list[np.ndarray | Rings]], crs: CRS, units: Units | None,
-          level_units: dict[str, list[np.ndarray]] | None = None, first: int = 1
+          level_units: dict[str, list[np.ndarray]] | None = None
           ) -> dict[str, gpd.GeoDataFrame | RingLayer]:
     """The six planning-database layers with their fields filled.
 
@@ -335,9 +335,6 @@ def build(cfg: Config, lines: dict[str, gpd.GeoDataFrame],
     level_units : dict of list of numpy.ndarray, optional
         Per evaluation result whose features come with their unit, the unit index
         of each feature of ``levels``.
-    first : int
-        Number (in ``BSM``) of each layer's first feature: more than 1 when the
-        features are appended to a layer already holding ``first - 1``.
 
     Returns
     -------
@@ -371,7 +368,7 @@ def build(cfg: Config, lines: dict[str, gpd.GeoDataFrame],
             continue
         else:
             labels = LEVEL_LABELS[source]
-            geoms = _features(levels[source])
+            geoms = concat_features(levels[source])
             extra = {spec.level_field: [labels[i] for i, g in enumerate(levels[source])
                                         for _ in range(len(g))]}
             if level_units and source in level_units:
@@ -386,7 +383,7 @@ def build(cfg: Config, lines: dict[str, gpd.GeoDataFrame],
             codes, names = unit_fields(unit, units, fallback)
         width = 18 - len(prefix) - 2
         data: dict[str, object] = {
-            "BSM": [f"{prefix}{number:02d}{i:0{width}d}" for i in range(first, len(g) + first)],
+            "BSM": [f"{prefix}{number:02d}{i:0{width}d}" for i in range(1, len(g) + 1)],
             "YSDM": [getattr(spec.ysdm, layer)] * len(g),
             "XZQDM": codes,
             "XZQMC": names,
@@ -403,21 +400,6 @@ def build(cfg: Config, lines: dict[str, gpd.GeoDataFrame],
     return out
 
 
-def _features(levels: list[np.ndarray | Rings]) -> np.ndarray | Rings:
-    """The features of a result's levels, one level after another.
-
-    Rings when every level with features comes as rings (traced, written
-    without GEOS), else GEOS polygons.
-    """
-    present = [g for g in levels if len(g)]
-    if present and all(isinstance(g, Rings) for g in present):
-        return Rings.concat(present, present[0].grid)
-    return np.concatenate([np.zeros(0, dtype=object),
-                           *(g.geometries() if isinstance(g, Rings) else np.asarray(g, dtype=object)
-                             for g in present)])
-
-
-
 #: UGB sub-zone number → the key of its code in ``outputs.planning_db.subzone_codes``.
 SUBZONE_KEYS = {1: "concentrated", 2: "flexible", 3: "special_use"}
 
@@ -432,16 +414,13 @@ def subzone_fields(cfg: Config, ugb: gpd.GeoDataFrame) -> dict[str, list[str]]:
 
 def write(cfg: Config, tmp: Path, layers: dict[str, gpd.GeoDataFrame],
           levels: dict[str, list[np.ndarray]], crs: CRS, units: Units | None,
-          level_units: dict[str, list[np.ndarray]] | None = None, first: int = 1,
-          append: bool = False) -> list[str]:
+          level_units: dict[str, list[np.ndarray]] | None = None) -> list[str]:
     """Write planning-database layers to one GeoPackage and, if asked, shapefiles.
 
     The layers are built by :func:`build` from the checked line ``layers`` and
     evaluation ``levels`` given (either may be empty: layers are added to the
     GeoPackage); every polygon cut by ``units`` is checked (:func:`overlay`).
-    With ``append`` the features are added to the layers an earlier call wrote,
-    numbered from ``first`` (one evaluation level after another). Returns the
-    names of the layers written.
+    Returns the names of the layers written.
 
     Raises
     ------
@@ -449,17 +428,12 @@ def write(cfg: Config, tmp: Path, layers: dict[str, gpd.GeoDataFrame],
         If cutting the layers by administrative units broke their topology.
     """
     lines = {k: layers[k] for k in LINE_LAYERS if k in layers}
-    return write_built(cfg, tmp, build(cfg, lines, levels, crs, units, level_units, first),
-                       append=append)
+    return write_built(cfg, tmp, build(cfg, lines, levels, crs, units, level_units))
 
 
-def write_built(cfg: Config, tmp: Path, out: dict[str, gpd.GeoDataFrame | RingLayer], *,
-                append: bool = False, release: bool = False) -> list[str]:
-    """Write layers made by :func:`build` (see :func:`write`).
-
-    With ``release`` their geometries are dropped as they are written
-    (:func:`sanqu.export.write_schema_layer`): the caller holds them nowhere else.
-    """
+def write_built(cfg: Config, tmp: Path, out: dict[str, gpd.GeoDataFrame | RingLayer]
+                ) -> list[str]:
+    """Write layers made by :func:`build` (see :func:`write`)."""
     spec = cfg.outputs.planning_db
     gpkg = tmp / spec.gpkg_name
     folder = tmp / Path(spec.gpkg_name).stem
@@ -469,8 +443,6 @@ def write_built(cfg: Config, tmp: Path, out: dict[str, gpd.GeoDataFrame | RingLa
         for name, df in out.items():
             write_schema_layer(gpkg, name, df, fields_of(name, cfg),
                                shapefile=folder / f"{name}.shp" if spec.shapefiles else None,
-                               encoding=cfg.outputs.shapefile_encoding, append=append,
-                               release=release)
-    if not append:
-        write_gpkg_aliases(gpkg, {n: {f.name: f.alias for f in fields_of(n, cfg)} for n in out})
+                               encoding=cfg.outputs.shapefile_encoding)
+    write_gpkg_aliases(gpkg, {n: {f.name: f.alias for f in fields_of(n, cfg)} for n in out})
     return list(out)
