@@ -461,10 +461,10 @@ def _deliver_vectors(cfg: Config, tmp: Path, study: Study, held: Held, progress:
                       "study_area": (vec.study_area.area / 10_000, 1)},
                      vec.crs, vec.tolerance, vec.topology, vec.outside, None)
     planning: list[Future[list[str]]] = []
+    planning_lines, vec.layers = vec.layers, {}  # the writer holds them until written
     if planning_on:
         on_raster = (units_on_cells(cfg, held.surf, vec) and not vec.topology["repaired"]
                      and cfg.outputs.planning_db.admin_overlay == "split")
-        planning_lines = vec.layers
         if on_raster:
             planning_lines = {}  # the lines are cut anew on the raster
             with timer("vectorize"):
@@ -473,8 +473,7 @@ def _deliver_vectors(cfg: Config, tmp: Path, study: Study, held: Held, progress:
                 gate_lines_by_unit(cfg, planning_lines, vec)
         planning.append(writer.submit(planning_db.write, cfg, tmp, planning_lines, {}, vec.crs,
                                       units_for(on_raster)))
-        del planning_lines
-    vec.layers = {}
+    del planning_lines
     held.lines = held.alloc = None
     release_heap()
     by_level = (planning_on and units_on_cells(cfg, held.surf, vec, evaluation=True)
