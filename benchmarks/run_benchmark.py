@@ -22,9 +22,11 @@ stage). Per stage the report gives:
 
 Peak RSS per stage is the larger of a background thread sampling RSS (psutil,
 every ~20 ms) and the kernel's exact high-water mark (``VmHWM``), which is read
-and reset (``/proc/self/clear_refs``) at every stage entry and exit, so short
-allocations the sampler misses are still counted. Totals: seconds, whole
-pipeline million cells/s, overall peak RSS, peak MB per million cells, RSS of
+and reset (``/proc/<pid>/clear_refs``) at every stage entry and exit, so short
+allocations the sampler misses are still counted. Both count the run's process
+and its writer process (:mod:`sanqu.writer`, large areas): the samples add their
+RSS, the high-water marks are added too (an upper bound: the two may peak apart).
+Totals: seconds, whole pipeline million cells/s, overall peak RSS, peak MB per million cells, RSS of
 the interpreter before the run (imports only), and the cells in the study mask.
 
 A run exceeding ``--timeout`` seconds or ``--max-rss-mb`` is killed and
@@ -200,20 +202,27 @@ def write_config(size: int, paths: dict[str, Path], workdir: Path,
 # --------------------------------------------------------------------------- child: one run
 
 
-def _proc_status() -> tuple[int, int]:
-    """``(VmRSS, VmHWM)`` of this process in bytes."""
-    text = Path("/proc/self/status").read_text()
+def _proc_status(pid: int | str = "self") -> tuple[int, int]:
+    """``(VmRSS, VmHWM)`` of a process (default this one) in bytes."""
+    text = Path(f"/proc/{pid}/status").read_text()
     rss = int(re.search(r"VmRSS:\s+(\d+)", text).group(1)) * 1024
     hwm = int(re.search(r"VmHWM:\s+(\d+)", text).group(1)) * 1024
     return rss, hwm
 
 
-def _reset_hwm() -> bool:
+def _reset_hwm(pid: int | str = "self") -> bool:
     try:
-        Path("/proc/self/clear_refs").write_text("5")
+        Path(f"/proc/{pid}/clear_refs").write_text("5")
         return True
     except OSError:
         return False
+
+
+def _children() -> list[int]:
+    """This process's descendants (the run's writer process), by pid."""
+    import psutil
+
+    return [c.pid for c in psutil.Process().children(recursive=True)]
 
 
 class StageMemory:
@@ -242,18 +251,38 @@ class StageMemory:
         if rss > self.peak.get(stage, 0):
             self.peak[stage] = rss
 
+    def _rss(self) -> int:
+        """RSS of this process and its descendants (the writer process), summed."""
+        import psutil
+
+        rss = self._proc.memory_info().rss
+        for child in self._proc.children(recursive=True):
+            try:
+                rss += child.memory_info().rss
+            except psutil.NoSuchProcess:
+                pass
+        return rss
+
     def _run(self) -> None:
         while not self._stop.wait(self._interval):
-            rss = self._proc.memory_info().rss
+            rss = self._rss()
             with self._lock:
                 self._credit(self.current, rss)
                 self.samples += 1
 
     def _transition(self) -> None:
-        rss, hwm = _proc_status()
+        # the high-water marks of the processes are summed: an upper bound, as they may
+        # have peaked at different moments
+        rss, hwm = 0, 0
+        for pid in ["self", *_children()]:
+            try:
+                r, h = _proc_status(pid)
+            except (OSError, AttributeError):
+                continue  # it has just exited
+            rss, hwm = rss + r, hwm + h
+            if self.hwm_ok:
+                _reset_hwm(pid)
         self._credit(self.current, max(rss, hwm if self.hwm_ok else rss))
-        if self.hwm_ok:
-            _reset_hwm()
 
     def on_stage(self, stage: str | None) -> None:
         with self._lock:
@@ -263,7 +292,7 @@ class StageMemory:
                     self._stack.pop()
             else:
                 if self._log and (not self._stack or self._stack[-1] != stage):
-                    rss = self._proc.memory_info().rss
+                    rss = self._rss()
                     self._log.write(f"{time.perf_counter() - self._t0:.2f} {stage} "
                                     f"{rss / MB:.0f}\n")
                 self._stack.append(stage)
@@ -298,6 +327,9 @@ def child(config: Path, out: Path, result_json: Path, log: Path) -> None:
         result = delineate(cfg, out, overwrite=True, timer=timer)
         total = time.perf_counter() - t0
     cpu1 = os.times()
+    import psutil
+
+    writer_cpu = sum(sum(c.cpu_times()[:2]) for c in psutil.Process().children(recursive=True))
     study_cells = next(int(r["cells"]) for r in result.areas if r["layer"] == "study_area")
     maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     payload = {
@@ -311,7 +343,7 @@ def child(config: Path, out: Path, result_json: Path, log: Path) -> None:
         "ru_maxrss": maxrss,
         "samples": mem.samples,
         "revision": revision,
-        "cpu_seconds": (cpu1.user - cpu0.user) + (cpu1.system - cpu0.system),
+        "cpu_seconds": (cpu1.user - cpu0.user) + (cpu1.system - cpu0.system) + writer_cpu,
         "load_avg_1min": [load_before, os.getloadavg()[0]],
         "hwm_exact": mem.hwm_ok,
         "areas": result.areas,
@@ -344,8 +376,12 @@ def run_size(size: int, workdir: Path, args: argparse.Namespace) -> dict:
     while proc.poll() is None:
         try:
             rss = ps.memory_info().rss
+            for sub in ps.children(recursive=True):  # the run's writer process
+                rss += sub.memory_info().rss
         except psutil.NoSuchProcess:
-            break
+            if proc.poll() is not None:
+                break
+            continue
         max_rss = max(max_rss, rss)
         elapsed = time.perf_counter() - t0
         if elapsed > args.timeout:
@@ -353,6 +389,8 @@ def run_size(size: int, workdir: Path, args: argparse.Namespace) -> dict:
         elif rss > args.max_rss_mb * MB:
             killed = f"RSS {rss / MB:.0f} MB above --max-rss-mb {args.max_rss_mb}"
         if killed:
+            for sub in ps.children(recursive=True):
+                sub.kill()
             proc.kill()
             proc.wait()
             break

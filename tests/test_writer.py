@@ -1,5 +1,6 @@
-"""The background writer: jobs in order, one at a time, errors raised in the run."""
+"""The background writer (thread or process): jobs in order, one at a time, errors raised."""
 
+import os
 import threading
 import time
 
@@ -7,9 +8,11 @@ import pytest
 
 import sanqu
 import sanqu.pipeline
+import sanqu.writer
 from sanqu import OutputError, load_config
-from sanqu.pipeline import Writer
+from sanqu.config import default_config_path
 from sanqu.study import Timer
+from sanqu.writer import Writer, _Call, writer_process
 
 
 def test_jobs_run_in_order_one_at_a_time_on_another_thread():
@@ -39,3 +42,58 @@ def test_a_failing_write_fails_the_run_and_leaves_no_output(tmp_path, monkeypatc
     with pytest.raises(OutputError, match="disk full"):
         sanqu.delineate(load_config(write_config(tmp_path / "c.yaml")), out)
     assert not out.exists() and not list(tmp_path.glob(".out.*"))
+
+
+# ------------------------------------------------------------------ the writer process
+
+
+def test_process_jobs_run_in_one_other_process_and_their_arguments_are_dropped() -> None:
+    timer = Timer()
+    with Writer(timer, process=True) as writer:
+        pids = [writer.submit(os.getpid) for _ in range(3)]
+        length = writer.submit(len, "abcd")
+    assert len({p.result() for p in pids}) == 1
+    assert pids[0].result() != os.getpid()
+    assert length.result() == 4
+    call = _Call(len, ("abc",))
+    assert call() == 3
+    call.drop()
+    assert call.args is None and call.job is None
+
+
+def test_a_job_error_in_the_process_is_raised_where_the_run_waits() -> None:
+    with pytest.raises(ValueError, match="invalid literal"):
+        with Writer(Timer(), process=True) as writer:
+            writer.submit(int, "not a number")
+    with Writer(Timer(), process=True) as writer:  # the process serves the next job
+        assert writer.submit(int, "7").result() == 7
+
+
+def test_a_writer_process_that_died_gives_a_clear_error_and_is_replaced() -> None:
+    writer = Writer(Timer(), process=True)
+    dead = writer_process()
+    dead._proc.kill()
+    dead._proc.wait()
+    writer.submit(os.getpid)
+    with pytest.raises(OutputError, match="writer process stopped unexpectedly"):
+        writer.wait()
+    writer._pool.shutdown()
+    assert writer_process() is not dead and writer_process().alive()
+
+
+def test_a_large_area_is_written_by_the_process_into_the_same_files(
+    demo_run: sanqu.RunResult, tmp_path, monkeypatch
+) -> None:
+    monkeypatch.setattr(sanqu.writer, "PROCESS_CELLS", 0)  # the demo counts as large
+    used = []
+    monkeypatch.setattr(sanqu.writer.WriterProcess, "run",
+                        lambda self, call, run=sanqu.writer.WriterProcess.run:
+                        used.append(call.job.__name__) or run(self, call))
+    out = tmp_path / "out"
+    sanqu.delineate(load_config(default_config_path()), out)
+    assert used == ["write_plain", "write", "write_built", "write_built", "write_built"]
+    files = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
+    first = demo_run.out
+    assert files == sorted(str(p.relative_to(first)) for p in first.rglob("*") if p.is_file())
+    for name in files:
+        assert (out / name).read_bytes() == (first / name).read_bytes(), name

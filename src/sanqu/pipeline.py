@@ -30,7 +30,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -91,6 +91,7 @@ from .vectorize import (
     ugb_frame,
     unit_keys,
 )
+from .writer import Writer, warm
 
 #: ``smoothing.tolerance: auto`` in cell sizes: a single step's triangle is half a cell
 #: (tolerance 0.707 cells), so 0.75 removes single steps and little more.
@@ -259,6 +260,7 @@ def _atomic(run: Callable[..., Any], cfg: Config, out: Path, overwrite: bool,
 def _run(cfg: Config, tmp: Path, progress: Progress, timer: Timer) -> RunResult:
     with timer("align"):
         study = Study(cfg)
+    in_process = warm(study.grid.size)  # a large area's writer process starts meanwhile
     with study:
         grid = study.grid
         total = grid.block_count(cfg.grid.block_size)
@@ -285,7 +287,7 @@ def _run(cfg: Config, tmp: Path, progress: Progress, timer: Timer) -> RunResult:
     lines = replace(lines, red_line=RELEASED, farmland=RELEASED, ugb=RELEASED,
                     ugb_zone=RELEASED, rule=RELEASED)  # its report stays, for the manifest
     del surf, alloc
-    vec = deliver_vectors(cfg, tmp, study, held, progress, timer)
+    vec = deliver_vectors(cfg, tmp, study, held, progress, timer, in_process)
     with timer("export"):
         if cfg.outputs.planning_db.enabled:
             notes += [f"{k}: placeholder value {PLACEHOLDER!r} written; set the official code"
@@ -362,50 +364,6 @@ class Held:
     alloc: Allocation | None
 
 
-class Writer:
-    """Writes one group of layers on a second thread while the next group is made.
-
-    One job at a time, in order: a job starts once the previous one is done (the
-    caller waits for it, counted as ``export``), so at most two groups are held,
-    the one being written and the one being traced and gated. GDAL's writes and
-    the tracer's and gate's kernels release the GIL, so the two run on two cores.
-    A job's error is raised where the caller next waits.
-
-    Parameters
-    ----------
-    timer : Timer
-        Receives the time spent waiting for a job, as ``export``.
-    """
-
-    def __init__(self, timer: Timer) -> None:
-        self._timer = timer
-        self._pool = ThreadPoolExecutor(1, thread_name_prefix="sanqu-write")
-        self._job: Future[Any] | None = None
-
-    def submit(self, job: Callable[..., Any], *args: Any) -> Future[Any]:
-        """Run ``job(*args)`` once the previous job is done; its future."""
-        self.wait()
-        self._job = self._pool.submit(job, *args)
-        return self._job
-
-    def wait(self) -> None:
-        """Wait for the job running, if any (raising its error)."""
-        if self._job is not None:
-            job, self._job = self._job, None
-            with self._timer("export"):
-                job.result()
-
-    def __enter__(self) -> Writer:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        try:
-            if exc[0] is None:
-                self.wait()
-        finally:
-            self._pool.shutdown(wait=True)  # never leave a write running into a removed folder
-
-
 def write_plain(cfg: Config, tmp: Path, layers: dict[str, gpd.GeoDataFrame | RingLayer]
                 ) -> None:
     """Write the spaces and lines: ``sanqu.gpkg`` (with aliases) and the line shapefiles."""
@@ -415,17 +373,18 @@ def write_plain(cfg: Config, tmp: Path, layers: dict[str, gpd.GeoDataFrame | Rin
 
 
 def deliver_vectors(cfg: Config, tmp: Path, study: Study, held: Held, progress: Progress,
-                    timer: Timer) -> Delivered:
+                    timer: Timer, in_process: bool = False) -> Delivered:
     """Vectorize, gate and write the polygon outputs, one group of layers at a time.
 
     First the spaces and lines (``sanqu.gpkg``, the line shapefiles and the
     planning-database line layers), then each evaluation result (its planning
-    layer). A group is written on a second thread (:class:`Writer`) while the
-    next is traced and gated, and its polygons are dropped once written, so
-    memory holds two groups at most, not every layer of the delivery; so are the
+    layer). A group is written beside the run (:class:`sanqu.writer.Writer`: on a
+    second thread, or in the writer process when ``in_process``) while the next
+    is traced and gated, and its polygons are dropped once written, so memory
+    holds two groups at most, not every layer of the delivery; so are the
     rasters of ``held`` no later group reads.
     """
-    with Writer(timer) as writer:
+    with Writer(timer, process=in_process) as writer:
         done, planning = _deliver_vectors(cfg, tmp, study, held, progress, timer, writer)
     if planning is not None:
         done.planning = [name for job in planning for name in job.result()]
