@@ -24,8 +24,9 @@ Peak RSS per stage is the larger of a background thread sampling RSS (psutil,
 every ~20 ms) and the kernel's exact high-water mark (``VmHWM``), which is read
 and reset (``/proc/<pid>/clear_refs``) at every stage entry and exit, so short
 allocations the sampler misses are still counted. Both count the run's process
-and its writer process (:mod:`sanqu.writer`, large areas): the samples add their
-RSS, the high-water marks are added too (an upper bound: the two may peak apart).
+and its writer process (:mod:`sanqu.writer`, large areas), less the library pages
+the writer shares with the run: the samples add the two, so do the high-water
+marks (an upper bound: the two may peak apart).
 Totals: seconds, whole pipeline million cells/s, overall peak RSS, peak MB per million cells, RSS of
 the interpreter before the run (imports only), and the cells in the study mask.
 
@@ -203,11 +204,19 @@ def write_config(size: int, paths: dict[str, Path], workdir: Path,
 
 
 def _proc_status(pid: int | str = "self") -> tuple[int, int]:
-    """``(VmRSS, VmHWM)`` of a process (default this one) in bytes."""
+    """``(VmRSS, VmHWM)`` of a process (default this one) in bytes.
+
+    For another process (the run's writer process) its file-backed pages
+    (``RssFile``: the libraries it maps, the same files the run maps) are left
+    out of both, so pages the two share are counted once, in the run.
+    """
     text = Path(f"/proc/{pid}/status").read_text()
-    rss = int(re.search(r"VmRSS:\s+(\d+)", text).group(1)) * 1024
-    hwm = int(re.search(r"VmHWM:\s+(\d+)", text).group(1)) * 1024
-    return rss, hwm
+
+    def kb(key: str) -> int:
+        return int(re.search(rf"{key}:\s+(\d+)", text).group(1)) * 1024
+
+    shared = 0 if pid == "self" else kb("RssFile")
+    return kb("VmRSS") - shared, kb("VmHWM") - shared
 
 
 def _reset_hwm(pid: int | str = "self") -> bool:
@@ -252,15 +261,13 @@ class StageMemory:
             self.peak[stage] = rss
 
     def _rss(self) -> int:
-        """RSS of this process and its descendants (the writer process), summed."""
-        import psutil
-
+        """RSS of this process plus its descendants' own (:func:`_proc_status`)."""
         rss = self._proc.memory_info().rss
-        for child in self._proc.children(recursive=True):
+        for pid in _children():
             try:
-                rss += child.memory_info().rss
-            except psutil.NoSuchProcess:
-                pass
+                rss += _proc_status(pid)[0]
+            except (OSError, AttributeError):
+                pass  # it has just exited
         return rss
 
     def _run(self) -> None:

@@ -91,7 +91,7 @@ from .vectorize import (
     ugb_frame,
     unit_keys,
 )
-from .writer import Writer, warm
+from .writer import Writer, uses_process
 
 #: ``smoothing.tolerance: auto`` in cell sizes: a single step's triangle is half a cell
 #: (tolerance 0.707 cells), so 0.75 removes single steps and little more.
@@ -260,7 +260,6 @@ def _atomic(run: Callable[..., Any], cfg: Config, out: Path, overwrite: bool,
 def _run(cfg: Config, tmp: Path, progress: Progress, timer: Timer) -> RunResult:
     with timer("align"):
         study = Study(cfg)
-    in_process = warm(study.grid.size)  # a large area's writer process starts meanwhile
     with study:
         grid = study.grid
         total = grid.block_count(cfg.grid.block_size)
@@ -287,7 +286,7 @@ def _run(cfg: Config, tmp: Path, progress: Progress, timer: Timer) -> RunResult:
     lines = replace(lines, red_line=RELEASED, farmland=RELEASED, ugb=RELEASED,
                     ugb_zone=RELEASED, rule=RELEASED)  # its report stays, for the manifest
     del surf, alloc
-    vec = deliver_vectors(cfg, tmp, study, held, progress, timer, in_process)
+    vec = deliver_vectors(cfg, tmp, study, held, progress, timer)
     with timer("export"):
         if cfg.outputs.planning_db.enabled:
             notes += [f"{k}: placeholder value {PLACEHOLDER!r} written; set the official code"
@@ -373,18 +372,19 @@ def write_plain(cfg: Config, tmp: Path, layers: dict[str, gpd.GeoDataFrame | Rin
 
 
 def deliver_vectors(cfg: Config, tmp: Path, study: Study, held: Held, progress: Progress,
-                    timer: Timer, in_process: bool = False) -> Delivered:
+                    timer: Timer) -> Delivered:
     """Vectorize, gate and write the polygon outputs, one group of layers at a time.
 
     First the spaces and lines (``sanqu.gpkg``, the line shapefiles and the
     planning-database line layers), then each evaluation result (its planning
     layer). A group is written beside the run (:class:`sanqu.writer.Writer`: on a
-    second thread, or in the writer process when ``in_process``) while the next
-    is traced and gated, and its polygons are dropped once written, so memory
+    second thread, or from :data:`~sanqu.writer.PROCESS_CELLS` cells in the writer
+    process, which starts while the first group is traced) while the next is
+    traced and gated, and its polygons are dropped once written, so memory
     holds two groups at most, not every layer of the delivery; so are the
     rasters of ``held`` no later group reads.
     """
-    with Writer(timer, process=in_process) as writer:
+    with Writer(timer, process=uses_process(held.surf.grid.size)) as writer:
         done, planning = _deliver_vectors(cfg, tmp, study, held, progress, timer, writer)
     if planning is not None:
         done.planning = [name for job in planning for name in job.result()]

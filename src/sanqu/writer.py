@@ -12,8 +12,8 @@ tracing and gating the next group. Where the writing happens matters:
   is pickled to a writer process (:class:`WriterProcess`, a ``python``
   running :func:`main`), which has its own interpreter and lock, so the writes and the
   run's tracing take one core each. The process is started once per Python
-  session (:func:`warm` starts it early, while the raster stages run) and serves
-  every later run.
+  session, when the first large run reaches its vector stages (it imports the
+  package while the first group is traced), and serves every later run.
 
 Either way jobs run one at a time and in order, so the files are the same
 (byte for byte) whichever way they are written, and a job's error is raised
@@ -157,16 +157,9 @@ def writer_process() -> WriterProcess:
         return _process
 
 
-def warm(cells: int) -> bool:
-    """Start the writer process now if a study area of ``cells`` will use it.
-
-    Its start (importing the package, a second or two) then overlaps the raster
-    stages. Returns whether the process is used.
-    """
-    use = cells >= PROCESS_CELLS
-    if use:
-        writer_process()
-    return use
+def uses_process(cells: int) -> bool:
+    """Whether a study area of ``cells`` cells is written by the writer process."""
+    return cells >= PROCESS_CELLS
 
 
 class Writer:
