@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import sqlite3
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -19,12 +20,14 @@ from pathlib import Path
 import fiona
 import geopandas as gpd
 import numpy as np
+import pyogrio
 import pytest
 import shapely
 import shapely.geometry
 
 import sanqu
-from sanqu import load_config
+from sanqu import export, load_config
+from sanqu.config import default_config_path
 
 pytestmark = pytest.mark.slow
 
@@ -100,8 +103,19 @@ def expected_epsg(out: Path) -> int:
 VALIDATOR = "osgeo_utils.samples.validate_gpkg"
 
 
+@pytest.fixture(scope="module")
+def native_out(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo delineated with every GeoPackage chunk appended natively (:mod:`sanqu.gpkg`)."""
+    out = tmp_path_factory.mktemp("native") / "out"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(export, "NATIVE_GPKG_BYTES", 0)
+        sanqu.delineate(load_config(default_config_path()), out)
+    return out
+
+
 @pytest.mark.parametrize("name", ["sanqu.gpkg", "planning_db.gpkg"])
-def test_geopackages_pass_gdals_validator(out, name):
+@pytest.mark.parametrize("writer", ["demo", "native"])
+def test_geopackages_pass_gdals_validator(out, native_out, name, writer):
     python = "/usr/bin/python3"
     found = subprocess.run([python, "-c", f"import {VALIDATOR}"], capture_output=True,
                            check=False) if Path(python).exists() else None
@@ -110,9 +124,29 @@ def test_geopackages_pass_gdals_validator(out, name):
         if os.environ.get("SANQU_REQUIRE_TOOLS") == "1":
             pytest.fail(f"{reason}; SANQU_REQUIRE_TOOLS=1 forbids skipping", pytrace=False)
         pytest.skip(reason)
-    proc = subprocess.run([python, "-m", VALIDATOR, str(out / name)], capture_output=True,
+    path = (out if writer == "demo" else native_out) / name
+    proc = subprocess.run([python, "-m", VALIDATOR, str(path)], capture_output=True,
                           timeout=300, check=False)
     assert proc.returncode == 0, proc.stderr.decode("utf-8", "replace")[-2000:]
+
+
+@pytest.mark.parametrize("name", ["sanqu.gpkg", "planning_db.gpkg"])
+def test_natively_appended_geopackages_hold_gdals_rows(out, native_out, name, require_tool):
+    """Rows (fid, geometry blob, fields) and R-tree entries as GDAL wrote them; ogrinfo reads."""
+    assert (pyogrio.list_layers(native_out / name)[:, 0].tolist()
+            == pyogrio.list_layers(out / name)[:, 0].tolist())
+    gdal, native = sqlite3.connect(out / name), sqlite3.connect(native_out / name)
+    layers = [r[0] for r in gdal.execute("SELECT table_name FROM gpkg_geometry_columns")]
+    assert layers
+    for layer in layers:
+        for query in (f'SELECT * FROM "{layer}" ORDER BY fid',
+                      f'SELECT * FROM "rtree_{layer}_geom" ORDER BY id'):
+            assert native.execute(query).fetchall() == gdal.execute(query).fetchall(), query
+        summary = ogrinfo(require_tool, "-ro", "-so", native_out / name, layer)
+        count, = gdal.execute(f'SELECT count(*) FROM "{layer}"').fetchone()
+        assert f"Feature Count: {count}" in summary, layer
+    gdal.close()
+    native.close()
 
 
 # ---------------------------------------------------------------- GDAL's ogrinfo

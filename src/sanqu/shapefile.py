@@ -579,8 +579,13 @@ def _is_clockwise(buf: np.ndarray, pos: int, n: int, lowest: int, repeated: bool
 
 
 @njit(cache=True, nogil=True)
-def _parse(buf: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> tuple:
+def _parse(buf: np.ndarray, starts: np.ndarray, ends: np.ndarray, tables: bool = True
+           ) -> tuple:
     """The rings GDAL writes of each feature's WKB (``buf[starts[i]:ends[i]]``), in one pass.
+
+    Without ``tables`` the rings are counted but not listed (the ring tables
+    come back empty, no ring's orientation is worked out, and a zero bound is
+    not folded again): what :mod:`sanqu.gpkg` needs, a feature's box and size.
 
     Polygons whose first ring is empty, and empty rings, are left out (GDAL
     ignores them). A polygon's exterior ring is reversed when anticlockwise, its
@@ -609,7 +614,7 @@ def _parse(buf: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> tuple:
     feat_rings = np.zeros(n, dtype=np.int64)
     feat_points = np.zeros(n, dtype=np.int64)
     box = np.zeros((n, 4), dtype=np.float64)
-    cap = max(16, n, buf.size // 128)  # about the rings of 7 or more points; grown if more
+    cap = max(16, n, buf.size // 128) if tables else 0  # rings of 7 points or more; grown
     ring_pos = np.empty(cap, dtype=np.int64)
     ring_n = np.empty(cap, dtype=np.int64)
     ring_first = np.empty(cap, dtype=np.int64)
@@ -662,7 +667,18 @@ def _parse(buf: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> tuple:
                     break
                 if j == 0 and m == 0:
                     keep = False  # POLYGON EMPTY: GDAL drops the whole polygon
-                if keep and m > 0:
+                if keep and m > 0 and not tables:
+                    for i in range(m):
+                        q = k + 16 * i
+                        x, y = _f64(buf, q), _f64(buf, q + 8)
+                        finite += 0.0 * x + 0.0 * y
+                        lo_x = min(lo_x, x)
+                        hi_x = max(hi_x, x)
+                        lo_y = min(lo_y, y)
+                        hi_y = max(hi_y, y)
+                    r += 1
+                    points += m
+                elif keep and m > 0:
                     if r == ring_pos.size:
                         ring_pos, ring_n = _grow(ring_pos), _grow(ring_n)
                         ring_first, ring_rev = _grow(ring_first), _grow(ring_rev)
@@ -704,8 +720,9 @@ def _parse(buf: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> tuple:
         feat_points[f] = points
         if r > r0:
             box[f, 0], box[f, 1], box[f, 2], box[f, 3] = lo_x, lo_y, hi_x, hi_y
-            if lo_x == 0.0 or lo_y == 0.0 or hi_x == 0.0 or hi_y == 0.0:
+            if tables and (lo_x == 0.0 or lo_y == 0.0 or hi_x == 0.0 or hi_y == 0.0):
                 _fold_box(buf, r0, r, ring_pos, ring_n, ring_rev, box[f])
+    r = r if tables else 0
     return (status, feat_rings, feat_points, box, ring_pos[:r], ring_n[:r], ring_first[:r],
             ring_rev[:r])
 

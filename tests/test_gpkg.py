@@ -1,0 +1,192 @@
+"""The native GeoPackage appender: the rows, R-tree, counts and extent GDAL writes."""
+
+from __future__ import annotations
+
+import sqlite3
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+import shapely
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from sanqu import export, gpkg
+from sanqu.export import Encoded, vector_env
+from sanqu.shapefile import NotNative
+
+CRS = "EPSG:4527"
+NAMES = ["生态保护红线", "永久基本农田", "", "a", None]
+
+#: What GDAL and the native writer must agree on, table by table.
+QUERIES = {
+    "rows": "SELECT * FROM t ORDER BY fid",
+    "rtree": "SELECT * FROM rtree_t_geom ORDER BY id",
+    "contents": "SELECT * FROM gpkg_contents",
+    "count": "SELECT * FROM gpkg_ogr_contents",
+    "triggers": "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' ORDER BY name",
+    "columns": "SELECT * FROM gpkg_geometry_columns",
+    "extensions": "SELECT * FROM gpkg_extensions",
+}
+
+
+def objects(items: list[object]) -> np.ndarray:
+    out = np.empty(len(items), dtype=object)
+    out[:] = items
+    return out
+
+
+def layer(geoms: list[shapely.Geometry], seed: int) -> Encoded:
+    """Features with an int64, a float64 (some NaN), a text (some null) and a bool field."""
+    rng = np.random.default_rng(seed)
+    n = len(geoms)
+    real = rng.normal(size=n) * 1e6
+    real[rng.random(n) < 0.2] = np.nan
+    names = [NAMES[i] for i in rng.integers(0, len(NAMES), n)]
+    return Encoded(wkb=shapely.to_wkb(objects(geoms)), fields=["id", "area", "name", "flag"],
+                   values=[rng.integers(-2**40, 2**40, n), real, objects(names),
+                           rng.random(n) < 0.5],
+                   masks=[None, None, np.array([v is None for v in names]), None], crs=CRS)
+
+
+def chunks(enc: Encoded, cuts: list[int]) -> list[Encoded]:
+    bounds = [0, *sorted(set(c for c in cuts if 0 < c < len(enc.wkb))), len(enc.wkb)]
+    return [Encoded(wkb=enc.wkb[a:b], fields=enc.fields, values=[v[a:b] for v in enc.values],
+                    masks=[None if m is None else m[a:b] for m in enc.masks], crs=enc.crs)
+            for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+
+
+def by_gdal(path: Path, parts: list[Encoded]) -> None:
+    with vector_env():
+        for k, part in enumerate(parts):
+            part.write(path, layer="t", driver="GPKG", dataset_options={"VERSION": "1.2"},
+                       **({"append": True} if k else {}))
+
+
+def natively(path: Path, parts: list[Encoded]) -> None:
+    with vector_env():
+        parts[0].empty().write(path, layer="t", driver="GPKG", geometry_type="MultiPolygon",
+                               dataset_options={"VERSION": "1.2"})
+    for part in parts:
+        gpkg.append(path, "t", part.wkb, part.fields, part.values, part.masks)
+
+
+def tables(path: Path) -> dict[str, list[tuple]]:
+    con = sqlite3.connect(path)
+    try:
+        return {k: con.execute(q).fetchall() for k, q in QUERIES.items()}
+    finally:
+        con.close()
+
+
+def assert_same(a: Path, b: Path) -> None:
+    """The same rows, R-tree, counts, triggers; the extent within GDAL's 16 digits."""
+    ta, tb = tables(a), tables(b)
+    for key in QUERIES:
+        if key != "contents":
+            assert ta[key] == tb[key], key
+    (ca,), (cb,) = ta["contents"], tb["contents"]
+    assert ca[:5] + ca[9:] == cb[:5] + cb[9:]  # name, type, identifier, description, date, srs
+    np.testing.assert_allclose(cb[5:9], ca[5:9], rtol=1e-15, atol=0)
+
+
+def polygons(draw: st.DrawFn) -> shapely.Geometry:
+    x, y = draw(st.floats(1, 5e5)), draw(st.floats(1, 5e5))
+    w, h = draw(st.floats(1, 1e4)), draw(st.floats(1, 1e4))
+    outer = shapely.box(x, y, x + w, y + h)
+    if draw(st.booleans()):
+        outer = outer.difference(shapely.box(x + w / 4, y + h / 4, x + w / 2, y + h / 2))
+    if draw(st.booleans()):
+        far = shapely.box(x + 2 * w, y, x + 3 * w, y + h)
+        return shapely.MultiPolygon([outer, far])
+    return outer  # a Polygon: promoted to a one-part MultiPolygon
+
+
+@st.composite
+def layers(draw: st.DrawFn) -> tuple[list[shapely.Geometry], int, list[int]]:
+    n = draw(st.integers(1, 25))
+    geoms = [polygons(draw) for _ in range(n)]
+    return geoms, draw(st.integers(0, 2**16)), draw(st.lists(st.integers(1, n), max_size=3))
+
+
+@settings(max_examples=40, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(case=layers(), piece=st.sampled_from([7, 1 << 24]))
+def test_native_rows_rtree_counts_and_extent_are_gdals(case, piece, tmp_path_factory,
+                                                       monkeypatch):
+    geoms, seed, cuts = case
+    monkeypatch.setattr(gpkg, "PIECE_BYTES", piece)  # 7: every blob streamed in pieces
+    folder = tmp_path_factory.mktemp("gpkg")
+    parts = chunks(layer(geoms, seed), cuts)
+    by_gdal(folder / "gdal.gpkg", parts)
+    natively(folder / "native.gpkg", parts)
+    assert_same(folder / "gdal.gpkg", folder / "native.gpkg")
+
+
+def test_a_hand_worked_blob(tmp_path):
+    square = shapely.box(10, 20, 30, 50)
+    enc = layer([square], 0)
+    natively(tmp_path / "n.gpkg", [enc])
+    con = sqlite3.connect(tmp_path / "n.gpkg")
+    blob, = con.execute("SELECT geom FROM t").fetchone()
+    srs, = con.execute("SELECT srs_id FROM gpkg_contents").fetchone()
+    con.close()
+    head = struct.pack("<2sBBi4d", b"GP", 0, 3, srs, 10, 30, 20, 50)  # minx maxx miny maxy
+    assert blob == head + gpkg.MULTI_ONE + shapely.to_wkb(square)
+
+
+def big_endian(geom: shapely.Geometry) -> bytes:
+    return shapely.to_wkb(geom, byte_order=0)
+
+
+@pytest.mark.parametrize("bad", [
+    "none", "big-endian", "3d", "empty", "zero bound", "date field", "line"])
+def test_what_it_cannot_write_as_gdal_would_is_refused_before_a_row(bad, tmp_path):
+    enc = layer([shapely.box(1, 1, 2, 2), shapely.box(3, 3, 4, 4)], 1)
+    wkb = list(enc.wkb)
+    values = list(enc.values)
+    if bad == "none":
+        wkb[1] = None
+    elif bad == "big-endian":
+        wkb[1] = big_endian(shapely.box(3, 3, 4, 4))
+    elif bad == "3d":
+        wkb[1] = shapely.to_wkb(shapely.Polygon([(3, 3, 1), (4, 3, 1), (4, 4, 1), (3, 3, 1)]))
+    elif bad == "empty":
+        wkb[1] = shapely.to_wkb(shapely.MultiPolygon())
+    elif bad == "zero bound":
+        wkb[1] = shapely.to_wkb(shapely.box(0, 3, 4, 4))
+    elif bad == "date field":
+        values[0] = np.array(["2020-01-01", "2021-01-01"], dtype="datetime64[D]")
+    else:
+        wkb[1] = shapely.to_wkb(shapely.LineString([(3, 3), (4, 4)]))
+    natively(tmp_path / "n.gpkg", [chunks(enc, [1])[0]])  # one row, GDAL's
+    before = tables(tmp_path / "n.gpkg")
+    with pytest.raises(NotNative):
+        gpkg.append(tmp_path / "n.gpkg", "t", objects(wkb), enc.fields, values, enc.masks)
+    assert tables(tmp_path / "n.gpkg") == before
+
+
+def test_write_gpkg_goes_native_for_large_features_and_falls_back_to_gdal(tmp_path, monkeypatch):
+    enc = layer([shapely.box(1, 1, 2, 2), shapely.box(3, 3, 4, 4)], 2)
+    by_gdal(tmp_path / "gdal.gpkg", [enc])
+    used = []
+    monkeypatch.setattr(export, "append_gpkg", lambda *a: used.append(a) or gpkg.append(*a))
+    with vector_env():
+        enc.write_gpkg(tmp_path / "small.gpkg", "t", create=True,
+                       dataset_options={"VERSION": "1.2"})
+    assert not used  # features under NATIVE_GPKG_BYTES: GDAL's bulk R-tree
+    monkeypatch.setattr(export, "NATIVE_GPKG_BYTES", 0)
+    with vector_env():
+        enc.write_gpkg(tmp_path / "large.gpkg", "t", create=True,
+                       dataset_options={"VERSION": "1.2"})
+    assert len(used) == 1
+    assert_same(tmp_path / "gdal.gpkg", tmp_path / "large.gpkg")
+    dated = Encoded(wkb=enc.wkb, fields=["day"], crs=CRS, masks=[None],
+                    values=[np.array(["2020-01-01", "2021-01-01"], dtype="datetime64[D]")])
+    with vector_env():
+        dated.write_gpkg(tmp_path / "dated.gpkg", "t", create=True)  # refused, then GDAL
+    con = sqlite3.connect(tmp_path / "dated.gpkg")
+    assert con.execute("SELECT day FROM t ORDER BY fid").fetchall() == [("2020-01-01",),
+                                                                         ("2021-01-01",)]
+    con.close()
