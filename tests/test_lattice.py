@@ -174,3 +174,16 @@ def test_rings_concatenated_cover_as_their_polygons_do():
     assert (cover(joined, g).paint == cover(both, g).paint).all()
     assert shapely.equals(joined.geometries(), both).all()
     assert len(Rings.concat([], g)) == 0 and len(Rings.concat([], g).wkb()) == 0
+
+
+@pytest.mark.parametrize("features", [2**15 - 1, 2**15])  # two-byte paint, four-byte paint
+def test_the_paint_numbers_every_cell_exactly_in_two_or_four_bytes(features):
+    side = 182  # 33 124 cells: one-cell patches numbered past 2^15 in four bytes
+    labels = np.arange(1, side * side + 1, dtype=np.int32).reshape(side, side)
+    labels[labels > features] = features  # the last feature takes the rest: one patch
+    g = Grid.square(1, (side, side))
+    traced = polygonize(labels, g)
+    found = cover(traced.geometry.to_numpy(), g)
+    assert found.paint.dtype == (np.int16 if features < 2**15 else np.int32)
+    assert found.valid.all() and len(found.valid) == features
+    assert (found.paint == labels).all()  # polygonize keeps row-major order per code
