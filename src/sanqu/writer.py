@@ -158,8 +158,12 @@ def writer_process() -> WriterProcess:
 
 
 def uses_process(cells: int) -> bool:
-    """Whether a study area of ``cells`` cells is written by the writer process."""
-    return cells >= PROCESS_CELLS
+    """Whether a study area of ``cells`` cells is written by the writer process.
+
+    Only on POSIX systems, where the process's pipes are inherited by number;
+    elsewhere every area is written on a thread.
+    """
+    return cells >= PROCESS_CELLS and os.name == "posix"
 
 
 class Writer:
