@@ -119,12 +119,20 @@ def unit_keys(values: np.ndarray, unit: np.ndarray, n_units: int, span: int) -> 
     >>> unit_keys(np.array([1, 2, 0, 3]), np.array([2, 0, 1, 1], np.uint16), 2, 4).tolist()
     [9, 14, 0, 7]
     """
-    key = unit.astype(np.uint16 if (n_units + 2) * span <= 2**16 else np.int32)
-    key[key == 0] = n_units + 1
-    key *= span
-    key += values.astype(key.dtype, copy=False)
-    key[values == 0] = 0
+    key = np.empty(np.shape(values), dtype=np.uint16 if (n_units + 2) * span <= 2**16
+                   else np.int32)
+    _keys(np.ascontiguousarray(values).ravel(), np.ascontiguousarray(unit).ravel(),
+          n_units + 1, span, key.ravel())
     return key
+
+
+@njit(cache=True, nogil=True)
+def _keys(values: np.ndarray, unit: np.ndarray, last: int, span: int, out: np.ndarray) -> None:
+    """:func:`unit_keys` cell by cell, in one pass (unit 0 ranked ``last``)."""
+    for i in range(values.size):
+        v = values[i]
+        u = unit[i]
+        out[i] = 0 if v == 0 else (last if u == 0 else u) * span + v
 
 
 def traced(values: np.ndarray, grid: Grid, *, per_patch: bool = True
@@ -493,11 +501,17 @@ def line_codes(red: np.ndarray, farm: np.ndarray, ugb_zone: np.ndarray) -> np.nd
     ...            np.array([0, 0, 3, 0], np.uint8)).tolist()
     [1, 2, 5, 0]
     """
-    code = red.astype(np.uint8) * RED
-    code[farm] += FARM
-    inside = ugb_zone > 0
-    code[inside] += (ugb_zone[inside] + (UGB_FIRST - 1)).astype(np.uint8)
+    code = np.empty(np.shape(red), dtype=np.uint8)
+    _codes(*(np.ascontiguousarray(a).ravel() for a in (red, farm, ugb_zone)), code.ravel())
     return code
+
+
+@njit(cache=True, nogil=True)
+def _codes(red: np.ndarray, farm: np.ndarray, ugb_zone: np.ndarray, out: np.ndarray) -> None:
+    """:func:`line_codes` cell by cell, in one pass (the lines never overlap)."""
+    for i in range(out.size):
+        z = ugb_zone[i]
+        out[i] = RED * red[i] + FARM * farm[i] + (z + (UGB_FIRST - 1) if z > 0 else 0)
 
 
 def space_and_line_layers(zones: np.ndarray, red: np.ndarray, farm: np.ndarray,
