@@ -39,7 +39,7 @@ from .export import release_heap
 from .study import Timer
 
 #: Study areas of this many cells or more are written by the writer process.
-PROCESS_CELLS = 4_000_000
+PROCESS_CELLS = 10_000_000
 
 #: The writer process's program (``-c``: ``-m sanqu.writer`` would load this module twice).
 _MAIN = "import sys; from sanqu.writer import main; main(sys.argv[1:])"
