@@ -1,9 +1,13 @@
 """The background writer (thread or process): jobs in order, one at a time, errors raised."""
 
+import io
 import os
+import pickle
 import threading
 import time
+from pathlib import Path
 
+import _writer_jobs
 import pytest
 
 import sanqu
@@ -12,7 +16,8 @@ import sanqu.writer
 from sanqu import OutputError, load_config
 from sanqu.config import default_config_path
 from sanqu.study import Timer
-from sanqu.writer import Writer, _Call, writer_process
+from sanqu.topology import Issue, Report, TopologyError
+from sanqu.writer import Writer, _answer, _Call, writer_process
 
 
 def test_jobs_run_in_order_one_at_a_time_on_another_thread():
@@ -57,8 +62,8 @@ def test_process_jobs_run_in_one_other_process_and_their_arguments_are_dropped()
     assert length.result() == 4
     call = _Call(len, ("abc",))
     assert call() == 3
-    call.drop()
-    assert call.args is None and call.job is None
+    assert writer_process().run(call) == 3
+    assert call.args is None and call.job is None  # dropped here once sent
 
 
 def test_a_job_error_in_the_process_is_raised_where_the_run_waits() -> None:
@@ -75,7 +80,7 @@ def test_a_writer_process_that_died_gives_a_clear_error_and_is_replaced() -> Non
     dead._proc.kill()
     dead._proc.wait()
     writer.submit(os.getpid)
-    with pytest.raises(OutputError, match="writer process stopped unexpectedly"):
+    with pytest.raises(OutputError, match=r"writer process stopped \(exit code -9\)"):
         writer.wait()
     writer._pool.shutdown()
     assert writer_process() is not dead and writer_process().alive()
@@ -97,3 +102,48 @@ def test_a_large_area_is_written_by_the_process_into_the_same_files(
     assert files == sorted(str(p.relative_to(first)) for p in first.rglob("*") if p.is_file())
     for name in files:
         assert (out / name).read_bytes() == (first / name).read_bytes(), name
+
+
+def test_errors_come_back_as_raised_or_as_text_when_they_cannot_be_rebuilt():
+    report = Report(issues=[Issue("gap", "eco_space", "a gap", 900.0, 1.0, 2.0)])
+    buf = io.BytesIO()
+    _answer(buf, ("error", TopologyError("levels fail the gate", report)))
+    status, err = pickle.loads(buf.getvalue())
+    assert status == "error" and isinstance(err, TopologyError)
+    assert str(err) == "levels fail the gate" and err.report == report
+
+    class Local(Exception):  # not importable in the run: cannot be rebuilt there
+        pass
+
+    buf = io.BytesIO()
+    _answer(buf, ("error", Local("disk on fire")))
+    status, err = pickle.loads(buf.getvalue())
+    assert isinstance(err, OutputError) and str(err) == "Local: disk on fire"
+
+
+def test_a_sanqu_error_raised_in_the_process_is_raised_in_the_run(monkeypatch):
+    monkeypatch.setenv("PYTHONPATH", str(Path(__file__).parent))  # for _writer_jobs
+    writer_process().terminate()  # the next process starts with that path
+    with pytest.raises(TopologyError, match="levels of eco_importance") as caught:
+        with Writer(Timer(), process=True) as writer:
+            writer.submit(_writer_jobs.fail_gate, "eco_importance")
+    assert caught.value.report.issues[0].kind == "gap"
+    with Writer(Timer(), process=True) as writer:  # still serving
+        assert writer.submit(os.getpid).result() != os.getpid()
+
+
+def test_a_job_that_cannot_be_sent_ends_the_process_cleanly():
+    with pytest.raises(OutputError, match="writer process stopped"):
+        with Writer(Timer(), process=True) as writer:
+            writer.submit(len, [threading.Lock()])  # locks do not pickle
+    with Writer(Timer(), process=True) as writer:  # a new process, in step
+        assert writer.submit(len, "ab").result() == 2
+
+
+def test_a_failed_run_ends_the_write_in_hand_rather_than_waiting():
+    timer = Timer()
+    with pytest.raises(RuntimeError, match="gate failed"):
+        with Writer(timer, process=True) as writer:
+            writer.submit(time.sleep, 30)
+            raise RuntimeError("gate failed")
+    assert "export" not in timer.seconds  # not waited for

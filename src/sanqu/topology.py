@@ -48,6 +48,10 @@ class TopologyError(SanquError, ValueError):
         super().__init__(message)
         self.report = report
 
+    def __reduce__(self) -> tuple[type, tuple[str, Report]]:
+        """Pickled with its report (raised in the writer process, re-raised in the run)."""
+        return type(self), (str(self), self.report)
+
 
 @dataclass(frozen=True)
 class Issue:

@@ -42,7 +42,8 @@ from .study import Timer
 PROCESS_CELLS = 10_000_000
 
 #: The writer process's program (``-c``: ``-m sanqu.writer`` would load this module twice).
-_MAIN = "import sys; from sanqu.writer import main; main(sys.argv[1:])"
+_MAIN = ("import signal; signal.signal(signal.SIGINT, signal.SIG_IGN); "
+         "import sys; from sanqu.writer import main; main(sys.argv[1:])")
 
 
 
@@ -81,9 +82,10 @@ class WriterProcess:
 
     Jobs go down one pipe and results (or the job's exception) come back up
     another; the process's standard streams stay its own, so nothing a library
-    prints there can garble a message. It ignores Ctrl-C (the run decides when
-    to stop, once the job in hand is done) and exits when its job pipe closes,
-    also when this process dies.
+    prints there can garble a message. It ignores Ctrl-C from its start (the run
+    decides when it stops) and exits when its job pipe closes. Any failure to
+    send a job or read its answer (a half-written message, the process gone)
+    ends the process, so no later job is read out of step.
     """
 
     def __init__(self) -> None:
@@ -96,6 +98,10 @@ class WriterProcess:
             self._proc = subprocess.Popen(
                 [sys.executable, "-c", _MAIN, str(job_r), str(out_w)],
                 pass_fds=(job_r, out_w), env=env, stdin=subprocess.DEVNULL)
+        except BaseException:
+            for fd in (job_w, out_r):
+                os.close(fd)
+            raise
         finally:
             os.close(job_r)
             os.close(out_w)
@@ -115,7 +121,7 @@ class WriterProcess:
         Exception
             The job's own exception, re-raised here.
         OutputError
-            When the process is gone.
+            When the job cannot be sent or its answer read (the process is then ended).
         """
         with self._lock:
             try:
@@ -123,24 +129,34 @@ class WriterProcess:
                 self._jobs.flush()
                 call.drop()
                 status, value = pickle.load(self._results)
-            except (BrokenPipeError, EOFError, pickle.UnpicklingError):
-                raise OutputError("the writer process stopped unexpectedly (exit code "
-                                  f"{self._proc.wait()}); no output was written") from None
+            except Exception as exc:  # noqa: BLE001 - the stream is out of step: end it
+                self.terminate()
+                code = self.close()
+                raise OutputError(f"the writer process stopped (exit code {code}) on "
+                                  f"{type(exc).__name__}: {exc}; no output was written"
+                                  ) from None
         if status == "error":
             raise value
         return value
 
-    def close(self) -> None:
-        """Close the job pipe and wait for the process to exit."""
+    def terminate(self) -> None:
+        """End the process now (from any thread) and reap it; a job waiting on it fails."""
+        if self.alive():
+            self._proc.kill()
+            self._proc.wait()
+
+    def close(self) -> int | None:
+        """Close both pipes and wait for the process to exit; its exit code."""
         for f in (self._jobs, self._results):
             try:
                 f.close()
             except OSError:
                 pass
         try:
-            self._proc.wait(timeout=30)
+            return self._proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
             self._proc.kill()
+            return self._proc.wait()
 
 
 _process: WriterProcess | None = None
@@ -152,9 +168,32 @@ def writer_process() -> WriterProcess:
     global _process
     with _process_lock:
         if _process is None or not _process.alive():
+            if _process is not None:
+                _process.close()  # its pipes
             _process = WriterProcess()
-            atexit.register(_process.close)
         return _process
+
+
+@atexit.register
+def _close_process() -> None:
+    if _process is not None:
+        _process.close()
+
+
+def _forget_process() -> None:
+    """In a forked child: drop the parent's writer process (and close the child's pipe copies)."""
+    global _process, _process_lock
+    _process_lock = threading.Lock()
+    if _process is not None:
+        for f in (_process._jobs, _process._results):
+            try:
+                os.close(f.fileno())
+            except (OSError, ValueError):
+                pass
+    _process = None
+
+
+os.register_at_fork(after_in_child=_forget_process)
 
 
 def uses_process(cells: int) -> bool:
@@ -200,11 +239,19 @@ class Writer:
         return self._job
 
     def wait(self) -> None:
-        """Wait for the job running, if any (raising its error)."""
-        if self._job is not None:
-            job, self._job = self._job, None
+        """Wait for the job running, if any (raising its error).
+
+        Interrupted (Ctrl-C), the job is still the one running, for
+        :meth:`__exit__` to end.
+        """
+        job = self._job
+        if job is not None:
             with self._timer("export"):
-                job.result()
+                try:
+                    job.result()
+                finally:
+                    if job.done():
+                        self._job = None
 
     def __enter__(self) -> Writer:
         return self
@@ -213,36 +260,54 @@ class Writer:
         try:
             if exc[0] is None:
                 self.wait()
+            elif self._process is not None and self._job is not None and not self._job.done():
+                self._process.terminate()  # the run failed: its output is not kept
         finally:
             self._pool.shutdown(wait=True)  # never leave a write running into a removed folder
 
 
 def _serve(jobs: BinaryIO, results: BinaryIO) -> None:
-    """The writer process's loop: run each job read from ``jobs``, answer on ``results``."""
+    """The writer process's loop: run each job read from ``jobs``, answer on ``results``.
+
+    A job that cannot be read ends the loop (after saying so): the stream is then
+    out of step. An answer that does not survive pickling (an exception whose
+    class cannot be rebuilt from its arguments) goes back as an
+    :class:`~sanqu.errors.OutputError` with its text.
+    """
     while True:
         try:
             call = pickle.load(jobs)
         except EOFError:
+            return
+        except Exception as exc:  # noqa: BLE001 - reported, then the process ends
+            _answer(results, ("error", OutputError(f"the writer process could not read a "
+                                                   f"job: {type(exc).__name__}: {exc}")))
             return
         try:
             answer: tuple[str, Any] = ("ok", call())
         except BaseException as exc:  # noqa: BLE001 - every failure goes back to the run
             answer = ("error", exc)
         del call
-        try:
-            data = pickle.dumps(answer, protocol=pickle.HIGHEST_PROTOCOL)
-        except Exception:  # noqa: BLE001 - an exception that does not pickle
-            err = answer[1]
-            data = pickle.dumps(("error", OutputError(f"{type(err).__name__}: {err}")))
+        _answer(results, answer)
         del answer
-        results.write(data)
-        results.flush()
         release_heap()
+
+
+def _answer(results: BinaryIO, answer: tuple[str, Any]) -> None:
+    """Write ``answer`` to the run, as text in an OutputError if it would not unpickle."""
+    try:
+        data = pickle.dumps(answer, protocol=pickle.HIGHEST_PROTOCOL)
+        pickle.loads(data)
+    except Exception:  # noqa: BLE001 - not rebuilt on the other side
+        err = answer[1]
+        data = pickle.dumps(("error", OutputError(f"{type(err).__name__}: {err}")))
+    results.write(data)
+    results.flush()
 
 
 def main(argv: list[str]) -> None:
     """The writer process: ``main([JOB_FD, RESULT_FD])``, the two pipes' descriptors."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # already so, set first thing in _MAIN
     import sanqu.pipeline  # noqa: F401 - the jobs' modules, loaded before the first job
 
     with os.fdopen(int(argv[0]), "rb") as jobs, os.fdopen(int(argv[1]), "wb") as results:
