@@ -190,3 +190,49 @@ def test_write_gpkg_goes_native_for_large_features_and_falls_back_to_gdal(tmp_pa
     assert con.execute("SELECT day FROM t ORDER BY fid").fetchall() == [("2020-01-01",),
                                                                          ("2021-01-01",)]
     con.close()
+
+
+def test_values_a_column_would_store_otherwise_than_gdal_are_refused(tmp_path):
+    enc = layer([shapely.box(1, 1, 2, 2)], 3)
+    natively(tmp_path / "n.gpkg", [enc])
+    before = tables(tmp_path / "n.gpkg")
+    cases = {"id": np.array([3.7]),  # a real in an integer column: GDAL cuts it to 3
+             "name": np.array([7.0]),  # a number in a text column: GDAL prints it its way
+             "flag": np.array([2])}  # 2 in a boolean column
+    for name, value in cases.items():
+        values = [value if f == name else v for f, v in zip(enc.fields, enc.values, strict=True)]
+        with pytest.raises(NotNative, match=f"field {name}"):
+            gpkg.append(tmp_path / "n.gpkg", "t", enc.wkb, enc.fields, values, enc.masks)
+    assert tables(tmp_path / "n.gpkg") == before
+
+
+def test_fids_follow_the_largest_the_table_ever_had(tmp_path):
+    enc = layer([shapely.box(1, 1, 2, 2), shapely.box(3, 3, 4, 4), shapely.box(5, 5, 6, 6)], 4)
+    first, rest = chunks(enc, [2])
+    for name, write in (("gdal", by_gdal), ("native", natively)):
+        write(tmp_path / f"{name}.gpkg", [first])
+        con = sqlite3.connect(tmp_path / f"{name}.gpkg")
+        con.execute("DELETE FROM t WHERE fid = 2")  # through GDAL's delete triggers
+        con.commit()
+        con.close()
+    with vector_env():
+        rest.write(tmp_path / "gdal.gpkg", layer="t", driver="GPKG", append=True)
+    gpkg.append(tmp_path / "native.gpkg", "t", rest.wkb, rest.fields, rest.values, rest.masks)
+    assert tables(tmp_path / "native.gpkg")["rows"][-1][0] == 3  # not 2: AUTOINCREMENT
+    assert_same(tmp_path / "gdal.gpkg", tmp_path / "native.gpkg")
+
+
+def test_rows_sqlite_refuses_are_undone_and_left_to_gdal(tmp_path):
+    enc = layer([shapely.box(1, 1, 2, 2), shapely.box(3, 3, 4, 4)], 5)
+    natively(tmp_path / "n.gpkg", chunks(enc, [1])[:1])
+    con = sqlite3.connect(tmp_path / "n.gpkg")
+    con.execute("CREATE TRIGGER refuse BEFORE INSERT ON t WHEN NEW.id < 0 "
+                "BEGIN SELECT RAISE(ABORT, 'no negative ids'); END")
+    con.commit()
+    con.close()
+    before = tables(tmp_path / "n.gpkg")
+    values = [np.array([5, -5]), *enc.values[1:]]
+    with pytest.raises(NotNative, match="no negative ids"):
+        gpkg.append(tmp_path / "n.gpkg", "t", enc.wkb, enc.fields, values, enc.masks)
+    after = tables(tmp_path / "n.gpkg")
+    assert after == before  # rows, R-tree and its trigger, count and extent as they were

@@ -107,9 +107,13 @@ VALIDATOR = "osgeo_utils.samples.validate_gpkg"
 def native_out(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The demo delineated with every GeoPackage chunk appended natively (:mod:`sanqu.gpkg`)."""
     out = tmp_path_factory.mktemp("native") / "out"
+    appended: list[str] = []
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(export, "NATIVE_GPKG_BYTES", 0)
+        mp.setattr(export, "append_gpkg",
+                   lambda *a, append=export.append_gpkg: append(*a) or appended.append(a[1]))
         sanqu.delineate(load_config(default_config_path()), out)
+    assert sorted(appended) == sorted([*PLAIN, *PLANNING])  # each layer natively, none by GDAL
     return out
 
 

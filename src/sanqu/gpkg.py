@@ -36,7 +36,9 @@ else raises :class:`NotNative` before a row is written, and the caller has GDAL
 append the features: a
 geometry that is not 2D little-endian Polygon or MultiPolygon WKB, empty, with a
 non-finite coordinate or a zero bound (whose sign GDAL might write otherwise),
-or a field value other than an integer, real, boolean or text.
+a field value other than an integer, real, boolean or text, or one its column
+would store otherwise than GDAL (:func:`_check_columns`); and rows SQLite
+refuses are undone (the rollback journal is kept in memory) and left to GDAL.
 """
 
 from __future__ import annotations
@@ -110,6 +112,12 @@ def _boxes(wkb: np.ndarray | list[bytes | bytearray]) -> tuple[np.ndarray, np.nd
     return box, kinds
 
 
+#: Integer column types GDAL declares, with the values they take as GDAL writes them.
+INTEGER_TYPES = {"INTEGER": (-2**63, 2**63 - 1), "MEDIUMINT": (-2**31, 2**31 - 1),
+                 "SMALLINT": (-2**15, 2**15 - 1), "TINYINT": (-2**7, 2**7 - 1),
+                 "BOOLEAN": (0, 1)}
+
+
 def _layer(con: sqlite3.Connection, layer: str) -> tuple[str, int]:
     """The geometry column and SRS id of ``layer`` (GDAL made it a MultiPolygon layer)."""
     row = con.execute("SELECT column_name, srs_id, geometry_type_name FROM "
@@ -117,6 +125,32 @@ def _layer(con: sqlite3.Connection, layer: str) -> tuple[str, int]:
     if row is None or row[2] != "MULTIPOLYGON":
         raise NotNative(f"layer {layer} is not a MultiPolygon layer")
     return row[0], int(row[1])
+
+
+def _check_columns(con: sqlite3.Connection, layer: str, fields: list[str],
+                   values: list[np.ndarray]) -> None:
+    """Refuse values SQLite would store otherwise than GDAL, given the columns' types.
+
+    GDAL converts a value to its field's type (a real cut to an integer column,
+    a number printed into a text one); SQLite keeps it or converts it its own way.
+    So integer columns take integers (or booleans) in their range, real columns
+    numbers, text columns text; any other column (a date) is left to GDAL.
+    """
+    declared = {r[1]: str(r[2]).upper() for r in
+                con.execute(f"PRAGMA table_info({_quote(layer)})")}
+    for name, v in zip(fields, values, strict=True):
+        kind = declared.get(name)
+        base = kind.split("(")[0] if kind else None
+        ok = False
+        if base in INTEGER_TYPES and v.dtype.kind in "biu":
+            lo, hi = INTEGER_TYPES[base]
+            ok = not len(v) or (int(v.min()) >= lo and int(v.max()) <= hi)
+        elif base in ("REAL", "FLOAT", "DOUBLE"):
+            ok = v.dtype.kind in "biuf"
+        elif base == "TEXT":
+            ok = v.dtype.kind == "O"
+        if not ok:
+            raise NotNative(f"field {name}: {v.dtype} values for a {kind} column")
 
 
 def append(path: Path, layer: str, wkb: np.ndarray | list[bytes | bytearray | None],
@@ -157,6 +191,7 @@ def append(path: Path, layer: str, wkb: np.ndarray | list[bytes | bytearray | No
         con.execute("PRAGMA synchronous = OFF")
         con.execute("PRAGMA journal_mode = MEMORY")  # appends journal little
         geom, srs = _layer(con, layer)
+        _check_columns(con, layer, fields, values)
         _insert(con, layer, geom, srs, wkb, kinds, box, fields, rows)
     finally:
         con.close()
@@ -188,7 +223,10 @@ def _insert(con: sqlite3.Connection, layer: str, geom: str, srs: int, wkb: objec
     try:
         if saved is not None:
             con.execute(f"DROP TRIGGER {_quote(trigger)}")
-        first = (con.execute(f"SELECT max(fid) FROM {_quote(layer)}").fetchone()[0] or 0) + 1
+        # AUTOINCREMENT: past the largest fid the table ever had (deleted rows too)
+        seq = con.execute("SELECT seq FROM sqlite_sequence WHERE name = ?", (layer,)).fetchone()
+        top = con.execute(f"SELECT max(fid) FROM {_quote(layer)}").fetchone()[0]
+        first = max(seq[0] if seq else 0, top or 0) + 1
         batch: list[int] = []
 
         def flush() -> None:
@@ -219,8 +257,11 @@ def _insert(con: sqlite3.Connection, layer: str, geom: str, srs: int, wkb: objec
             con.execute(saved[0])
         _widen_extent(con, layer, box)
         con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
+    except BaseException as exc:
+        if con.in_transaction:
+            con.execute("ROLLBACK")  # the in-memory journal restores every page
+        if isinstance(exc, sqlite3.Error):  # undone: GDAL may write them (or say why not)
+            raise NotNative(f"SQLite refused the rows: {exc}") from exc
         raise
 
 
