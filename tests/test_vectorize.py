@@ -1,12 +1,13 @@
 """Vectorization: one valid polygon per 4-connected patch, areas equal to cell counts."""
 
 import numpy as np
+import pytest
 import shapely
 from _grids import class_rasters, grid, scipy_label_classes
 from hypothesis import given, settings
 
 from sanqu.patches import label
-from sanqu.vectorize import polygonize
+from sanqu.vectorize import line_codes, polygonize, unit_keys
 
 
 def test_pinched_patch_gives_one_valid_polygon_with_touching_holes():
@@ -168,3 +169,20 @@ def test_traced_by_unit_gives_each_unit_its_level_as_one_feature():
         parts = geoms[patch_unit == u]
         assert shapely.get_parts(feature).tolist() == parts.tolist()
         assert feature.area == np.count_nonzero(here.astype(bool) & (unit == u)) * g.cell_area
+
+
+@settings(max_examples=100, deadline=None)
+@given(class_rasters(12, 6), class_rasters(12, 5))
+def test_unit_keys_and_line_codes_cell_by_cell(classes, units):
+    """One numba pass each, against the arithmetic written out; shapes must agree."""
+    h, w = min(classes.shape[0], units.shape[0]), min(classes.shape[1], units.shape[1])
+    v, u = classes[:h, :w].astype(np.uint8), units[:h, :w].astype(np.uint16)
+    n_units, span = int(u.max()), int(v.max()) + 1
+    rank = np.where(u == 0, n_units + 1, u).astype(np.int64)
+    assert (unit_keys(v, u, n_units, span) == np.where(v == 0, 0, rank * span + v)).all()
+    red, farm = v == 1, v == 2
+    zone = np.where(v >= 3, v - 2, 0).astype(np.uint8)
+    assert (line_codes(red, farm, zone) == v).all()  # red 1, farm 2, sub-zone z: 2 + z
+    if classes.shape != units.shape:
+        with pytest.raises(ValueError, match="differ in shape"):
+            unit_keys(classes, units.astype(np.uint16), n_units, 256)

@@ -119,6 +119,8 @@ def unit_keys(values: np.ndarray, unit: np.ndarray, n_units: int, span: int) -> 
     >>> unit_keys(np.array([1, 2, 0, 3]), np.array([2, 0, 1, 1], np.uint16), 2, 4).tolist()
     [9, 14, 0, 7]
     """
+    if np.shape(values) != np.shape(unit):
+        raise ValueError(f"classes {np.shape(values)} and units {np.shape(unit)} differ in shape")
     key = np.empty(np.shape(values), dtype=np.uint16 if (n_units + 2) * span <= 2**16
                    else np.int32)
     _keys(np.ascontiguousarray(values).ravel(), np.ascontiguousarray(unit).ravel(),
@@ -501,6 +503,8 @@ def line_codes(red: np.ndarray, farm: np.ndarray, ugb_zone: np.ndarray) -> np.nd
     ...            np.array([0, 0, 3, 0], np.uint8)).tolist()
     [1, 2, 5, 0]
     """
+    if not np.shape(red) == np.shape(farm) == np.shape(ugb_zone):
+        raise ValueError("the line rasters differ in shape")
     code = np.empty(np.shape(red), dtype=np.uint8)
     _codes(*(np.ascontiguousarray(a).ravel() for a in (red, farm, ugb_zone)), code.ravel())
     return code
