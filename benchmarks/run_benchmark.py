@@ -383,12 +383,13 @@ def run_size(size: int, workdir: Path, args: argparse.Namespace) -> dict:
     while proc.poll() is None:
         try:
             rss = ps.memory_info().rss
-            for sub in ps.children(recursive=True):  # the run's writer process
-                rss += sub.memory_info().rss
+            for sub in ps.children(recursive=True):  # the run's writer process, its own pages
+                try:
+                    rss += _proc_status(sub.pid)[0]
+                except (OSError, AttributeError):
+                    pass  # it has just exited
         except psutil.NoSuchProcess:
-            if proc.poll() is not None:
-                break
-            continue
+            break  # the run has exited
         max_rss = max(max_rss, rss)
         elapsed = time.perf_counter() - t0
         if elapsed > args.timeout:
@@ -397,7 +398,10 @@ def run_size(size: int, workdir: Path, args: argparse.Namespace) -> dict:
             killed = f"RSS {rss / MB:.0f} MB above --max-rss-mb {args.max_rss_mb}"
         if killed:
             for sub in ps.children(recursive=True):
-                sub.kill()
+                try:
+                    sub.kill()
+                except psutil.NoSuchProcess:
+                    pass
             proc.kill()
             proc.wait()
             break
