@@ -57,8 +57,12 @@ import threading
 import time
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import psutil
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_DEM = ROOT / "data" / "dianbu" / "dem_30m.tif"
@@ -227,11 +231,22 @@ def _reset_hwm(pid: int | str = "self") -> bool:
         return False
 
 
-def _children() -> list[int]:
-    """This process's descendants (the run's writer process), by pid."""
+def _children(proc: psutil.Process | None = None) -> list[int]:
+    """A process's descendants (the run's writer process), by pid; default this one's."""
     import psutil
 
-    return [c.pid for c in psutil.Process().children(recursive=True)]
+    return [c.pid for c in (proc or psutil.Process()).children(recursive=True)]
+
+
+def _tree_rss(proc: psutil.Process) -> int:
+    """RSS of ``proc`` plus its descendants' own pages (:func:`_proc_status`)."""
+    rss = proc.memory_info().rss
+    for pid in _children(proc):
+        try:
+            rss += _proc_status(pid)[0]
+        except (OSError, AttributeError):
+            pass  # it has just exited
+    return rss
 
 
 class StageMemory:
@@ -260,19 +275,9 @@ class StageMemory:
         if rss > self.peak.get(stage, 0):
             self.peak[stage] = rss
 
-    def _rss(self) -> int:
-        """RSS of this process plus its descendants' own (:func:`_proc_status`)."""
-        rss = self._proc.memory_info().rss
-        for pid in _children():
-            try:
-                rss += _proc_status(pid)[0]
-            except (OSError, AttributeError):
-                pass  # it has just exited
-        return rss
-
     def _run(self) -> None:
         while not self._stop.wait(self._interval):
-            rss = self._rss()
+            rss = _tree_rss(self._proc)
             with self._lock:
                 self._credit(self.current, rss)
                 self.samples += 1
@@ -299,7 +304,7 @@ class StageMemory:
                     self._stack.pop()
             else:
                 if self._log and (not self._stack or self._stack[-1] != stage):
-                    rss = self._rss()
+                    rss = _tree_rss(self._proc)
                     self._log.write(f"{time.perf_counter() - self._t0:.2f} {stage} "
                                     f"{rss / MB:.0f}\n")
                 self._stack.append(stage)
@@ -382,12 +387,7 @@ def run_size(size: int, workdir: Path, args: argparse.Namespace) -> dict:
     killed = None
     while proc.poll() is None:
         try:
-            rss = ps.memory_info().rss
-            for sub in ps.children(recursive=True):  # the run's writer process, its own pages
-                try:
-                    rss += _proc_status(sub.pid)[0]
-                except (OSError, AttributeError):
-                    pass  # it has just exited
+            rss = _tree_rss(ps)  # with the run's writer process, its own pages
         except psutil.NoSuchProcess:
             break  # the run has exited
         max_rss = max(max_rss, rss)
