@@ -35,7 +35,7 @@ from .errors import ConfigError
 from .gpkg import append as append_gpkg
 from .grid import Grid
 from .lattice import Rings
-from .shapefile import NotNative, stamp_date
+from .shapefile import NotNative, stamp_date, wkb_bytes
 from .shapefile import append as append_shapefile
 
 if TYPE_CHECKING:
@@ -325,7 +325,7 @@ class Encoded:
         """
         gdal = {"layer": layer, "driver": "GPKG"}
         n = len(self.wkb)
-        if n == 0 or sum(len(w) for w in self.wkb if w is not None) < NATIVE_GPKG_BYTES * n:
+        if n == 0 or wkb_bytes(self.wkb) < NATIVE_GPKG_BYTES * n:
             self.write(path, **gdal, **(options if create else {"append": True}))
             return
         if create:

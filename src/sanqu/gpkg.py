@@ -66,10 +66,8 @@ def _quote(name: str) -> str:
 
 
 def _fields(values: np.ndarray, mask: np.ndarray | None, name: str) -> list[object]:
-    """A field's values as SQLite binds them (None for a null)."""
+    """A field's values as SQLite binds them (None for a null; types: :func:`_check_columns`)."""
     kind = values.dtype.kind
-    if kind not in "biufO":
-        raise NotNative(f"field {name}: {values.dtype} values")
     null = np.zeros(len(values), dtype=bool) if mask is None else np.asarray(mask, bool)
     if kind == "f":
         null = null | np.isnan(values)

@@ -269,7 +269,7 @@ def append(path: Path, wkb: np.ndarray, fields: list[str], values: list[np.ndarr
         codec = _codec(path)
         columns = [(by_name[name.upper()], np.asarray(v), m)
                    for name, v, m in zip(fields, values, masks, strict=True)]
-        files.check_room(n, _wkb_bytes(wkb))
+        files.check_room(n, wkb_bytes(wkb))
         caches: list[dict[str, bytes]] = [{} for _ in columns]
         try:
             for a, b in _groups(wkb, max(1, DBF_BYTES // dbf.record_length)):
@@ -301,7 +301,8 @@ def _codec(path: Path) -> str:
     raise NotNative(f"encoding {name!r} of {cpg.name} is not one GDAL's recoding is known for")
 
 
-def _wkb_bytes(wkb: np.ndarray) -> int:
+def wkb_bytes(wkb: np.ndarray) -> int:
+    """Bytes of WKB of the features (None: no geometry)."""
     return sum(len(w) for w in wkb if w is not None)
 
 
