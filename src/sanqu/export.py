@@ -9,7 +9,6 @@ byte-identical files. Vector layers get ``id``, ``code``, ``name`` (Chinese) and
 from __future__ import annotations
 
 import csv
-import ctypes
 import datetime as dt
 import hashlib
 import json
@@ -34,6 +33,7 @@ from .batches import batch_bounds
 from .errors import ConfigError
 from .gpkg import append as append_gpkg
 from .grid import Grid
+from .heap import release_heap
 from .lattice import Rings
 from .shapefile import NotNative, stamp_date, wkb_bytes
 from .shapefile import append as append_shapefile
@@ -156,19 +156,6 @@ def write_vectors(out: Path, layers: dict[str, gpd.GeoDataFrame], gpkg_name: str
                 layer.write_gpkg(gpkg, name, create=k == 0, dataset_options={"VERSION": "1.2"})
                 if name in shapefiles:
                     layer.write_shapefile(out / f"{name}.shp", encoding, create=k == 0)
-
-
-def release_heap() -> None:
-    """Hand the heap's free memory back to the system (glibc ``malloc_trim``; else nothing).
-
-    GEOS frees polygons into the C heap, where glibc keeps them, in pieces too
-    small for the large arrays OGR or the next group allocate; trimming returns
-    them, so the process does not hold the peak of every group at once.
-    """
-    try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):
-        pass
 
 
 @dataclass

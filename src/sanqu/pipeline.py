@@ -59,7 +59,6 @@ from .export import (
     features,
     grade_colours,
     package_versions,
-    release_heap,
     sha256,
     write_area_table,
     write_gpkg_aliases,
@@ -68,6 +67,7 @@ from .export import (
     write_vectors,
 )
 from .grid import Block, Grid
+from .heap import kept_pages, release_heap
 from .lattice import Rings
 from .lines import LINE_RULES, Lines, draw_lines
 from .patches import label_sums
@@ -260,32 +260,33 @@ def _atomic(run: Callable[..., Any], cfg: Config, out: Path, overwrite: bool,
 def _run(cfg: Config, tmp: Path, progress: Progress, timer: Timer) -> RunResult:
     with timer("align"):
         study = Study(cfg)
-    with study:
-        grid = study.grid
-        total = grid.block_count(cfg.grid.block_size)
-        surf = study.surfaces(timer=timer, progress=lambda i: progress("evaluate", i, total))
-        notes = study.notes
-    with timer("write"):
-        write_levels(tmp, surf, cfg.outputs.compress)
-    progress("lines", 0, 1)
-    with timer("lines"):
-        lines = draw_lines(surf, cfg.lines.red_line, cfg.lines.farmland, cfg.lines.ugb)
-    progress("allocate", 0, 1)
-    with timer("allocate"):
-        alloc = allocate(surf, lines, cfg.allocation, cfg.lines.farmland.cultivated_classes)
-    with timer("export"):
-        write_raster(tmp / "zones.tif", alloc.zones, grid, ZONE_COLOURS, cfg.outputs.compress)
-        write_raster(tmp / "allocation_rule.tif", alloc.rule, grid, None, cfg.outputs.compress)
-        write_raster(tmp / "line_rule.tif", lines.rule, grid, None, cfg.outputs.compress)
-        write_raster(tmp / "ugb_zone.tif", lines.ugb_zone, grid, UGB_ZONE_COLOURS,
-                     cfg.outputs.compress)
-    areas = area_rows(surf, lines, alloc, {})  # the polygons' columns once delivered
-    units = unit_rows(surf, lines, alloc)
-    conflicts = finding_rows(lines.findings + alloc.findings, grid.cell_area / 10_000)
-    held = Held(*_for_vectors(surf, lines, alloc))
-    lines = replace(lines, red_line=RELEASED, farmland=RELEASED, ugb=RELEASED,
-                    ugb_zone=RELEASED, rule=RELEASED)  # its report stays, for the manifest
-    del surf, alloc
+    with kept_pages():  # the raster stages reuse the pages they free
+        with study:
+            grid = study.grid
+            total = grid.block_count(cfg.grid.block_size)
+            surf = study.surfaces(timer=timer, progress=lambda i: progress("evaluate", i, total))
+            notes = study.notes
+        with timer("write"):
+            write_levels(tmp, surf, cfg.outputs.compress)
+        progress("lines", 0, 1)
+        with timer("lines"):
+            lines = draw_lines(surf, cfg.lines.red_line, cfg.lines.farmland, cfg.lines.ugb)
+        progress("allocate", 0, 1)
+        with timer("allocate"):
+            alloc = allocate(surf, lines, cfg.allocation, cfg.lines.farmland.cultivated_classes)
+        with timer("export"):
+            write_raster(tmp / "zones.tif", alloc.zones, grid, ZONE_COLOURS, cfg.outputs.compress)
+            write_raster(tmp / "allocation_rule.tif", alloc.rule, grid, None, cfg.outputs.compress)
+            write_raster(tmp / "line_rule.tif", lines.rule, grid, None, cfg.outputs.compress)
+            write_raster(tmp / "ugb_zone.tif", lines.ugb_zone, grid, UGB_ZONE_COLOURS,
+                         cfg.outputs.compress)
+        areas = area_rows(surf, lines, alloc, {})  # the polygons' columns once delivered
+        units = unit_rows(surf, lines, alloc)
+        conflicts = finding_rows(lines.findings + alloc.findings, grid.cell_area / 10_000)
+        held = Held(*_for_vectors(surf, lines, alloc))
+        lines = replace(lines, red_line=RELEASED, farmland=RELEASED, ugb=RELEASED,
+                        ugb_zone=RELEASED, rule=RELEASED)  # its report stays, for the manifest
+        del surf, alloc
     vec = deliver_vectors(cfg, tmp, study, held, progress, timer)
     with timer("export"):
         if cfg.outputs.planning_db.enabled:
@@ -618,7 +619,7 @@ def evaluate(cfg: Config, out: str | Path, *, overwrite: bool = False,
 def _evaluate(cfg: Config, tmp: Path, progress: Progress, timer: Timer) -> EvaluationRun:
     with timer("align"):
         study = Study(cfg)
-    with study:
+    with kept_pages(), study:  # the evaluation reuses the pages it frees
         grid = study.grid
         total = grid.block_count(cfg.grid.block_size)
         stats = {r: ev.stats() for r, ev in study.evaluations.items()}

@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from .errors import OutputError
-from .export import release_heap
+from .heap import release_heap
 from .study import Timer
 
 #: Study areas of this many cells or more are written by the writer process.
