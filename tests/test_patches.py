@@ -197,3 +197,51 @@ def test_region_sizes_match_scipy_on_larger_rasters(seed):
     assert cells[1:].tolist() == np.bincount(labels.ravel())[1:].tolist() and cells[0] == 0
     mask = v == 2
     assert (region_sizes(mask)[0] == ndimage.label(mask)[0]).all()
+
+
+def test_bands_join_a_region_across_every_seam():
+    from sanqu.trace import _label_bands
+
+    # a comb of 1s whose teeth hang down through three bands (rows 0-1, 2-3, 4-5), joined
+    # only on the last row; between the teeth, 2s that a seam cuts but no band joins
+    v = parse("""
+        12121
+        12121
+        12121
+        12121
+        12121
+        11111
+    """)
+    labels = np.full(v.shape, 99, dtype=np.int32)
+    value, cells = _label_bands(v, labels, 3)
+    assert labels.tolist() == [[1, 2, 1, 3, 1]] * 5 + [[1] * 5]
+    assert value.tolist() == [0, 1, 2, 2] and cells.tolist() == [0, 20, 5, 5]
+
+
+@settings(max_examples=60, deadline=None)
+@given(hnp.arrays(np.int16, st.tuples(st.integers(1, 40), st.integers(1, 40)),
+                  elements=st.integers(0, 2)),
+       st.integers(2, 6))
+def test_bands_label_as_one_band(v, bands):
+    from sanqu.trace import _label, _label_bands
+
+    bands = min(bands, v.shape[0])
+    one, banded = np.empty(v.shape, np.int32), np.full(v.shape, -1, np.int32)
+    value, cells = _label(v, one)
+    value_b, cells_b = _label_bands(v, banded, bands)
+    assert (banded == one).all()
+    assert value_b.tolist() == value.tolist() and cells_b.tolist() == cells.tolist()
+
+
+def test_region_sizes_labels_large_rasters_in_bands(monkeypatch):
+    from sanqu import trace
+
+    rng = np.random.default_rng(5)
+    v = rng.integers(0, 3, (700, 300)).astype(np.uint8)
+    assert trace.bands_for(v.shape, 2) == 1  # under BAND_CELLS
+    one = trace.region_sizes(v)
+    monkeypatch.setattr(trace, "BAND_CELLS", 1000)
+    monkeypatch.setattr(trace.os, "cpu_count", lambda: 2)
+    assert trace.bands_for(v.shape) == 2
+    banded = trace.region_sizes(v)
+    assert all((a == b).all() for a, b in zip(one, banded, strict=True))

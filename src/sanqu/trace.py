@@ -21,7 +21,10 @@ cells takes seconds instead of minutes.
 
 The patches to trace come from :func:`label_regions`: 4-connected regions of
 equal value in an integer raster of any number of values (a class combined
-with an administrative unit, say), labelled by union-find in two passes.
+with an administrative unit, say), labelled by union-find in two passes. A large
+raster is cut into bands of rows, one thread each (the kernels release the GIL):
+each band is labelled alone, the sets are joined across the seams, then each
+band is relabelled; the labels are the same as in one band.
 
 The kernels are compiled by numba on first use (cached on disk afterwards, the cache
 dropped whenever a source of the package is newer: :mod:`sanqu.jitcache`).
@@ -29,8 +32,17 @@ dropped whenever a source of the package is newer: :mod:`sanqu.jitcache`).
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 from numba import njit
+
+#: Rasters of this many cells or more are labelled in bands, one thread each.
+BAND_CELLS = 1 << 22
+
+#: Fewest rows in a band.
+BAND_ROWS = 256
 
 
 @njit(cache=True, nogil=True)
@@ -81,18 +93,52 @@ def _label_row(values: np.ndarray, above: np.ndarray, has_above: bool, labels: n
 
 
 @njit(cache=True, nogil=True)
-def _label(values: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    height, width = values.shape
+def _first_pass(values: np.ndarray, labels: np.ndarray, r0: int, r1: int
+                ) -> tuple[np.ndarray, np.ndarray, int]:
+    """Provisional labels 1..n of rows ``r0:r1``, as if no row came before ``r0``.
+
+    Returns the union-find ``parent`` (a set's root is its lowest label, the one
+    of its first cell), the value of each label and ``n``.
+    """
     parent = np.empty(1024, dtype=np.int32)
     first = np.empty(1024, dtype=values.dtype)  # the value of each provisional label
     parent[0] = 0
     n = 0
-    for r in range(height):  # first pass: provisional labels, row by row
-        up = r - 1 if r > 0 else 0
-        parent, first, n = _label_row(values[r], values[up], r > 0, labels[r], labels[up],
+    for r in range(r0, r1):
+        up = r - 1 if r > r0 else r0
+        parent, first, n = _label_row(values[r], values[up], r > r0, labels[r], labels[up],
                                       parent, first, n)
-    # final labels 1..m in order of the roots, so of each region's first cell (row-major);
-    # a label's parent is lower, so it is final by the time the label is reached
+    return parent, first, n
+
+
+@njit(cache=True, nogil=True)
+def _join_bands(values: np.ndarray, labels: np.ndarray, starts: np.ndarray,
+                offsets: np.ndarray, parent: np.ndarray) -> None:
+    """Join the sets of equal cells across each band's first row and the row above it.
+
+    ``parent`` holds every band's provisional labels, band ``k``'s shifted by
+    ``offsets[k]``; a joined set's root stays its lowest label.
+    """
+    width = values.shape[1]
+    for k in range(1, starts.size):
+        r = starts[k]
+        for c in range(width):
+            v = values[r, c]
+            if v != 0 and values[r - 1, c] == v:
+                a = _root(parent, offsets[k - 1] + labels[r - 1, c])
+                b = _root(parent, offsets[k] + labels[r, c])
+                if a != b:
+                    parent[max(a, b)] = min(a, b)
+
+
+@njit(cache=True, nogil=True)
+def _number(parent: np.ndarray, first: np.ndarray, n: int) -> tuple[np.ndarray, int]:
+    """Final labels 1..m in order of the roots, so of each region's first cell (row-major).
+
+    ``parent`` becomes each provisional label's final label (a label's parent is
+    lower, so it is final by the time the label is reached); returns the value of
+    each final label and ``m``.
+    """
     value = np.zeros(n + 1, dtype=np.int64)
     m = 0
     for i in range(1, n + 1):
@@ -102,19 +148,63 @@ def _label(values: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarr
             value[m] = first[i]
         else:
             parent[i] = parent[parent[i]]
-    # second pass: final labels, and the cells of each counted run by run
+    return value[:m + 1], m
+
+
+@njit(cache=True, nogil=True)
+def _second_pass(labels: np.ndarray, final: np.ndarray, offset: int, m: int, r0: int, r1: int
+                 ) -> np.ndarray:
+    """Final labels of rows ``r0:r1`` (``final[offset + provisional]``), and cells per label."""
     cells = np.zeros(m + 1, dtype=np.int64)
-    for r in range(height):
+    width = labels.shape[1]
+    for r in range(r0, r1):
         raw, lab, run = 0, 0, 0
         for c in range(width):
             if labels[r, c] != raw:
                 cells[lab] += run
-                raw, lab, run = labels[r, c], parent[labels[r, c]], 0
+                raw, run = labels[r, c], 0
+                lab = final[offset + raw] if raw else 0
             labels[r, c] = lab
             run += 1
         cells[lab] += run
     cells[0] = 0
-    return value[:m + 1], cells
+    return cells
+
+
+@njit(cache=True, nogil=True)
+def _label(values: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Label one raster in one band (one thread)."""
+    parent, first, n = _first_pass(values, labels, 0, values.shape[0])
+    value, m = _number(parent, first, n)
+    return value, _second_pass(labels, parent, 0, m, 0, values.shape[0])
+
+
+def _label_bands(values: np.ndarray, labels: np.ndarray, bands: int
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_label` with the rows cut into ``bands`` bands, each pass on one thread per band.
+
+    Each band is labelled on its own; the bands' sets are then joined across their
+    seams and numbered in one short serial step, and each band relabelled. A set's
+    root is its lowest label whichever band it starts in (the bands' labels are
+    numbered in band order), so the labels are those of one band.
+    """
+    starts = np.linspace(0, values.shape[0], bands + 1).astype(np.int64)
+    spans = list(zip(starts[:-1].tolist(), starts[1:].tolist(), strict=True))
+    with ThreadPoolExecutor(bands) as pool:
+        passes = list(pool.map(lambda s: _first_pass(values, labels, *s), spans))
+        counts = np.array([n for _, _, n in passes], dtype=np.int64)
+        offsets = np.concatenate([[0], np.cumsum(counts)[:-1]])
+        parent = np.zeros(int(counts.sum()) + 1, dtype=np.int32)
+        first = np.zeros(parent.size, dtype=values.dtype)
+        for (p, f, n), off in zip(passes, offsets.tolist(), strict=True):
+            parent[off + 1:off + n + 1] = p[1:n + 1] + off
+            first[off + 1:off + n + 1] = f[1:n + 1]
+        del passes
+        _join_bands(values, labels, starts[:-1], offsets, parent)
+        value, m = _number(parent, first, parent.size - 1)
+        cells = sum(pool.map(lambda k: _second_pass(labels, parent, int(offsets[k]), m,
+                                                    *spans[k]), range(bands)))
+    return value, cells
 
 
 def label_regions(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -183,8 +273,27 @@ def region_sizes(values: np.ndarray, out: np.ndarray | None = None
         values = values.view(np.uint8)
     if out is None:
         out = np.empty(values.shape, dtype=np.int32)
-    value, cells = _label(np.ascontiguousarray(values), out)
+    values = np.ascontiguousarray(values)
+    bands = bands_for(values.shape)
+    if bands > 1:
+        value, cells = _label_bands(values, out, bands)
+    else:
+        value, cells = _label(values, out)
     return out, value, cells
+
+
+def bands_for(shape: tuple[int, ...], threads: int | None = None) -> int:
+    """Bands to label a raster of ``shape`` in: one per thread for large rasters, else 1.
+
+    Examples
+    --------
+    >>> bands_for((100, 100), 2), bands_for((4096, 4096), 2), bands_for((300, 100_000), 4)
+    (1, 2, 1)
+    """
+    threads = threads or os.cpu_count() or 1
+    if shape[0] * shape[1] < BAND_CELLS:
+        return 1
+    return max(1, min(threads, shape[0] // BAND_ROWS))
 
 
 @njit(cache=True, nogil=True)
