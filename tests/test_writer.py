@@ -147,3 +147,15 @@ def test_a_failed_run_ends_the_write_in_hand_rather_than_waiting():
             writer.submit(time.sleep, 30)
             raise RuntimeError("gate failed")
     assert "export" not in timer.seconds  # not waited for
+
+
+def test_the_run_hands_back_its_freed_heap_before_waiting_for_a_write(monkeypatch):
+    trims = []
+    monkeypatch.setattr(sanqu.writer, "release_heap", lambda: trims.append(1))
+    with Writer(Timer()) as writer:
+        writer.submit(time.sleep, 0.3)
+        writer.wait()  # the write is running: the heap is trimmed first
+        assert trims == [1]
+        writer.submit(int, "1").result()
+        writer.wait()  # done already: nothing to wait for, no trim
+        assert trims == [1]

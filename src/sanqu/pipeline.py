@@ -403,6 +403,7 @@ def _deliver_vectors(cfg: Config, tmp: Path, study: Study, held: Held, progress:
     with timer("vectorize"):
         vec = vectorize_lines(cfg, held.surf, held.lines, held.alloc, rings=True)
     progress("topology", 0, 1)
+    release_heap()  # the tracing's leftovers, before the gate's peak
     with timer("topology"):
         vec.gate(cfg)
     progress("export", 0, 1)
@@ -429,6 +430,7 @@ def _deliver_vectors(cfg: Config, tmp: Path, study: Study, held: Held, progress:
             planning_lines = {}  # the lines are cut anew on the raster
             with timer("vectorize"):
                 planning_lines = lines_by_unit(held.surf, held.lines, vec.crs)
+            release_heap()
             with timer("topology"):
                 gate_lines_by_unit(cfg, planning_lines, vec)
         planning.append(writer.submit(planning_db.write, cfg, tmp, planning_lines, {}, vec.crs,
@@ -450,6 +452,7 @@ def _deliver_vectors(cfg: Config, tmp: Path, study: Study, held: Held, progress:
             vec.levels = {result: levels}
             vec.level_units = {result: level_units} if level_units is not None else {}
             del levels  # vec holds them, then the writer alone
+        release_heap()
         with timer("topology"):
             vec.gate(cfg)
         planning.append(writer.submit(planning_db.write, cfg, tmp, {}, vec.levels, vec.crs,
@@ -949,6 +952,7 @@ def deliver_levels(cfg: Config, tmp: Path, s: Surfaces, result: str, vec: Vector
         levels = [rings.take(np.flatnonzero(level == lv)) for lv in (1, 2, 3)]
         level_units = [unit[level == lv] for lv in (1, 2, 3)]
         del rings
+    release_heap()
     with timer("topology"):
         names = tuple(f"{result}:{lv}" for lv in (1, 2, 3))
         report = check(dict(zip(names, levels, strict=True)), Rules(coverages=(names,)),

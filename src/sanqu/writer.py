@@ -241,11 +241,16 @@ class Writer:
     def wait(self) -> None:
         """Wait for the job running, if any (raising its error).
 
+        Before blocking, the run's freed heap is handed back (:func:`release_heap`):
+        the writer's memory adds to the run's while it works.
+
         Interrupted (Ctrl-C), the job is still the one running, for
         :meth:`__exit__` to end.
         """
         job = self._job
         if job is not None:
+            if not job.done():
+                release_heap()  # what the run freed goes back while the writer works
             with self._timer("export"):
                 try:
                     job.result()
