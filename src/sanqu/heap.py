@@ -16,6 +16,7 @@ Only glibc (Linux) has these knobs; elsewhere both are no-ops.
 from __future__ import annotations
 
 import ctypes
+import functools
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -31,8 +32,9 @@ DEFAULT_TRIM_THRESHOLD = 128 * 1024
 KEPT_TRIM_THRESHOLD = 2**31 - 1
 
 
+@functools.cache
 def _libc() -> ctypes.CDLL | None:
-    """glibc, or None on another C library."""
+    """glibc, or None on another C library (looked up once)."""
     try:
         libc = ctypes.CDLL("libc.so.6")
         libc.mallopt, libc.malloc_trim  # noqa: B018 - glibc's own functions
@@ -94,4 +96,4 @@ def kept_pages() -> Iterator[bool]:
     finally:
         libc.mallopt(M_MMAP_MAX, DEFAULT_MMAP_MAX)
         libc.mallopt(M_TRIM_THRESHOLD, DEFAULT_TRIM_THRESHOLD)
-        libc.malloc_trim(0)
+        release_heap()

@@ -29,8 +29,9 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -304,6 +305,20 @@ def _run(cfg: Config, tmp: Path, progress: Progress, timer: Timer) -> RunResult:
                      notes=notes, seconds=dict(timer.seconds), cells=grid.size)
 
 
+@contextmanager
+def gating(timer: Timer) -> Iterator[None]:
+    """The ``topology`` stage of a vector group, its heap trimmed first.
+
+    After the raster stages' kept pages (:func:`sanqu.heap.kept_pages`) the vector
+    stages' blocks come from the heap's holes and stay resident when freed; the
+    tracing's leftovers are handed back before the gate reaches its peak, beside
+    the writer process's memory.
+    """
+    release_heap()
+    with timer("topology"):
+        yield
+
+
 #: Stands in for a raster no later stage reads (its memory is released).
 RELEASED = np.zeros((0, 0), dtype=bool)
 
@@ -403,8 +418,7 @@ def _deliver_vectors(cfg: Config, tmp: Path, study: Study, held: Held, progress:
     with timer("vectorize"):
         vec = vectorize_lines(cfg, held.surf, held.lines, held.alloc, rings=True)
     progress("topology", 0, 1)
-    release_heap()  # the tracing's leftovers, before the gate's peak
-    with timer("topology"):
+    with gating(timer):
         vec.gate(cfg)
     progress("export", 0, 1)
     writer.submit(write_plain, cfg, tmp, vec.layers)
@@ -430,8 +444,7 @@ def _deliver_vectors(cfg: Config, tmp: Path, study: Study, held: Held, progress:
             planning_lines = {}  # the lines are cut anew on the raster
             with timer("vectorize"):
                 planning_lines = lines_by_unit(held.surf, held.lines, vec.crs)
-            release_heap()
-            with timer("topology"):
+            with gating(timer):
                 gate_lines_by_unit(cfg, planning_lines, vec)
         planning.append(writer.submit(planning_db.write, cfg, tmp, planning_lines, {}, vec.crs,
                                       units_for(on_raster)))
@@ -452,8 +465,7 @@ def _deliver_vectors(cfg: Config, tmp: Path, study: Study, held: Held, progress:
             vec.levels = {result: levels}
             vec.level_units = {result: level_units} if level_units is not None else {}
             del levels  # vec holds them, then the writer alone
-        release_heap()
-        with timer("topology"):
+        with gating(timer):
             vec.gate(cfg)
         planning.append(writer.submit(planning_db.write, cfg, tmp, {}, vec.levels, vec.crs,
                                       units_for(result in vec.level_units), vec.level_units))
@@ -952,8 +964,7 @@ def deliver_levels(cfg: Config, tmp: Path, s: Surfaces, result: str, vec: Vector
         levels = [rings.take(np.flatnonzero(level == lv)) for lv in (1, 2, 3)]
         level_units = [unit[level == lv] for lv in (1, 2, 3)]
         del rings
-    release_heap()
-    with timer("topology"):
+    with gating(timer):
         names = tuple(f"{result}:{lv}" for lv in (1, 2, 3))
         report = check(dict(zip(names, levels, strict=True)), Rules(coverages=(names,)),
                        vec.study_area, cfg.outputs.topology.min_area_m2, vec.cells)
