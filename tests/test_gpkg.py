@@ -236,3 +236,23 @@ def test_rows_sqlite_refuses_are_undone_and_left_to_gdal(tmp_path):
         gpkg.append(tmp_path / "n.gpkg", "t", enc.wkb, enc.fields, values, enc.masks)
     after = tables(tmp_path / "n.gpkg")
     assert after == before  # rows, R-tree and its trigger, count and extent as they were
+
+
+def test_geopackages_get_larger_pages_and_fiona_layers_too(tmp_path):
+    """GDAL creates a GeoPackage with GPKG_PAGE_SIZE pages, through pyogrio and fiona alike."""
+    import geopandas as gpd
+
+    from sanqu.export import write_schema_layer
+    from sanqu.planning_db import Field
+
+    by_gdal(tmp_path / "a.gpkg", [layer([shapely.box(0, 0, 1, 1)], 0)])
+    df = gpd.GeoDataFrame({"BSM": ["1"]}, geometry=[shapely.box(0, 0, 1, 1)], crs=CRS)
+    with vector_env():  # as the planning database is written
+        write_schema_layer(tmp_path / "b.gpkg", "t", df, [Field("BSM", "str", 18)])
+    for name in ("a.gpkg", "b.gpkg"):
+        con = sqlite3.connect(tmp_path / name)
+        try:
+            assert con.execute("PRAGMA page_size").fetchone()[0] == export.GPKG_PAGE_SIZE != 4096
+            assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        finally:
+            con.close()

@@ -359,9 +359,12 @@ class Encoded:
 #: Mean WKB bytes a feature from which a chunk goes to the GeoPackage natively.
 NATIVE_GPKG_BYTES = 1 << 16
 
+#: Bytes of a GeoPackage's SQLite page (SQLite's default: 4096); see :func:`vector_env`.
+GPKG_PAGE_SIZE = 16384
+
 #: GDAL settings while vector files are written (see :func:`vector_env`).
 VECTOR_ENV = {"OGR_CURRENT_DATE": FIXED_TIMESTAMP, "OGR_SQLITE_SYNCHRONOUS": "OFF",
-              "OGR_SQLITE_PRAGMA": "journal_mode=OFF"}
+              "OGR_SQLITE_PRAGMA": f"page_size={GPKG_PAGE_SIZE},journal_mode=OFF"}
 
 
 @contextmanager
@@ -375,6 +378,13 @@ def vector_env() -> Iterator[None]:
     bytes written are the same, the run writes into a temporary folder moved into
     place at the end (a failed run leaves nothing to roll back), and no other
     output (GeoTIFF, shapefile, table) is synced to the disk either.
+
+    A GeoPackage GDAL creates gets SQLite pages of :data:`GPKG_PAGE_SIZE` bytes
+    (the ``page_size`` pragma, which SQLite applies before the first table):
+    SQLite's work goes by the page, so writing the planning database at 10⁸
+    cells (2.6 GB, evaluation levels of 300 MB a feature) took about 0.8 of the
+    time of 4096-byte pages, and a small file grows a little (every table and
+    index takes at least one page).
     """
     import fiona
 
