@@ -297,8 +297,12 @@ def without_a_part(rings: Rings) -> Rings:
                     rings.polygon[keep], rings.shell[keep], rings.features, rings.grid)
 
 
-def test_levels_cut_by_units_missing_a_patch_stop_the_run(tmp_path, monkeypatch, write_config):
+@pytest.mark.parametrize("writer_busy", [True, False])
+def test_levels_cut_by_units_missing_a_patch_stop_the_run(writer_busy, tmp_path, monkeypatch,
+                                                          write_config):
+    """Checked before their write is handed over, or while it is written: no output either way."""
     real = sanqu.pipeline.traced_by_unit
+    monkeypatch.setattr(sanqu.pipeline.Writer, "busy", lambda self: writer_busy)
 
     def without_first(*args, **kwargs):
         rings, classes, units = real(*args, **kwargs)

@@ -159,3 +159,34 @@ def test_the_run_hands_back_its_freed_heap_before_waiting_for_a_write(monkeypatc
         writer.submit(int, "1").result()
         writer.wait()  # done already: nothing to wait for, no trim
         assert trims == [1]
+
+
+@pytest.mark.parametrize(("busy", "repairs", "order"), [
+    (False, False, ["write", "gate"]),  # the writer is free: write while checking
+    (True, False, ["gate", "write"]),  # still writing the last group: check beside it
+    (False, True, ["gate", "write"]),  # a gate that repairs: the repaired group is written
+])
+def test_a_group_is_gated_and_handed_over_in_the_order_that_keeps_both_busy(busy, repairs,
+                                                                            order):
+    log: list[str] = []
+
+    class Busy:
+        def busy(self) -> bool:
+            return busy
+
+    timer = Timer()
+    job = sanqu.pipeline.gate_and_write(timer, Busy(), lambda: log.append("gate"),
+                                        lambda: log.append("write") or "job", repairs=repairs)
+    assert job == "job" and log == order
+    assert "topology" in timer.seconds
+
+
+def test_busy_while_a_job_runs():
+    release = threading.Event()
+    with Writer(Timer()) as writer:
+        assert not writer.busy()
+        writer.submit(release.wait, 5)
+        assert writer.busy()
+        release.set()
+        writer.wait()
+        assert not writer.busy()

@@ -33,6 +33,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -305,6 +306,46 @@ def _run(cfg: Config, tmp: Path, progress: Progress, timer: Timer) -> RunResult:
                      notes=notes, seconds=dict(timer.seconds), cells=grid.size)
 
 
+def gate_and_write(timer: Timer, writer: Writer, gate: Callable[[], None],
+                   write: Callable[[], Future[Any]], *, repairs: bool) -> Future[Any]:
+    """Pass a group through the gate and hand it to ``writer``, in the order that keeps both busy.
+
+    A gate that only checks (``outputs.topology.on_failure: stop``, and the
+    checks that are never repaired) leaves the group as it is, so when the
+    writer is free the group is handed over first and checked while it is
+    written; if the check then fails, the run stops and its output is removed
+    as for any other error. While the writer is still busy with the previous
+    group, the gate runs first, beside that write. A gate that may repair the
+    group (``repairs``) always runs first: the writer gets the repaired group.
+
+    Parameters
+    ----------
+    timer : Timer
+        Receives the gate's time, as ``topology`` (:func:`gating`).
+    writer : Writer
+        Where the group is written.
+    gate : callable
+        Checks the group (raising :class:`~sanqu.topology.TopologyError`).
+    write : callable
+        Submits the group's write to ``writer``; its future.
+    repairs : bool
+        Whether ``gate`` may change the group.
+
+    Returns
+    -------
+    concurrent.futures.Future
+        The write.
+    """
+    if repairs or writer.busy():
+        with gating(timer):
+            gate()
+        return write()
+    job = write()
+    with gating(timer):
+        gate()
+    return job
+
+
 @contextmanager
 def gating(timer: Timer) -> Iterator[None]:
     """The ``topology`` stage of a vector group, its heap trimmed first.
@@ -418,10 +459,11 @@ def _deliver_vectors(cfg: Config, tmp: Path, study: Study, held: Held, progress:
     with timer("vectorize"):
         vec = vectorize_lines(cfg, held.surf, held.lines, held.alloc, rings=True)
     progress("topology", 0, 1)
-    with gating(timer):
-        vec.gate(cfg)
+    repairs = cfg.outputs.topology.on_failure == "repair"
+    gate_and_write(timer, writer, partial(vec.gate, cfg),
+                   lambda: writer.submit(write_plain, cfg, tmp, vec.layers),  # after the gate
+                   repairs=repairs)
     progress("export", 0, 1)
-    writer.submit(write_plain, cfg, tmp, vec.layers)
     overlay_units: list[Any] = []  # the disjoint unit polygons, made once if needed
 
     def units_for(on_raster: bool) -> Any:
@@ -440,14 +482,19 @@ def _deliver_vectors(cfg: Config, tmp: Path, study: Study, held: Held, progress:
     if planning_on:
         on_raster = (units_on_cells(cfg, held.surf, vec) and not vec.topology["repaired"]
                      and cfg.outputs.planning_db.admin_overlay == "split")
+        units = units_for(on_raster)
         if on_raster:
             planning_lines = {}  # the lines are cut anew on the raster
             with timer("vectorize"):
-                planning_lines = lines_by_unit(held.surf, held.lines, vec.crs)
-            with gating(timer):
-                gate_lines_by_unit(cfg, planning_lines, vec)
-        planning.append(writer.submit(planning_db.write, cfg, tmp, planning_lines, {}, vec.crs,
-                                      units_for(on_raster)))
+                cut = lines_by_unit(held.surf, held.lines, vec.crs)
+            planning.append(gate_and_write(
+                timer, writer, partial(gate_lines_by_unit, cfg, cut, vec),
+                partial(writer.submit, planning_db.write, cfg, tmp, cut, {}, vec.crs, units),
+                repairs=False))
+            del cut
+        else:
+            planning.append(writer.submit(planning_db.write, cfg, tmp, planning_lines, {},
+                                          vec.crs, units))
     del planning_lines
     held.lines = held.alloc = None
     release_heap()
@@ -465,15 +512,22 @@ def _deliver_vectors(cfg: Config, tmp: Path, study: Study, held: Held, progress:
             vec.levels = {result: levels}
             vec.level_units = {result: level_units} if level_units is not None else {}
             del levels  # vec holds them, then the writer alone
-        with gating(timer):
-            vec.gate(cfg)
-        planning.append(writer.submit(planning_db.write, cfg, tmp, {}, vec.levels, vec.crs,
-                                      units_for(result in vec.level_units), vec.level_units))
+        planning.append(gate_and_write(
+            timer, writer, partial(vec.gate, cfg),
+            partial(_write_levels, writer, cfg, tmp, vec, units_for(result in vec.level_units)),
+            repairs=repairs))
         done.topology = merge_reports(done.topology, vec.topology)
         vec.levels = {}
         vec.level_units = {}
         release_heap()
     return done, planning if planning_on else None
+
+
+def _write_levels(writer: Writer, cfg: Config, tmp: Path, vec: Vectors, units: Any
+                  ) -> Future[list[str]]:
+    """Submit the planning layer of the result ``vec`` holds (its levels as gated)."""
+    return writer.submit(planning_db.write, cfg, tmp, {}, vec.levels, vec.crs, units,
+                         vec.level_units)
 
 
 def lines_by_unit(s: Surfaces, lines: Lines, crs: CRS) -> dict[str, RingLayer]:
@@ -964,16 +1018,20 @@ def deliver_levels(cfg: Config, tmp: Path, s: Surfaces, result: str, vec: Vector
         levels = [rings.take(np.flatnonzero(level == lv)) for lv in (1, 2, 3)]
         level_units = [unit[level == lv] for lv in (1, 2, 3)]
         del rings
-    with gating(timer):
-        names = tuple(f"{result}:{lv}" for lv in (1, 2, 3))
-        report = check(dict(zip(names, levels, strict=True)), Rules(coverages=(names,)),
-                       vec.study_area, cfg.outputs.topology.min_area_m2, vec.cells)
-        if not report.ok:
-            raise TopologyError(f"outputs.planning_db.admin_overlay: the levels of {result} cut "
-                                f"by units fail the topology gate: {report.summary()}", report)
     out = planning_db.build(cfg, {}, {result: levels}, vec.crs, units, {result: level_units})
-    del levels
-    return writer.submit(planning_db.write_built, cfg, tmp, out)
+    return gate_and_write(timer, writer, partial(_gate_levels, cfg, result, levels, vec),
+                          partial(writer.submit, planning_db.write_built, cfg, tmp, out),
+                          repairs=False)
+
+
+def _gate_levels(cfg: Config, result: str, levels: list[Rings], vec: Vectors) -> None:
+    """Check one result's levels cut by units (:func:`deliver_levels`): valid, tiling the area."""
+    names = tuple(f"{result}:{lv}" for lv in (1, 2, 3))
+    report = check(dict(zip(names, levels, strict=True)), Rules(coverages=(names,)),
+                   vec.study_area, cfg.outputs.topology.min_area_m2, vec.cells)
+    if not report.ok:
+        raise TopologyError(f"outputs.planning_db.admin_overlay: the levels of {result} cut "
+                            f"by units fail the topology gate: {report.summary()}", report)
 
 
 def _collect(parts: np.ndarray, idx: np.ndarray) -> shapely.MultiPolygon:

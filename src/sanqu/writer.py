@@ -238,6 +238,10 @@ class Writer:
             self._job = self._pool.submit(self._process.run, _Call(job, args))
         return self._job
 
+    def busy(self) -> bool:
+        """Whether a job is still running (:meth:`submit` would wait for it)."""
+        return self._job is not None and not self._job.done()
+
     def wait(self) -> None:
         """Wait for the job running, if any (raising its error).
 
