@@ -21,7 +21,9 @@ NAMES = ["生态保护红线", "永久基本农田", "", "a", None]
 
 #: What GDAL and the native writer must agree on, table by table.
 QUERIES = {
-    "rows": "SELECT * FROM t ORDER BY fid",
+    "rows": "SELECT fid, geom, id, area, name, flag FROM t ORDER BY fid",  # by name: see below
+    "schema": "SELECT name, type, \"notnull\", dflt_value, pk FROM pragma_table_info('t') "
+              "ORDER BY name",
     "rtree": "SELECT * FROM rtree_t_geom ORDER BY id",
     "contents": "SELECT * FROM gpkg_contents",
     "count": "SELECT * FROM gpkg_ogr_contents",
@@ -70,6 +72,12 @@ def natively(path: Path, parts: list[Encoded]) -> None:
                                dataset_options={"VERSION": "1.2"})
     for part in parts:
         gpkg.append(path, "t", part.wkb, part.fields, part.values, part.masks)
+    con = sqlite3.connect(path)
+    try:  # the layer it filled has its geometry last (GDAL's: second), the rest in order
+        names = [r[0] for r in con.execute("SELECT name FROM pragma_table_info('t')")]
+        assert names == ["fid", "id", "area", "name", "flag", "geom"]
+    finally:
+        con.close()
 
 
 def tables(path: Path) -> dict[str, list[tuple]]:
@@ -256,3 +264,19 @@ def test_geopackages_get_larger_pages_and_fiona_layers_too(tmp_path):
             assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         finally:
             con.close()
+
+
+def test_a_layer_with_rows_keeps_gdals_column_order(tmp_path):
+    enc = layer([shapely.box(1, 1, 2, 2), shapely.box(3, 1, 4, 2)], 1)
+    first, second = chunks(enc, [1])
+    by_gdal(tmp_path / "a.gpkg", [first])
+    gpkg.append(tmp_path / "a.gpkg", "t", second.wkb, second.fields, second.values,
+                second.masks)
+    con = sqlite3.connect(tmp_path / "a.gpkg")
+    try:
+        names = [r[0] for r in con.execute("SELECT name FROM pragma_table_info('t')")]
+    finally:
+        con.close()
+    assert names == ["fid", "geom", "id", "area", "name", "flag"]
+    by_gdal(tmp_path / "gdal.gpkg", [first, second])
+    assert_same(tmp_path / "gdal.gpkg", tmp_path / "a.gpkg")

@@ -219,6 +219,7 @@ def _insert(con: sqlite3.Connection, layer: str, geom: str, srs: int, wkb: objec
              for e, k in zip(envelope.tolist(), kinds.tolist(), strict=True)]
     con.execute("BEGIN")
     try:
+        _geometry_last(con, layer, geom)
         if saved is not None:
             con.execute(f"DROP TRIGGER {_quote(trigger)}")
         # AUTOINCREMENT: past the largest fid the table ever had (deleted rows too)
@@ -261,6 +262,35 @@ def _insert(con: sqlite3.Connection, layer: str, geom: str, srs: int, wkb: objec
         if isinstance(exc, sqlite3.Error):  # undone: GDAL may write them (or say why not)
             raise NotNative(f"SQLite refused the rows: {exc}") from exc
         raise
+
+
+def _geometry_last(con: sqlite3.Connection, layer: str, geom: str) -> None:
+    """Move the geometry column of ``layer`` to the end of its table, if it has no row yet.
+
+    GDAL makes the geometry the second column (after the fid). SQLite builds a
+    row in memory column by column, and a zero blob followed by other values is
+    expanded there: a feature of 300 MB cost 300 MB more and its pages were
+    written twice. As the last column it is not expanded (0.4 of the time for
+    such a feature, and no extra memory). The table's triggers (R-tree, feature
+    count), which name the column, are dropped and made again as they were;
+    readers (GDAL, QGIS) find the column by name. A table with rows, or an
+    SQLite before 3.35 (no ``DROP COLUMN``), keeps GDAL's order.
+    """
+    if sqlite3.sqlite_version_info < (3, 35, 0):
+        return
+    columns = con.execute(f"PRAGMA table_info({_quote(layer)})").fetchall()
+    if columns[-1][1] == geom or con.execute(f"SELECT 1 FROM {_quote(layer)} LIMIT 1"
+                                             ).fetchone() is not None:
+        return
+    kind = next(c[2] for c in columns if c[1] == geom)
+    triggers = con.execute("SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND "
+                           "tbl_name = ? ORDER BY rowid", (layer,)).fetchall()
+    for name, _ in triggers:
+        con.execute(f"DROP TRIGGER {_quote(name)}")
+    con.execute(f"ALTER TABLE {_quote(layer)} DROP COLUMN {_quote(geom)}")
+    con.execute(f"ALTER TABLE {_quote(layer)} ADD COLUMN {_quote(geom)} {kind}")
+    for _, sql in triggers:
+        con.execute(sql)
 
 
 def _widen_extent(con: sqlite3.Connection, layer: str, box: np.ndarray) -> None:
