@@ -10,14 +10,17 @@ is two or three copies of the feature beside its WKB (a 94 MB feature: 190 to
 maxy]`` envelope; the layer's ``srs_id``) and the WKB as given (a Polygon
 promoted to a one-part MultiPolygon, as ``promote_to_multi`` does); a large one
 is written into its row in pieces (:data:`PIECE_BYTES`) through SQLite's
-incremental blob I/O, which leaves one copy of it in SQLite's record (the
-geometry is not the row's last column). The fields are bound as SQLite
-integers, reals and text (NaN and masked values as NULL).
+incremental blob I/O, with no copy of it in SQLite's record when the geometry
+is the table's last column (else SQLite expands the zero blob first: one
+copy). The fields are bound as SQLite integers, reals and text (NaN and
+masked values as NULL).
 
 GDAL creates the layer (its table, ``gpkg_contents``, ``gpkg_geometry_columns``,
 the R-tree spatial index with its triggers and the feature count triggers);
 :func:`append` then, in one transaction:
 
+* moves the geometry column to the end of the table when it has no row yet
+  (:func:`_geometry_last`; GDAL makes it the second column);
 * inserts the rows (the feature count trigger counts them in
   ``gpkg_ogr_contents``), with the R-tree's insert trigger set aside: it calls
   ``ST_MinX`` and the like, functions only GDAL's own SQLite connections know;
@@ -28,8 +31,9 @@ the R-tree spatial index with its triggers and the feature count triggers);
   significant digits of each bound).
 
 The rows, R-tree entries and counts are those GDAL writes for the same
-features, and the extent is within GDAL's rounding of it (tests compare them);
-the file's pages are laid out differently (the R-tree is filled entry by
+features (column by column: the geometry may come last), and the extent is
+within GDAL's rounding of it (tests compare them); the file's pages are laid
+out differently (the R-tree is filled entry by
 entry, slower than GDAL's bulk load for many small features: the caller,
 :meth:`sanqu.export.Encoded.write_gpkg`, sends only large ones here). Anything
 else raises :class:`NotNative` before a row is written, and the caller has GDAL
