@@ -187,3 +187,25 @@ def test_the_paint_numbers_every_cell_exactly_in_two_or_four_bytes(features):
     assert found.paint.dtype == (np.int16 if features < 2**15 else np.int32)
     assert found.valid.all() and len(found.valid) == features
     assert (found.paint == labels).all()  # polygonize keeps row-major order per code
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), group=st.integers(0, 255), inner=st.integers(0, 7),
+       outer=st.integers(0, 7))
+def test_plane_flags_and_any_without_agree_with_numpy(seed, group, inner, outer):
+    rng = np.random.default_rng(seed)
+    shape = tuple(rng.integers(1, 6, 2))
+    # few values, so that clean planes come up too
+    plane = rng.choice(np.array([0, 1, 2, 4, 5, 128], np.uint8), shape)
+    other = rng.choice(np.array([0, 1, 255], np.uint8), shape)
+    mask = rng.random(shape) < 0.8
+    count = np.zeros(shape, int)
+    for b in range(8):
+        if group >> b & 1:
+            count += plane >> b & 1
+    assert lattice.plane_flags(plane, mask, group) == (
+        bool((count > 1).any()), bool((mask & (count == 0)).any()),
+        bool((~mask & (count > 0)).any()))
+    expected = bool(((plane >> inner & 1) > (other >> outer & 1)).any())
+    assert lattice.any_without(plane, np.uint8(1 << inner), other,
+                               np.uint8(1 << outer)) is expected

@@ -724,3 +724,55 @@ def or_bits(plane: np.ndarray, paint: np.ndarray, bits: np.ndarray) -> None:
     for r in range(height):
         for c in range(width):
             plane[r, c] |= bits[paint[r, c]]
+
+
+#: Set bits of each byte value (for :func:`plane_flags`).
+_BITS_SET = np.array([bin(v).count("1") for v in range(256)], dtype=np.uint8)
+
+
+@njit(cache=True, nogil=True)
+def _flags(plane: np.ndarray, mask: np.ndarray, group: np.uint8, bits_set: np.ndarray
+           ) -> tuple[bool, bool, bool]:
+    height, width = plane.shape
+    twice = none_inside = some_outside = False
+    for r in range(height):
+        for c in range(width):
+            k = bits_set[plane[r, c] & group]
+            if k > 1:
+                twice = True
+            if mask[r, c]:
+                if k == 0:
+                    none_inside = True
+            elif k > 0:
+                some_outside = True
+    return twice, none_inside, some_outside
+
+
+def plane_flags(plane: np.ndarray, mask: np.ndarray, group: int) -> tuple[bool, bool, bool]:
+    """Of ``plane``'s ``group`` bits: two on a cell; none on a ``mask`` cell; one outside it.
+
+    One pass and no temporary raster, for the gate's clean case
+    (:class:`sanqu.topology._OnCells`): where one of them is true, the gate
+    finds the cells again to describe them.
+
+    Examples
+    --------
+    >>> plane = np.array([[1, 2], [3, 0]], dtype=np.uint8)
+    >>> plane_flags(plane, np.array([[True, True], [True, False]]), 0b11)
+    (True, False, False)
+    >>> plane_flags(plane, np.ones((2, 2), bool), 0b01)
+    (False, True, False)
+    """
+    return _flags(plane, mask, np.uint8(group), _BITS_SET)
+
+
+@njit(cache=True, nogil=True)
+def any_without(inner: np.ndarray, inner_bit: np.uint8, outer: np.ndarray,
+                outer_bit: np.uint8) -> bool:
+    """Whether a cell has ``inner_bit`` set in ``inner`` but not ``outer_bit`` in ``outer``."""
+    height, width = inner.shape
+    for r in range(height):
+        for c in range(width):
+            if inner[r, c] & inner_bit and not outer[r, c] & outer_bit:
+                return True
+    return False

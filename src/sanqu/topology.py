@@ -35,7 +35,7 @@ from scipy import ndimage
 from .check import overlap_pairs
 from .errors import SanquError
 from .grid import Grid
-from .lattice import Cover, Rings, cover, or_bits, rings_of
+from .lattice import Cover, Rings, any_without, cover, or_bits, plane_flags, rings_of
 
 #: Areas below this (m²) are floating-point noise, not overlaps or gaps.
 EPS_M2 = 0.01
@@ -507,8 +507,30 @@ class _OnCells:
             issues += self.overlaps(name)
         return layers_here, issues
 
+    def _flags(self, group: tuple[str, ...]) -> tuple[bool, bool, bool] | None:
+        """:func:`sanqu.lattice.plane_flags` of a group whose bits share one plane, else None."""
+        planes = {self.bit[n][0] for n in group}
+        if len(planes) != 1:
+            return None
+        bits = sum(1 << self.bit[n][1] for n in group)
+        return plane_flags(self.planes[planes.pop()], self.cells.mask, bits)
+
+    def _clean(self, group: tuple[str, ...], coverage: bool) -> list[Issue] | None:
+        """The overlaps inside the group's layers when, cell by cell, nothing else is wrong.
+
+        None when a cell is covered twice (or, for a ``coverage``, the study area
+        has a gap or a layer reaches outside it): the caller then finds where.
+        """
+        flags = self._flags(group) if all(n in self.bit for n in group) else None
+        if flags is None or flags[0] or (coverage and (flags[1] or flags[2])):
+            return None
+        return [i for name in group for i in self.overlaps(name)]
+
     def coverage(self, group: tuple[str, ...]) -> list[Issue] | None:
         """Overlaps, gaps and parts outside the study area of a coverage."""
+        clean = self._clean(group, coverage=True)
+        if clean is not None:
+            return clean
         counted = self._count(group)
         if counted is None:
             return None
@@ -524,6 +546,9 @@ class _OnCells:
 
     def disjoint(self, group: tuple[str, ...]) -> list[Issue] | None:
         """Overlaps between (and inside) layers that must not overlap."""
+        clean = self._clean(group, coverage=False) if group else None
+        if clean is not None:
+            return clean
         counted = self._count(group) if group else None
         if counted is None:
             return None
@@ -535,6 +560,9 @@ class _OnCells:
         """Parts of ``inner`` outside ``outer``."""
         if inner not in self.bit or outer not in self.bit:
             return None
+        (a, i), (b, o) = self.bit[inner], self.bit[outer]
+        if not any_without(self.planes[a], np.uint8(1 << i), self.planes[b], np.uint8(1 << o)):
+            return []
         return self._issues("outside", inner, f"lies outside {outer}",
                             self._here(inner) > self._here(outer))
 
