@@ -5,6 +5,7 @@ import os
 import pickle
 import threading
 import time
+from functools import partial
 from pathlib import Path
 
 import _writer_jobs
@@ -190,3 +191,23 @@ def test_busy_while_a_job_runs():
         release.set()
         writer.wait()
         assert not writer.busy()
+
+
+def test_a_results_units_are_chosen_after_its_gate():
+    """A gate that repairs a result drops its units on the raster: the write then asks for the
+    unit polygons (units_for(False)), not the codes the traced levels carried."""
+    from types import SimpleNamespace
+
+    asked: list[bool] = []
+
+    class Submits:
+        def submit(self, job, *args):
+            return args
+
+    vec = SimpleNamespace(levels={"eco_importance": []}, crs=None,
+                          level_units={"eco_importance": []})
+    write = partial(sanqu.pipeline._write_levels, Submits(), None, None, vec,
+                    lambda on_raster: asked.append(on_raster) or "units", "eco_importance")
+    vec.level_units.pop("eco_importance")  # what Vectors.gate does when it repairs
+    args = write()
+    assert asked == [False] and args[5] == "units"

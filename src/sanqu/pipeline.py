@@ -515,7 +515,7 @@ def _deliver_vectors(cfg: Config, tmp: Path, study: Study, held: Held, progress:
             del levels  # vec holds them, then the writer alone
         planning.append(gate_and_write(
             timer, writer, partial(vec.gate, cfg),
-            partial(_write_levels, writer, cfg, tmp, vec, units_for(result in vec.level_units)),
+            partial(_write_levels, writer, cfg, tmp, vec, units_for, result),
             repairs=repairs))
         done.topology = merge_reports(done.topology, vec.topology)
         vec.levels = {}
@@ -524,11 +524,15 @@ def _deliver_vectors(cfg: Config, tmp: Path, study: Study, held: Held, progress:
     return done, planning if planning_on else None
 
 
-def _write_levels(writer: Writer, cfg: Config, tmp: Path, vec: Vectors, units: Any
-                  ) -> Future[list[str]]:
-    """Submit the planning layer of the result ``vec`` holds (its levels as gated)."""
-    return writer.submit(planning_db.write, cfg, tmp, {}, vec.levels, vec.crs, units,
-                         vec.level_units)
+def _write_levels(writer: Writer, cfg: Config, tmp: Path, vec: Vectors,
+                  units_for: Callable[[bool], Any], result: str) -> Future[list[str]]:
+    """Submit the planning layer of ``result``, whose levels ``vec`` holds as gated.
+
+    The units are chosen after the gate: a repaired result has lost its units
+    on the raster (:meth:`Vectors.gate`) and is cut by the unit polygons.
+    """
+    return writer.submit(planning_db.write, cfg, tmp, {}, vec.levels, vec.crs,
+                         units_for(result in vec.level_units), vec.level_units)
 
 
 def lines_by_unit(s: Surfaces, lines: Lines, crs: CRS) -> dict[str, RingLayer]:
