@@ -253,7 +253,7 @@ class Writer:
         """
         job = self._job
         if job is not None:
-            if not job.done():
+            if self.busy():
                 release_heap()  # what the run freed goes back while the writer works
             with self._timer("export"):
                 try:
