@@ -3,8 +3,9 @@
 import numpy as np
 import pytest
 import shapely
-from _grids import class_rasters, grid, scipy_label_classes
+from _grids import class_rasters, grid, parse, scipy_label_classes
 from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sanqu.patches import label
 from sanqu.vectorize import line_codes, polygonize, unit_keys
@@ -97,6 +98,52 @@ def test_the_tracer_gives_the_polygons_gdal_gives(arr):
     assert len(mine) == len(theirs)
     for (c1, a), (c2, b) in zip(mine, theirs, strict=True):
         assert c1 == c2 and a.equals(b)
+
+
+def test_each_band_traces_the_rings_first_met_in_its_rows():
+    from sanqu.trace import _trace, _trace_bands, trace_into
+
+    # rows 0-1 and 2-3: the frame 1 (shell and hole) and the block 2 start above the
+    # seam and reach below it; 3 starts below it; 1's hole and 2's shell meet the seam
+    labels = parse("""
+        11111
+        12211
+        12213
+        11113
+    """).astype(np.int32)
+    buf = np.empty(64, np.int32)
+    above = _trace(labels, buf.copy(), buf.copy(), 0, 2)
+    below = _trace(labels, buf.copy(), buf.copy(), 2, 4)
+    assert above[3].tolist() == [1, 1, 2] and below[3].tolist() == [3]
+    assert below[0][:below[2]].tolist() == [5, 5, 4, 4, 5]  # 3's corners: (5,2) (5,4) ...
+    assert below[1][:below[2]].tolist() == [2, 4, 4, 2, 2]
+    one = trace_into(labels, np.int32, trim=True)
+    assert one[2].tolist() == [1, 1, 2, 3]
+    for bands in (2, 3, 4):
+        banded = _trace_bands(labels, np.int32, bands)
+        assert all(a.tolist() == b.tolist() for a, b in zip(one, banded, strict=True))
+    # a hole whose top is the seam: the band above walks it (the bottom of the 1 above
+    # the 2 comes first in scan order); the band below reaches it from its bottom and
+    # drops it when it turns west along the seam
+    frame = parse("""
+        111
+        121
+        111
+    """).astype(np.int32)
+    assert _trace(frame, buf.copy(), buf.copy(), 0, 1)[3].tolist() == [1, 1]
+    assert _trace(frame, buf.copy(), buf.copy(), 1, 3)[3].tolist() == [2]
+
+
+@settings(max_examples=150, deadline=None)
+@given(class_rasters(30, 2), st.integers(2, 6))
+def test_rings_traced_in_bands_are_those_of_one_band(arr, bands):
+    from sanqu.trace import _trace_bands, label_regions, trace_into
+
+    labels, _ = label_regions(arr)
+    one = trace_into(labels, np.uint16, trim=True)
+    banded = _trace_bands(labels, np.uint16, min(bands, arr.shape[0]))
+    assert all(a.dtype == b.dtype and a.tolist() == b.tolist()
+               for a, b in zip(one, banded, strict=True))
 
 
 @settings(max_examples=200, deadline=None)

@@ -6,7 +6,10 @@ order), turning only where the boundary turns, so a ring holds its corners and
 nothing else. One scan over the cells starts a walk at every horizontal boundary
 edge not walked yet (every ring is first met at one); a bit per top and bottom
 cell side records the edges walked, so every ring is walked once and the work is
-proportional to the cells plus the boundary.
+proportional to the cells plus the boundary. A large raster is traced in bands of
+rows, one thread each: a band walks the rings first met in its rows (a walk that
+reaches a cell side above the band is dropped: the bands above have it), and the
+rings are joined band after band, in the order of one scan.
 
 At a vertex the walk looks at the two cells ahead of it: it turns left if the
 ahead-left cell is in the patch, goes straight if only the ahead-right cell is,
@@ -304,30 +307,35 @@ def _grow(a: np.ndarray) -> np.ndarray:
 
 
 @njit(cache=True, nogil=True)
-def _trace(labels: np.ndarray, out_col: np.ndarray, out_row: np.ndarray
+def _trace(labels: np.ndarray, out_col: np.ndarray, out_row: np.ndarray, r0: int, r1: int
            ) -> tuple[np.ndarray, np.ndarray, int, np.ndarray, np.ndarray]:
-    """:func:`trace_rings`' kernel. Directions ``d``: 0 east, 1 south, 2 west, 3 north.
+    """:func:`trace_rings`' kernel, for the rings first met in rows ``r0:r1``.
 
-    Walks start only at horizontal sides (tops and bottoms of cells, bits 1 and 4
-    of ``walked``): every ring's first side in scan order is horizontal (a ring's
-    top line is reached first from the cell above or below it), so vertical sides
-    are never looked up or marked. Each straight run is one tight loop; the
-    cells ahead are looked up left first (a pinch turns left, away from the cell
-    across the corner).
+    Directions ``d``: 0 east, 1 south, 2 west, 3 north. Walks start only at
+    horizontal sides (tops and bottoms of cells, bits 1 and 4 of ``walked``):
+    every ring's first side in scan order is horizontal (a ring's top line is
+    reached first from the cell above or below it), so vertical sides are never
+    looked up or marked. Each straight run is one tight loop; the cells ahead are
+    looked up left first (a pinch turns left, away from the cell across the corner).
+
+    A ring with a side of a cell above row ``r0`` is first met by the scan of the
+    rows above: its walk stops where it reaches such a side (an eastward run
+    on a row line above ``r0``, a westward one on ``r0`` or above) and the ring
+    is dropped. ``walked`` covers rows ``r0`` down, which are all a kept ring's.
     """
     height, width = labels.shape
-    walked = np.zeros((height, width), dtype=np.uint8)  # bit 1: top walked, bit 4: bottom
+    walked = np.zeros((height - r0, width), dtype=np.uint8)  # bit 1: top walked, bit 4: bottom
     ring_label = np.empty(64, dtype=np.int32)
     ring_end = np.empty(64, dtype=np.int64)
     n = 0
     rings = 0
-    for r in range(height):
+    for r in range(r0, r1):
         for c in range(width):
             patch = labels[r, c]
             if patch == 0:
                 continue
             for side in (0, 2):
-                if walked[r, c] & (1 << side):
+                if walked[r - r0, c] & (1 << side):
                     continue
                 if side == 0:
                     if r > 0 and labels[r - 1, c] == patch:
@@ -340,10 +348,14 @@ def _trace(labels: np.ndarray, out_col: np.ndarray, out_row: np.ndarray
                 col0, row0 = col, row
                 d = d0
                 first = n
+                dropped = False
                 while True:
                     if d == 0:  # east along row line `row`, patch below
+                        if row < r0:
+                            dropped = True  # a ring of the rows above
+                            break
                         while True:
-                            walked[row, col] |= 1
+                            walked[row - r0, col] |= 1
                             col += 1
                             if col == col0 and row == row0 and d0 == 0:
                                 break
@@ -363,8 +375,11 @@ def _trace(labels: np.ndarray, out_col: np.ndarray, out_row: np.ndarray
                                 nd = 2
                                 break
                     elif d == 2:  # west along row line `row`, patch above
+                        if row <= r0:
+                            dropped = True  # a ring of the rows above
+                            break
                         while True:
-                            walked[row - 1, col - 1] |= 4
+                            walked[row - 1 - r0, col - 1] |= 4
                             col -= 1
                             if col == col0 and row == row0 and d0 == 2:
                                 break
@@ -394,6 +409,9 @@ def _trace(labels: np.ndarray, out_col: np.ndarray, out_row: np.ndarray
                     d = nd
                     if col == col0 and row == row0 and d == d0:
                         break
+                if dropped:
+                    n = first
+                    continue
                 out_col[n] = out_col[first]
                 out_row[n] = out_row[first]
                 n += 1
@@ -443,12 +461,37 @@ def trace_into(labels: np.ndarray, dtype: type, *, trim: bool = False
                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """:func:`trace_rings` with the corners as ``dtype`` (``uint16`` fits grids under 2¹⁶).
 
-    Without ``trim`` the corners come in the tracer's growable buffers, longer than
-    the last ring's end (``ring_end[-1]``), saving a copy of them.
+    Without ``trim`` the corners may come in the tracer's growable buffers, longer
+    than the last ring's end (``ring_end[-1]``), saving a copy of them (a raster
+    traced in bands, :func:`bands_for`, has its corners joined and trimmed).
     """
-    col, row, n, ring_label, ring_end = _trace(np.ascontiguousarray(labels, dtype=np.int32),
-                                               np.empty(1024, dtype=dtype),
-                                               np.empty(1024, dtype=dtype))
+    labels = np.ascontiguousarray(labels, dtype=np.int32)
+    bands = bands_for(labels.shape)
+    if bands > 1:
+        return _trace_bands(labels, dtype, bands)
+    col, row, n, ring_label, ring_end = _trace(labels, np.empty(1024, dtype=dtype),
+                                               np.empty(1024, dtype=dtype), 0, labels.shape[0])
     if trim:
         col, row = col[:n].copy(), row[:n].copy()
     return col, row, ring_label, ring_end
+
+
+def _trace_bands(labels: np.ndarray, dtype: type, bands: int
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`trace_into` with the rows cut into ``bands`` bands, one thread each.
+
+    Each band walks the rings first met in its rows (:func:`_trace`), the
+    corners are then joined band after band: the rings and their order are those
+    of one band. The corners come trimmed.
+    """
+    starts = np.linspace(0, labels.shape[0], bands + 1).astype(np.int64).tolist()
+    with ThreadPoolExecutor(bands) as pool:
+        parts = list(pool.map(lambda k: _trace(labels, np.empty(1024, dtype=dtype),
+                                               np.empty(1024, dtype=dtype), starts[k],
+                                               starts[k + 1]), range(bands)))
+    ns = [p[2] for p in parts]
+    col = np.concatenate([p[0][:n] for p, n in zip(parts, ns, strict=True)])
+    row = np.concatenate([p[1][:n] for p, n in zip(parts, ns, strict=True)])
+    shift = np.cumsum([0, *ns[:-1]]).tolist()
+    ring_end = np.concatenate([p[4] + d for p, d in zip(parts, shift, strict=True)])
+    return col, row, np.concatenate([p[3] for p in parts]), ring_end
