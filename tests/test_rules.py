@@ -312,3 +312,39 @@ def test_correct_keeps_the_grade_where_there_is_no_class():
     classes = rng.integers(0, 6, (30, 40)).astype(np.uint8)
     expected = np.where(classes > 0, rules.matrix(grades, classes, AGRI), grades)
     assert rules.correct(grades, classes, AGRI).tolist() == expected.tolist()
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.sampled_from([np.uint8, np.uint16, np.int16, np.int64]),
+       st.sampled_from([np.uint8, np.bool_, np.float32]), st.integers(1, 300),
+       st.integers(0, 2**32 - 1), st.booleans())
+def test_take_is_numpys_gather(idx_type, table_type, size, seed, view):
+    rng = np.random.default_rng(seed)
+    table = rng.integers(0, 200, size).astype(table_type)
+    idx = rng.integers(0, size, (7, 9)).astype(idx_type)
+    if view:
+        idx = idx[:, ::2]  # not contiguous: numpy's gather
+    got = rules.take(table, idx)
+    assert got.dtype == table.dtype and got.shape == idx.shape
+    assert (got == table[idx]).all()
+
+
+def test_take_refuses_an_index_beyond_the_table_as_numpy_does():
+    with pytest.raises(IndexError, match="out of bounds"):
+        rules.take(np.arange(3, dtype=np.uint8), np.array([0, 3], np.uint8))
+    full = np.arange(256, dtype=np.uint8)[::-1].copy()  # covers every byte: nothing checked
+    assert rules.take(full, np.array([0, 255], np.uint8)).tolist() == [255, 0]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.booleans())
+def test_correct_by_label_is_correct_of_the_labels_classes(seed, view):
+    rng = np.random.default_rng(seed)
+    table = rng.integers(1, 6, (5, 3)).tolist()
+    grades = rng.integers(0, 6, (8, 10)).astype(np.uint8)
+    labels = rng.integers(0, 12, (8, 10)).astype(np.int32)
+    label_class = rng.integers(0, 4, 12).astype(np.uint8)
+    if view:
+        grades, labels = grades[:, ::2], labels[:, ::2]  # numpy's gathers
+    want = rules.correct(grades, label_class[labels], table)
+    assert rules.correct_by_label(grades, labels, label_class, table).tolist() == want.tolist()

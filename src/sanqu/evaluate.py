@@ -699,7 +699,7 @@ class Evaluation:
                 self.patches[p.name] = measured
             cls = table.classify(measured.values)
             cls[0] = 0
-            return rules.correct(grades, cls[measured.labels], matrix)
+            return rules.correct_by_label(grades, measured.labels, cls, matrix)
 
         return run
 

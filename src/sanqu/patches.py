@@ -18,6 +18,7 @@ from numba import njit
 from scipy import ndimage
 
 from .config import AREA_UNITS
+from .rules import take
 from .trace import region_sizes
 
 #: 4-connectivity structuring element.
@@ -391,7 +392,7 @@ def _grouped(grades: np.ndarray, groups: Sequence[Sequence[int]]
     lut = np.zeros(256, dtype=np.uint8)
     for i, group in enumerate(groups, start=1):
         lut[list(group)] = i
-    return region_sizes(lut[grades])
+    return region_sizes(take(lut, grades))
 
 
 def patch_compactness(labels: np.ndarray, n: int, res: tuple[float, float]) -> np.ndarray:

@@ -13,12 +13,46 @@ from dataclasses import dataclass
 from typing import NoReturn
 
 import numpy as np
+from numba import njit
 
 from .errors import ConfigError
 
 #: Saaty's random consistency index RI for n = 1..15.
 RANDOM_INDEX = (0.0, 0.0, 0.58, 0.90, 1.12, 1.24, 1.32, 1.41, 1.45, 1.49, 1.51, 1.48, 1.56, 1.57,
                 1.59)
+
+
+def take(table: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """``table[idx]`` for a 1-D table, without numpy's check of every index where it can.
+
+    When ``idx`` is a C-contiguous raster of one- or two-byte unsigned values, the
+    table is padded to cover every value of that type (after one check that no
+    index is beyond it, raising ``IndexError`` as numpy would), so the gather is
+    one numba loop: about 5 x faster than numpy's fancy indexing at 10⁸ cells.
+    Anything else is numpy's ``table[idx]``.
+
+    Examples
+    --------
+    >>> take(np.array([0, 7, 9], np.uint8), np.array([[2, 0], [1, 1]], np.uint8)).tolist()
+    [[9, 0], [7, 7]]
+    """
+    if not (idx.dtype.kind == "u" and idx.dtype.itemsize <= 2 and idx.flags.c_contiguous
+            and table.ndim == 1):
+        return table[idx]
+    size = 1 << (8 * idx.dtype.itemsize)
+    if table.size < size:
+        if idx.size and idx.max() >= table.size:
+            raise IndexError(f"index {idx.max()} is out of bounds for a table of {table.size}")
+        table = np.concatenate([table, np.zeros(size - table.size, dtype=table.dtype)])
+    out = np.empty(idx.shape, dtype=table.dtype)
+    _take(table, idx.reshape(-1), out.reshape(-1))
+    return out
+
+
+@njit(cache=True, nogil=True)
+def _take(table: np.ndarray, idx: np.ndarray, out: np.ndarray) -> None:
+    for i in range(idx.size):
+        out[i] = table[idx[i]]
 
 
 @dataclass(frozen=True)
@@ -194,7 +228,7 @@ def lookup(codes: np.ndarray, table: Mapping[int, int], where: np.ndarray | None
         for k, v in table.items():
             if 0 <= k < size:
                 lut[k], known[k] = v, True
-        graded = lut[codes]  # one pass; ``known`` is read only where a grade is 0
+        graded = take(lut, codes)  # one pass; ``known`` is read only where a grade is 0
         if default is None and not graded.all():
             missing = (graded == 0) & ~known[codes]
             if where is not None:
@@ -257,6 +291,42 @@ def correct(grades: np.ndarray, classes: np.ndarray, table: Sequence[Sequence[in
     return _gather(t, grades, classes)
 
 
+def correct_by_label(grades: np.ndarray, labels: np.ndarray, label_class: np.ndarray,
+                     table: Sequence[Sequence[int]]) -> np.ndarray:
+    """:func:`correct` keyed by the class of each cell's label: ``label_class[labels]``.
+
+    One pass, without the class raster, when ``grades`` is a C-contiguous byte
+    raster and ``labels`` a C-contiguous int32 raster of the same shape (e.g. a
+    contiguity step's patches, classed by their measure); else numpy's gathers.
+
+    Examples
+    --------
+    >>> correct_by_label(np.array([1, 2, 2, 0], np.uint8), np.array([1, 2, 0, 1], np.int32),
+    ...                  np.array([0, 2, 1], np.uint8), [[1, 2], [2, 3]]).tolist()
+    [2, 2, 2, 0]
+    """
+    t = np.zeros((len(table) + 1, len(table[0]) + 1), dtype=np.uint8)
+    t[1:, 1:] = np.asarray(table, dtype=np.uint8)
+    t[:, 0] = np.arange(len(table) + 1)
+    if not (grades.dtype == np.uint8 and labels.dtype == np.int32 and grades.shape == labels.shape
+            and grades.flags.c_contiguous and labels.flags.c_contiguous and label_class.ndim == 1
+            and grades.size and labels.min() >= 0 and labels.max() < label_class.size
+            and grades.max() < t.shape[0] and label_class.min() >= 0
+            and label_class.max() < t.shape[1]):
+        return correct(grades, label_class[labels], table)
+    out = np.empty_like(grades)
+    _correct_by_label(t, grades.reshape(-1), labels.reshape(-1),
+                      label_class.astype(np.int64), out.reshape(-1))
+    return out
+
+
+@njit(cache=True, nogil=True)
+def _correct_by_label(t: np.ndarray, grades: np.ndarray, labels: np.ndarray,
+                      label_class: np.ndarray, out: np.ndarray) -> None:
+    for i in range(grades.size):
+        out[i] = t[grades[i], label_class[labels[i]]]
+
+
 def _gather(t: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
     """``t[rows, cols]``; one gather from the flat table when one byte indexes it."""
     n, m = t.shape
@@ -264,7 +334,9 @@ def _gather(t: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
             and rows.max() < n and cols.max() < m):
         flat = rows * np.uint8(m)
         flat += cols
-        return t.ravel()[flat]
+        table = np.zeros(256, dtype=t.dtype)  # every byte: no index to check again
+        table[:t.size] = t.ravel()
+        return take(table, flat)
     return t[rows, cols]
 
 
@@ -502,7 +574,7 @@ def collapse(grades: np.ndarray, levels: Sequence[Sequence[int]]) -> np.ndarray:
     table = np.zeros(max(max(lv) for lv in levels) + 1, dtype=np.uint8)
     for i, level in enumerate(levels, start=1):
         table[list(level)] = i
-    return table[grades]
+    return take(table, np.asarray(grades))
 
 
 def condition(layer: np.ndarray, *, gt: float | None = None, ge: float | None = None,
@@ -556,4 +628,4 @@ def one_of(values: np.ndarray, codes: Sequence[int]) -> np.ndarray:
         return np.isin(values, codes)
     table = np.zeros(info.max + 1, dtype=bool)
     table[codes] = True
-    return table[values]
+    return take(table, values)

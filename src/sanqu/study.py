@@ -32,7 +32,7 @@ from .errors import ConfigError, InputError
 from .evaluate import Evaluation, StepStats, build_evaluations
 from .factors import compute_factor, halo_cells, own_threads
 from .grid import Block, Grid
-from .rules import reclass
+from .rules import reclass, take
 from .surfaces import Surfaces
 from .units import Units, quota_index, read_units
 
@@ -248,7 +248,7 @@ class Study:
             lut = np.zeros(1 << (8 * codes.dtype.itemsize), dtype=np.uint8)
             n = min(lut.size, self._class_lut.size)
             lut[:n] = self._class_lut[:n]
-            classes = lut[codes]
+            classes = take(lut, np.ascontiguousarray(codes))
             unknown = (classes == 0) & mask
             if unknown.any():
                 raise self._unclassified(np.unique(codes[unknown]))
