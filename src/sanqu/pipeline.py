@@ -30,7 +30,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from functools import partial
@@ -262,26 +262,28 @@ def _atomic(run: Callable[..., Any], cfg: Config, out: Path, overwrite: bool,
 def _run(cfg: Config, tmp: Path, progress: Progress, timer: Timer) -> RunResult:
     with timer("align"):
         study = Study(cfg)
+    compress = cfg.outputs.compress
     with kept_pages():  # the raster stages reuse the pages they free
         with study:
             grid = study.grid
             total = grid.block_count(cfg.grid.block_size)
             surf = study.surfaces(timer=timer, progress=lambda i: progress("evaluate", i, total))
             notes = study.notes
-        with timer("write"):
-            write_levels(tmp, surf, cfg.outputs.compress)
-        progress("lines", 0, 1)
-        with timer("lines"):
-            lines = draw_lines(surf, cfg.lines.red_line, cfg.lines.farmland, cfg.lines.ugb)
-        progress("allocate", 0, 1)
-        with timer("allocate"):
-            alloc = allocate(surf, lines, cfg.allocation, cfg.lines.farmland.cultivated_classes)
+        # the evaluation GeoTIFFs are written on a thread of their own, beside the lines
+        # (a core is free: the lines and the allocation are one thread's work)
+        with ThreadPoolExecutor(1, thread_name_prefix="sanqu-geotiff") as geotiffs:
+            levels_written = geotiffs.submit(write_levels, tmp, surf, compress)
+            progress("lines", 0, 1)
+            with timer("lines"):
+                lines = draw_lines(surf, cfg.lines.red_line, cfg.lines.farmland, cfg.lines.ugb)
+            progress("allocate", 0, 1)
+            with timer("allocate"):
+                alloc = allocate(surf, lines, cfg.allocation,
+                                 cfg.lines.farmland.cultivated_classes)
+            with timer("write"):
+                levels_written.result()
         with timer("export"):
-            write_raster(tmp / "zones.tif", alloc.zones, grid, ZONE_COLOURS, cfg.outputs.compress)
-            write_raster(tmp / "allocation_rule.tif", alloc.rule, grid, None, cfg.outputs.compress)
-            write_raster(tmp / "line_rule.tif", lines.rule, grid, None, cfg.outputs.compress)
-            write_raster(tmp / "ugb_zone.tif", lines.ugb_zone, grid, UGB_ZONE_COLOURS,
-                         cfg.outputs.compress)
+            write_rasters(tmp, grid, alloc, lines, compress)
         areas = area_rows(surf, lines, alloc, {})  # the polygons' columns once delivered
         units = unit_rows(surf, lines, alloc)
         conflicts = finding_rows(lines.findings + alloc.findings, grid.cell_area / 10_000)
@@ -633,6 +635,14 @@ def unit_rows(s: Surfaces, lines: Lines, alloc: Allocation) -> list[dict[str, ob
 #: Raster attribute of :class:`Surfaces` holding each result.
 RESULT_ATTRS = {"eco_importance": "eco", "agri_suitability": "agri",
                 "urban_suitability": "urban"}
+
+
+def write_rasters(out: Path, grid: Grid, alloc: Allocation, lines: Lines, compress: str) -> None:
+    """Write the spaces (``zones.tif``), the decision-code rasters and the UGB sub-zones."""
+    write_raster(out / "zones.tif", alloc.zones, grid, ZONE_COLOURS, compress)
+    write_raster(out / "allocation_rule.tif", alloc.rule, grid, None, compress)
+    write_raster(out / "line_rule.tif", lines.rule, grid, None, compress)
+    write_raster(out / "ugb_zone.tif", lines.ugb_zone, grid, UGB_ZONE_COLOURS, compress)
 
 
 def write_levels(out: Path, s: Surfaces, compress: str) -> None:
