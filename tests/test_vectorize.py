@@ -233,3 +233,24 @@ def test_unit_keys_and_line_codes_cell_by_cell(classes, units):
     if classes.shape != units.shape:
         with pytest.raises(ValueError, match="differ in shape"):
             unit_keys(classes, units.astype(np.uint16), n_units, 256)
+
+
+def test_traced_by_unit_by_class_puts_each_class_together_in_unit_order():
+    from sanqu.vectorize import traced_by_unit
+
+    rng = np.random.default_rng(11)
+    here = rng.integers(0, 4, (20, 24)).astype(np.uint8)
+    unit = rng.integers(0, 3, (20, 24)).astype(np.uint16)
+    g = grid(20, 24)
+    rings, classes, units = traced_by_unit(here, unit, 2, g, 4, per_patch=False)
+    by_rings, by_classes, by_units = traced_by_unit(here, unit, 2, g, 4, per_patch=False,
+                                                    by_class=True)
+    rank = np.where(by_units == 0, 3, by_units)  # cells in no unit last
+    assert (np.diff(by_classes * 4 + rank) > 0).all()  # class, then unit
+    ends = np.searchsorted(by_classes, [1, 2, 3, 4]).tolist()
+    for c, a, b in zip((1, 2, 3), ends[:-1], ends[1:], strict=True):
+        pick = np.flatnonzero(classes == c)  # the unit-first features of class c
+        assert by_units[a:b].tolist() == units[pick].tolist()
+        mine, theirs = by_rings.between(a, b), rings.take(pick)
+        assert [bytes(w) for w in mine.wkb()] == [bytes(w) for w in theirs.wkb()]
+        assert np.shares_memory(mine.col, by_rings.col)

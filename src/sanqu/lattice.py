@@ -158,6 +158,23 @@ class Rings:
                      self.shell[ring], self.area2[ring], self.length[ring], len(features),
                      self.grid)
 
+    def between(self, a: int, b: int) -> Rings:
+        """Features ``a`` to ``b - 1``, their corners views of these (not copied).
+
+        Examples
+        --------
+        >>> g = Grid.square(10, (1, 3))
+        >>> r = rings_of(np.array([shapely.box(0, 0, 10, 10), shapely.box(20, 0, 30, 10)]), g)
+        >>> part = r.between(1, 2)
+        >>> part.geometries()[0].bounds, np.shares_memory(part.col, r.col)
+        ((20.0, 0.0, 30.0, 10.0), True)
+        """
+        ra, rb = self._ring_range(a, b)
+        c0, c1 = int(self.offsets[ra]), int(self.offsets[rb])
+        return Rings(self.col[c0:c1], self.row[c0:c1], self.offsets[ra:rb + 1] - c0,
+                     self.polygon[ra:rb] - a, self.shell[ra:rb], self.area2[ra:rb],
+                     self.length[ra:rb], b - a, self.grid)
+
     def corner_bounds(self) -> tuple[np.ndarray, np.ndarray]:
         """The first row and first column each feature reaches (its north and west edges)."""
         if not self.features:

@@ -1029,10 +1029,11 @@ def deliver_levels(cfg: Config, tmp: Path, s: Surfaces, result: str, vec: Vector
     with timer("vectorize"):
         grades = np.where(s.mask, getattr(s, RESULT_ATTRS[result]), 0)
         rings, level, unit = traced_by_unit(grades, s.unit, len(s.unit_codes), s.grid, 4,
-                                            per_patch=False)
+                                            per_patch=False, by_class=True)
         del grades
-        levels = [rings.take(np.flatnonzero(level == lv)) for lv in (1, 2, 3)]
-        level_units = [unit[level == lv] for lv in (1, 2, 3)]
+        ends = np.searchsorted(level, [1, 2, 3, 4]).tolist()  # each level's features
+        levels = [rings.between(a, b) for a, b in zip(ends[:-1], ends[1:], strict=True)]
+        level_units = [unit[a:b] for a, b in zip(ends[:-1], ends[1:], strict=True)]
         del rings
     out = planning_db.build(cfg, {}, {result: levels}, vec.crs, units, {result: level_units})
     return gate_and_write(timer, writer, partial(_gate_levels, cfg, result, levels, vec),

@@ -137,15 +137,16 @@ def _keys(values: np.ndarray, unit: np.ndarray, last: int, span: int, out: np.nd
         out[i] = 0 if v == 0 else (last if u == 0 else u) * span + v
 
 
-def traced(values: np.ndarray, grid: Grid, *, per_patch: bool = True
-           ) -> tuple[Rings, np.ndarray]:
+def traced(values: np.ndarray, grid: Grid, *, per_patch: bool = True,
+           by: Callable[[np.ndarray], np.ndarray] | None = None) -> tuple[Rings, np.ndarray]:
     """The rings of a class raster's patches as features, no GEOS objects made.
 
     One feature per patch, ordered as :func:`polygonize` orders its polygons
     (by class, then in trace order); or, without ``per_patch``, one feature per
-    class (ascending) whose parts are its patches in that order. Written to
-    files and checked from the rings (:class:`sanqu.lattice.Rings`), the
-    features never become GEOS objects.
+    class (ascending) whose parts are its patches in that order; ``by`` orders
+    the features by a key of their classes instead (stable). Written to files and
+    checked from the rings (:class:`sanqu.lattice.Rings`), the features never
+    become GEOS objects.
 
     Returns
     -------
@@ -171,6 +172,11 @@ def traced(values: np.ndarray, grid: Grid, *, per_patch: bool = True
         codes = np.sort(code, kind="stable")
     else:
         codes, feature = np.unique(code, return_inverse=True)
+    if by is not None:  # the features in the order of their keys (stable)
+        perm = np.argsort(by(codes), kind="stable")
+        rank = np.empty_like(perm)
+        rank[perm] = np.arange(len(perm))
+        feature, codes = rank[feature], codes[perm]
     key = feature[ring_label - 1] * (len(code) + 1) + ring_label
     order = np.argsort(key, kind="stable")  # a patch's shell is its first ring
     del key
@@ -182,10 +188,13 @@ def traced(values: np.ndarray, grid: Grid, *, per_patch: bool = True
 
 
 def traced_by_unit(values: np.ndarray, unit: np.ndarray, n_units: int, grid: Grid, span: int,
-                   *, per_patch: bool = True) -> tuple[Rings, np.ndarray, np.ndarray]:
+                   *, per_patch: bool = True, by_class: bool = False
+                   ) -> tuple[Rings, np.ndarray, np.ndarray]:
     """:func:`traced` of a class raster combined with the unit raster (:func:`unit_keys`).
 
-    Features are ordered by unit (index order, cells in no unit last), then class.
+    Features are ordered by unit (index order, cells in no unit last), then class;
+    with ``by_class``, by class, then unit (each class's features then follow each
+    other: :meth:`sanqu.lattice.Rings.between` takes them without a copy).
 
     Returns
     -------
@@ -203,7 +212,8 @@ def traced_by_unit(values: np.ndarray, unit: np.ndarray, n_units: int, grid: Gri
     ([1, 1, 1], [1, 2, 0], [1, 2, 1])
     """
     keys = unit_keys(values, unit, n_units, span)
-    rings, codes = traced(keys, grid, per_patch=per_patch)
+    rings, codes = traced(keys, grid, per_patch=per_patch,
+                          by=(lambda c: c % span * (n_units + 2) + c // span) if by_class else None)
     del keys
     return rings, *_class_and_unit(codes, n_units, span)
 
