@@ -321,10 +321,11 @@ def _trace(labels: np.ndarray, out_col: np.ndarray, out_row: np.ndarray, r0: int
     A ring with a side of a cell above row ``r0`` is first met by the scan of the
     rows above: its walk stops where it reaches such a side (an eastward run
     on a row line above ``r0``, a westward one on ``r0`` or above) and the ring
-    is dropped. ``walked`` covers rows ``r0`` down, which are all a kept ring's.
+    is dropped. ``walked`` covers the rows scanned, ``r0:r1``: the sides a kept
+    ring has below them are walked but not marked (no scan here reads them).
     """
     height, width = labels.shape
-    walked = np.zeros((height - r0, width), dtype=np.uint8)  # bit 1: top walked, bit 4: bottom
+    walked = np.zeros((r1 - r0, width), dtype=np.uint8)  # bit 1: top walked, bit 4: bottom
     ring_label = np.empty(64, dtype=np.int32)
     ring_end = np.empty(64, dtype=np.int64)
     n = 0
@@ -354,8 +355,10 @@ def _trace(labels: np.ndarray, out_col: np.ndarray, out_row: np.ndarray, r0: int
                         if row < r0:
                             dropped = True  # a ring of the rows above
                             break
+                        mark = row < r1
                         while True:
-                            walked[row - r0, col] |= 1
+                            if mark:
+                                walked[row - r0, col] |= 1
                             col += 1
                             if col == col0 and row == row0 and d0 == 0:
                                 break
@@ -378,8 +381,10 @@ def _trace(labels: np.ndarray, out_col: np.ndarray, out_row: np.ndarray, r0: int
                         if row <= r0:
                             dropped = True  # a ring of the rows above
                             break
+                        mark = row <= r1
                         while True:
-                            walked[row - 1 - r0, col - 1] |= 4
+                            if mark:
+                                walked[row - 1 - r0, col - 1] |= 4
                             col -= 1
                             if col == col0 and row == row0 and d0 == 2:
                                 break
