@@ -81,6 +81,8 @@ LANDUSE_NODATA = 255
 TARGET_PER_CELL_MCPS = 10.0
 TARGET_PIPELINE_MCPS = 2.0
 TARGET_PEAK_MB = 4096.0
+#: A stage shorter than this (a wait for a thread that is done) gets no rate.
+MIN_RATED_SECONDS = 0.01
 
 MB = 1024 * 1024
 
@@ -453,7 +455,7 @@ def summarise(size: int, raw: dict, wall: float) -> dict:
             continue
         stages[name] = {
             "seconds": secs,
-            "mcells_per_s": (mcells / secs) if secs else None,
+            "mcells_per_s": (mcells / secs) if secs and secs >= MIN_RATED_SECONDS else None,
             "peak_rss_mb": peak / MB if peak is not None else None,
         }
     peak_mb = max(max(raw["peak_rss"].values()), raw["ru_maxrss"]) / MB

@@ -1,4 +1,4 @@
-"""The benchmark's process bookkeeping: the descendants it samples are psutil's."""
+"""The benchmark's bookkeeping: the descendants it samples are psutil's; rates of short stages."""
 
 from __future__ import annotations
 
@@ -33,3 +33,16 @@ def test_children_are_found_as_psutil_finds_them():
             c.kill()
         proc.kill()
         proc.wait()
+
+
+def test_a_stage_of_a_few_milliseconds_gets_no_rate():
+    raw = {"cells": 4_000_000, "seconds": {"read": 0.5, "write": 0.001},
+           "peak_rss": {"read": 100 * run_benchmark.MB, "write": 100 * run_benchmark.MB},
+           "ru_maxrss": 100 * run_benchmark.MB, "total_seconds": 2.0, "study_cells": 4_000_000,
+           "block_size": 2048, "baseline_rss": 50 * run_benchmark.MB, "samples": 10,
+           "hwm_exact": True, "revision": "x", "cpu_seconds": 2.0, "load_avg_1min": [0.5, 0.5]}
+    stages = run_benchmark.summarise(2000, raw, 2.5)["stages"]
+    assert stages["read"]["mcells_per_s"] == pytest.approx(8.0)
+    assert stages["write"]["mcells_per_s"] is None
+    assert "| write | 0.00 | – |" in run_benchmark.size_table(
+        run_benchmark.summarise(2000, raw, 2.5))
