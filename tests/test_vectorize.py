@@ -101,7 +101,7 @@ def test_the_tracer_gives_the_polygons_gdal_gives(arr):
 
 
 def test_each_band_traces_the_rings_first_met_in_its_rows():
-    from sanqu.trace import _trace, _trace_bands, trace_into
+    from sanqu.trace import _joined, _trace, _walk_bands, trace_into
 
     # rows 0-1 and 2-3: the frame 1 (shell and hole) and the block 2 start above the
     # seam and reach below it; 3 starts below it; 1's hole and 2's shell meet the seam
@@ -120,7 +120,7 @@ def test_each_band_traces_the_rings_first_met_in_its_rows():
     one = trace_into(labels, np.int32, trim=True)
     assert one[2].tolist() == [1, 1, 2, 3]
     for bands in (2, 3, 4):
-        banded = _trace_bands(labels, np.int32, bands)
+        banded = _joined(_walk_bands(labels, np.int32, bands))
         assert all(a.tolist() == b.tolist() for a, b in zip(one, banded, strict=True))
     # a hole whose top is the seam: the band above walks it (the bottom of the 1 above
     # the 2 comes first in scan order); the band below reaches it from its bottom and
@@ -137,11 +137,11 @@ def test_each_band_traces_the_rings_first_met_in_its_rows():
 @settings(max_examples=150, deadline=None)
 @given(class_rasters(30, 2), st.integers(2, 6))
 def test_rings_traced_in_bands_are_those_of_one_band(arr, bands):
-    from sanqu.trace import _trace_bands, label_regions, trace_into
+    from sanqu.trace import _joined, _walk_bands, label_regions, trace_into
 
     labels, _ = label_regions(arr)
     one = trace_into(labels, np.uint16, trim=True)
-    banded = _trace_bands(labels, np.uint16, min(bands, arr.shape[0]))
+    banded = _joined(_walk_bands(labels, np.uint16, min(bands, arr.shape[0])))
     assert all(a.dtype == b.dtype and a.tolist() == b.tolist()
                for a, b in zip(one, banded, strict=True))
 
@@ -254,3 +254,20 @@ def test_traced_by_unit_by_class_puts_each_class_together_in_unit_order():
         mine, theirs = by_rings.between(a, b), rings.take(pick)
         assert [bytes(w) for w in mine.wkb()] == [bytes(w) for w in theirs.wkb()]
         assert np.shares_memory(mine.col, by_rings.col)
+
+
+def test_trace_regions_is_the_trace_of_the_labels_banded_or_not(monkeypatch):
+    from sanqu import trace
+
+    rng = np.random.default_rng(8)
+    v = rng.integers(0, 3, (600, 40)).astype(np.uint8)
+    labels, value = trace.label_regions(v)
+    one = trace.trace_into(labels, np.uint16, trim=True)
+    got, got_value = trace.trace_regions(v, np.uint16, trim=True)
+    monkeypatch.setattr(trace, "BAND_CELLS", 1000)
+    monkeypatch.setattr(trace.os, "cpu_count", lambda: 2)
+    assert trace.bands_for(v.shape) == 2
+    banded, banded_value = trace.trace_regions(v, np.uint16)
+    assert got_value.tolist() == banded_value.tolist() == value.tolist()
+    for a, b, c in zip(one, got, banded, strict=True):
+        assert a.tolist() == b.tolist() == c.tolist()

@@ -468,12 +468,12 @@ def trace_into(labels: np.ndarray, dtype: type, *, trim: bool = False
 
     Without ``trim`` the corners may come in the tracer's growable buffers, longer
     than the last ring's end (``ring_end[-1]``), saving a copy of them (a raster
-    traced in bands, :func:`bands_for`, has its corners joined and trimmed).
+    traced in bands, :func:`bands_for`, has its corners joined and trimmed: :func:`_joined`).
     """
     labels = np.ascontiguousarray(labels, dtype=np.int32)
     bands = bands_for(labels.shape)
     if bands > 1:
-        return _trace_bands(labels, dtype, bands)
+        return _joined(_walk_bands(labels, dtype, bands))
     col, row, n, ring_label, ring_end = _trace(labels, np.empty(1024, dtype=dtype),
                                                np.empty(1024, dtype=dtype), 0, labels.shape[0])
     if trim:
@@ -481,19 +481,38 @@ def trace_into(labels: np.ndarray, dtype: type, *, trim: bool = False
     return col, row, ring_label, ring_end
 
 
-def _trace_bands(labels: np.ndarray, dtype: type, bands: int
-                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """:func:`trace_into` with the rows cut into ``bands`` bands, one thread each.
+def trace_regions(values: np.ndarray, dtype: type, *, trim: bool = False
+                  ) -> tuple[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray], np.ndarray]:
+    """:func:`trace_into` of :func:`label_regions`' labels, and the value of each label.
 
-    Each band walks the rings first met in its rows (:func:`_trace`), the
-    corners are then joined band after band: the rings and their order are those
-    of one band. The corners come trimmed.
+    The label raster (4 bytes a cell) is dropped before the corners of a raster
+    traced in bands are joined, so it is never held beside both the bands'
+    corners and their joined copy.
+    """
+    labels, value = label_regions(values)
+    bands = bands_for(labels.shape)
+    if bands == 1:
+        return trace_into(labels, dtype, trim=trim), value
+    parts = _walk_bands(labels, dtype, bands)
+    del labels
+    return _joined(parts), value
+
+
+def _walk_bands(labels: np.ndarray, dtype: type, bands: int) -> list[tuple]:
+    """Each band's :func:`_trace`: the rows cut into ``bands`` bands, one thread each.
+
+    Each band walks the rings first met in its rows; joined band after band
+    (:func:`_joined`), the rings and their order are those of one band.
     """
     starts = np.linspace(0, labels.shape[0], bands + 1).astype(np.int64).tolist()
     with ThreadPoolExecutor(bands) as pool:
-        parts = list(pool.map(lambda k: _trace(labels, np.empty(1024, dtype=dtype),
-                                               np.empty(1024, dtype=dtype), starts[k],
-                                               starts[k + 1]), range(bands)))
+        return list(pool.map(lambda k: _trace(labels, np.empty(1024, dtype=dtype),
+                                              np.empty(1024, dtype=dtype), starts[k],
+                                              starts[k + 1]), range(bands)))
+
+
+def _joined(parts: list[tuple]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The bands' rings one band after another, corners trimmed (:func:`_walk_bands`)."""
     ns = [p[2] for p in parts]
     col = np.concatenate([p[0][:n] for p, n in zip(parts, ns, strict=True)])
     row = np.concatenate([p[1][:n] for p, n in zip(parts, ns, strict=True)])

@@ -37,7 +37,7 @@ from .config import SPACES
 from .export import RingLayer
 from .grid import Grid
 from .lattice import Rings, concat_features, feature_areas, gather_rings
-from .trace import label_regions, trace_into
+from .trace import trace_regions
 
 
 def polygonize(values: np.ndarray, grid: Grid, *,
@@ -75,12 +75,11 @@ def _trace(values: np.ndarray, dtype: type = np.int32, *, trim: bool = True
            ) -> tuple[tuple[np.ndarray, ...], np.ndarray]:
     """The rings of the patches of a class raster, and each patch's class.
 
-    The rings are :func:`sanqu.trace.trace_into`'s (corners as ``dtype``, in the
-    tracer's buffers without ``trim``); the patch labels are dropped on return,
-    before any polygon is built.
+    The rings are :func:`sanqu.trace.trace_regions`' (corners as ``dtype``, maybe in
+    the tracer's buffers without ``trim``); the patch labels are dropped before
+    any polygon is built.
     """
-    labels, label_class = label_regions(values)
-    return trace_into(labels, dtype, trim=trim), label_class
+    return trace_regions(values, dtype, trim=trim)
 
 
 def _frame(rings: tuple[np.ndarray, ...], label_class: np.ndarray, grid: Grid,
