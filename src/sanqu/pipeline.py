@@ -269,8 +269,8 @@ def _run(cfg: Config, tmp: Path, progress: Progress, timer: Timer) -> RunResult:
             total = grid.block_count(cfg.grid.block_size)
             surf = study.surfaces(timer=timer, progress=lambda i: progress("evaluate", i, total))
             notes = study.notes
-        # the evaluation GeoTIFFs are written on a thread of their own, beside the lines
-        # (a core is free: the lines and the allocation are one thread's work)
+        # the GeoTIFFs are written on a thread of their own, the evaluation results beside
+        # the lines (a core is free: the lines and the allocation are one thread's work)
         with ThreadPoolExecutor(1, thread_name_prefix="sanqu-geotiff") as geotiffs:
             levels_written = geotiffs.submit(write_levels, tmp, surf, compress)
             progress("lines", 0, 1)
@@ -282,11 +282,13 @@ def _run(cfg: Config, tmp: Path, progress: Progress, timer: Timer) -> RunResult:
                                  cfg.lines.farmland.cultivated_classes)
             with timer("write"):
                 levels_written.result()
-        with timer("export"):
-            write_rasters(tmp, grid, alloc, lines, compress)
-        areas = area_rows(surf, lines, alloc, {})  # the polygons' columns once delivered
-        units = unit_rows(surf, lines, alloc)
-        conflicts = finding_rows(lines.findings + alloc.findings, grid.cell_area / 10_000)
+            # the spaces' GeoTIFFs beside the tables; done before the vector stages' peak
+            rasters_written = geotiffs.submit(write_rasters, tmp, grid, alloc, lines, compress)
+            areas = area_rows(surf, lines, alloc, {})  # the polygons' columns once delivered
+            units = unit_rows(surf, lines, alloc)
+            conflicts = finding_rows(lines.findings + alloc.findings, grid.cell_area / 10_000)
+            with timer("export"):
+                rasters_written.result()
         held = Held(*_for_vectors(surf, lines, alloc))
         lines = replace(lines, red_line=RELEASED, farmland=RELEASED, ugb=RELEASED,
                         ugb_zone=RELEASED, rule=RELEASED)  # its report stays, for the manifest
