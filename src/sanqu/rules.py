@@ -285,10 +285,15 @@ def correct(grades: np.ndarray, classes: np.ndarray, table: Sequence[Sequence[in
     >>> correct(np.array([1, 2, 2, 0]), np.array([1, 2, 0, 1]), [[1, 2], [2, 3]]).tolist()
     [1, 3, 2, 0]
     """
+    return _gather(_correction_table(table), grades, classes)
+
+
+def _correction_table(table: Sequence[Sequence[int]]) -> np.ndarray:
+    """``table`` with a row and a column of zeros before it, column 0 keeping the grade."""
     t = np.zeros((len(table) + 1, len(table[0]) + 1), dtype=np.uint8)
     t[1:, 1:] = np.asarray(table, dtype=np.uint8)
     t[:, 0] = np.arange(len(table) + 1)
-    return _gather(t, grades, classes)
+    return t
 
 
 def correct_by_label(grades: np.ndarray, labels: np.ndarray, label_class: np.ndarray,
@@ -305,9 +310,7 @@ def correct_by_label(grades: np.ndarray, labels: np.ndarray, label_class: np.nda
     ...                  np.array([0, 2, 1], np.uint8), [[1, 2], [2, 3]]).tolist()
     [2, 2, 2, 0]
     """
-    t = np.zeros((len(table) + 1, len(table[0]) + 1), dtype=np.uint8)
-    t[1:, 1:] = np.asarray(table, dtype=np.uint8)
-    t[:, 0] = np.arange(len(table) + 1)
+    t = _correction_table(table)
     if not (grades.dtype == np.uint8 and labels.dtype == np.int32 and grades.shape == labels.shape
             and grades.flags.c_contiguous and labels.flags.c_contiguous and label_class.ndim == 1
             and grades.size and labels.min() >= 0 and labels.max() < label_class.size
