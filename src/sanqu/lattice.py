@@ -626,7 +626,7 @@ def cover(geoms: np.ndarray | Rings, grid: Grid) -> Cover | None:
     ok = g.twice_cells() == 2 * cells[1:]
     ok &= length.astype(np.int64) == around[1:]
     ok[g.polygon[_touching_itself(g.col, g.row, g.offsets, g.polygon, pinched, corners,
-                                  paint)]] = False
+                                  grid.shape[1])]] = False
     ok &= _patches(paint, n)[1:] == g.parts()
     return Cover(None, ok, paint)
 
@@ -697,40 +697,42 @@ def _tally(paint: np.ndarray, n: int
 @njit(cache=True, nogil=True)
 def _touching_itself(col: np.ndarray, row: np.ndarray, offsets: np.ndarray,
                      polygon: np.ndarray, pinched: np.ndarray, corners: np.ndarray,
-                     paint: np.ndarray) -> np.ndarray:
-    """Rings that pass a pinch of their polygon twice (see :func:`cover`).
+                     width: int) -> np.ndarray:
+    """Rings that pass a pinch twice (see :func:`cover`).
 
     Only the rings of ``pinched`` polygons (by paint value) are walked, and only
-    their vertices on a pinch corner (bits of ``corners``, :func:`_tally`) looked at.
+    their vertices on a pinch corner (bits of ``corners``, :func:`_tally`, for a
+    grid ``width`` cells wide) looked at: each is marked in a bitmap of the ring's
+    pinches, which is cleared after the ring. A pinch of another polygon is met
+    once at most: a ring passes a corner twice only where its own polygon has
+    cells on one diagonal around it, and its boundary all four edges (the other
+    checks of :func:`cover` hold, or the polygon is invalid anyway).
     """
-    width = paint.shape[1]
     keys = np.empty(1024, dtype=np.int64)  # one ring's pinch corners
+    seen = np.zeros_like(corners)
     bad = np.zeros(offsets.size - 1, dtype=np.bool_)
     for k in range(offsets.size - 1):
-        p = polygon[k] + 1
-        if not pinched[p]:
+        if not pinched[polygon[k] + 1]:
             continue
         m = 0
         for i in range(offsets[k], offsets[k + 1] - 1):
             r, c = np.int64(row[i]), np.int64(col[i])
+            key = r * (width + 1) + c
+            bit = np.uint8(1 << (key & 7))
+            if not corners[key >> 3] & bit:
+                continue  # no pinch here (none on the grid's border)
             if i > offsets[k] and c == col[i - 1] and r == row[i - 1]:
                 continue  # a repeated vertex is one pass
-            key = r * (width + 1) + c
-            if not (corners[key >> 3] >> (key & 7)) & 1:
-                continue  # no pinch here (none on the grid's border)
-            nw, ne = paint[r - 1, c - 1] == p, paint[r - 1, c] == p
-            sw, se = paint[r, c - 1] == p, paint[r, c] == p
-            if nw == se and ne == sw and nw != ne:
-                if m == keys.size:
-                    keys = _grow(keys)
-                keys[m] = key
-                m += 1
-        if m > 1:
-            ring = np.sort(keys[:m])
-            for j in range(1, m):
-                if ring[j] == ring[j - 1]:
-                    bad[k] = True
-                    break
+            if seen[key >> 3] & bit:
+                bad[k] = True
+                break
+            seen[key >> 3] |= bit
+            if m == keys.size:
+                keys = _grow(keys)
+            keys[m] = key
+            m += 1
+        for j in range(m):  # every bit set in these bytes is this ring's
+            seen[keys[j] >> 3] = 0
     return bad
 
 
