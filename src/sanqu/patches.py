@@ -313,22 +313,50 @@ def smooth(mask: np.ndarray, steps: int, allowed: np.ndarray | None = None,
     >>> bool(smooth(m, 2, allowed=allowed)[5, 3]), int(smooth(m, 1)[3, 6:8].sum())
     (False, 1)
     """
-    out = mask.copy()
-    for _ in range(steps):
-        add = ~out & (four_neighbours(out) >= 3)
-        if allowed is not None:
-            add &= allowed
-        if not add.any():
-            break
-        out |= add
-    for _ in range(steps):
-        tip = out & (four_neighbours(out) <= 1)
-        if keep is not None:
-            tip &= ~keep
-        if not tip.any():
-            break
-        out &= ~tip
+    out = np.array(mask, dtype=bool)  # a copy
+    spare = np.empty_like(out)
+    none = np.zeros((0, 0), dtype=bool)
+    allowed = none if allowed is None else np.ascontiguousarray(allowed, dtype=bool)
+    keep = none if keep is None else np.ascontiguousarray(keep, dtype=bool)
+    for fill in (True, False):
+        for _ in range(steps):
+            if not _smooth_step(out, spare, allowed if fill else keep, fill):
+                break
+            out, spare = spare, out
     return out
+
+
+@njit(cache=True, nogil=True)
+def _smooth_step(src: np.ndarray, dst: np.ndarray, limit: np.ndarray, fill: bool) -> int:
+    """One step of :func:`smooth` from ``src`` into ``dst``; how many cells changed.
+
+    With ``fill``, cells outside ``src`` with three or four of their edge
+    neighbours inside are added where ``limit`` (allowed) is True; otherwise
+    cells inside with at most one neighbour inside are removed unless ``limit``
+    (keep) is True. An empty ``limit`` means no limit. Cells beyond the array
+    are outside. Branch-free within a row (a byte a cell), so the loop is vectorized.
+    """
+    height, width = src.shape
+    none = np.zeros(width + 2, dtype=np.uint8)
+    free = np.full(width, fill, dtype=np.uint8)  # limit when there is none
+    here = np.zeros(width + 2, dtype=np.uint8)  # the row, a cell of border each side
+    changed = 0
+    for r in range(height):
+        here[1:width + 1] = src[r].view(np.uint8)
+        up = src[r - 1].view(np.uint8) if r > 0 else none[:width]
+        down = src[r + 1].view(np.uint8) if r + 1 < height else none[:width]
+        lim = limit[r].view(np.uint8) if limit.size else free
+        out = dst[r].view(np.uint8)
+        for c in range(width):
+            h = here[c + 1]
+            n = up[c] + down[c] + here[c] + here[c + 2]
+            if fill:
+                flip = (h ^ 1) & np.uint8(n >= 3) & lim[c]
+            else:
+                flip = h & np.uint8(n <= 1) & (lim[c] ^ 1)
+            changed += flip
+            out[c] = h ^ flip
+    return changed
 
 
 def shape_index(mask: np.ndarray) -> tuple[int, float]:
