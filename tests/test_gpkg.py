@@ -200,6 +200,22 @@ def test_write_gpkg_goes_native_for_large_features_and_falls_back_to_gdal(tmp_pa
     con.close()
 
 
+def test_views_of_one_buffer_are_written_as_their_bytes(tmp_path):
+    """WKB as memoryviews (:meth:`sanqu.lattice.Rings.wkb` with ``views``), by either writer."""
+    enc = layer([shapely.box(1, 1, 2, 2), shapely.box(3, 3, 4, 4).union(shapely.box(5, 3, 6, 4)),
+                 shapely.box(7, 7, 9, 9)], 5)
+    whole = memoryview(b"".join(enc.wkb))
+    ends = np.cumsum([len(w) for w in enc.wkb])
+    views = Encoded(wkb=objects([whole[e - len(w):e] for w, e in zip(enc.wkb, ends,
+                                                                       strict=True)]),
+                    fields=enc.fields, values=enc.values, masks=enc.masks, crs=enc.crs)
+    by_gdal(tmp_path / "bytes.gpkg", [enc])
+    by_gdal(tmp_path / "views.gpkg", [views])  # OGR is given copies
+    natively(tmp_path / "native.gpkg", [views])
+    assert_same(tmp_path / "bytes.gpkg", tmp_path / "views.gpkg")
+    assert_same(tmp_path / "bytes.gpkg", tmp_path / "native.gpkg")
+
+
 def test_values_a_column_would_store_otherwise_than_gdal_are_refused(tmp_path):
     enc = layer([shapely.box(1, 1, 2, 2)], 3)
     natively(tmp_path / "n.gpkg", [enc])

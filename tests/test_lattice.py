@@ -209,3 +209,14 @@ def test_plane_flags_and_any_without_agree_with_numpy(seed, group, inner, outer)
     expected = bool(((plane >> inner & 1) > (other >> outer & 1)).any())
     assert lattice.any_without(plane, np.uint8(1 << inner), other,
                                np.uint8(1 << outer)) is expected
+
+
+def test_wkb_as_views_is_the_bytes_of_the_copies():
+    polys = np.array([box(0, 0, 2, 2), shapely.MultiPolygon([box(3, 3, 4, 4), box(5, 5, 7, 6)]),
+                      box(0, 4, 2, 7).difference(box(1, 5, 2, 6))], dtype=object)
+    rings = lattice.rings_of(polys, G)
+    copies, views = rings.wkb(), rings.wkb(views=True)
+    assert all(isinstance(w, bytes) for w in copies)
+    assert all(isinstance(w, memoryview) for w in views)
+    assert [bytes(w) for w in views] == list(copies)
+    assert shapely.equals(shapely.from_wkb(copies), polys).all()

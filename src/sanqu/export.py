@@ -264,7 +264,8 @@ class Encoded:
         holds them) before the chunk is written; before a chunk larger than
         :data:`WRITE_VERTICES` (one big feature) the heap is trimmed
         (:func:`release_heap`), so OGR's copies of it take the memory freed.
-        A :class:`RingLayer`'s WKB is made from its rings, a chunk at a time.
+        A :class:`RingLayer`'s WKB is made from its rings, a chunk at a time (features of
+        a chunk bound for the native writers as views of one buffer, not copies).
         """
         if isinstance(df, RingLayer):
             ends = np.cumsum(df.rings.vertices())
@@ -272,8 +273,10 @@ class Encoded:
             ends = np.cumsum(shapely.get_num_coordinates(df.geometry.array))
         bounds = batch_bounds(ends, WRITE_VERTICES) if len(df) else np.zeros(2, dtype=int)
         for a, b in zip(bounds[:-1], bounds[1:], strict=True):
-            if isinstance(df, RingLayer):
-                yield cls.of(df.table.iloc[a:b], fields, df.rings.wkb(a, b), df.crs)
+            if isinstance(df, RingLayer):  # views when the chunk goes to the native writers
+                vertices = ends[b - 1] - (ends[a - 1] if a else 0)
+                views = 16 * vertices >= NATIVE_GPKG_BYTES * (b - a)
+                yield cls.of(df.table.iloc[a:b], fields, df.rings.wkb(a, b, views=views), df.crs)
                 continue
             encoded = cls.of(df.iloc[a:b], fields)
             if release:
@@ -293,7 +296,10 @@ class Encoded:
         """
         if geometry_type is None:
             geometry_type = "MultiPolygon" if len(self.wkb) else "Unknown"
-        pyogrio.raw.write(path, self.wkb, self.values, self.fields, field_mask=self.masks,
+        wkb = self.wkb  # OGR reads bytes (and a lone bytearray), not views of a buffer
+        if any(isinstance(w, memoryview) for w in wkb):
+            wkb = np.array([bytes(w) for w in wkb], dtype=object)
+        pyogrio.raw.write(path, wkb, self.values, self.fields, field_mask=self.masks,
                           layer=layer, crs=self.crs, promote_to_multi=True,
                           geometry_type=geometry_type, **options)
 

@@ -186,11 +186,14 @@ class Rings:
         """The rings of features ``a`` to ``b - 1``."""
         return (int(np.searchsorted(self.polygon, a)), int(np.searchsorted(self.polygon, b)))
 
-    def wkb(self, a: int = 0, b: int | None = None) -> np.ndarray:
+    def wkb(self, a: int = 0, b: int | None = None, *, views: bool = False) -> np.ndarray:
         """Features ``a`` to ``b - 1`` as MultiPolygon WKB (little-endian, 2D), as GEOS writes it.
 
         Each is ``bytes``, or a ``bytearray`` when alone (a large feature is not
-        copied; OGR reads both).
+        copied; OGR reads both). With ``views`` several features are memoryviews
+        of one buffer instead of copies of it, for readers that take any
+        bytes-like object (the native GeoPackage and shapefile writers, not OGR):
+        a chunk of evaluation levels is hundreds of megabytes.
 
         Examples
         --------
@@ -218,6 +221,10 @@ class Rings:
         out = np.empty(b - a, dtype=object)
         if b - a == 1:
             out[0] = buffer
+        elif views:
+            whole = memoryview(buffer)
+            out[:] = [whole[s:e] for s, e in zip((ends - size).tolist(), ends.tolist(),
+                                                 strict=True)]
         else:
             out[:] = [buffer[s:e].tobytes() for s, e in zip((ends - size).tolist(),
                                                             ends.tolist(), strict=True)]
