@@ -670,7 +670,8 @@ def _tally(paint: np.ndarray, n: int
     Edges on the grid's border count as edges to others. A value is *pinched*
     where two of its cells meet only at a corner, the other two cells there
     having other values. Also the pinch corners, a bit each (corner
-    ``row * (width + 1) + col``, bit ``k & 7`` of byte ``k >> 3``).
+    ``row * (width + 1) + col``, bit ``k & 7`` of byte ``k >> 3``). A run of one
+    value along a row is counted in locals, added to its totals where it ends.
     """
     height, width = paint.shape
     cells = np.zeros(n + 1, dtype=np.int64)
@@ -678,18 +679,37 @@ def _tally(paint: np.ndarray, n: int
     pinched = np.zeros(n + 1, dtype=np.bool_)
     corners = np.zeros(((height + 1) * (width + 1) + 7) // 8, dtype=np.uint8)
     for r in range(height):
+        here = paint[r]
+        last = r + 1 == height
+        under = paint[r + 1] if not last else here
+        run = here[0]
+        run_cells = 0
+        run_edges = 1  # the west border edge of the row's first cell
         for c in range(width):
-            p = paint[r, c]
-            cells[p] += 1
-            right = paint[r, c + 1] if c + 1 < width else -1
-            below = paint[r + 1, c] if r + 1 < height else -1
-            around[p] += (right != p) + (below != p) + (c == 0) + (r == 0)
-            if right >= 0 and right != p:
-                around[right] += 1
-            if below >= 0 and below != p:
+            p = here[c]
+            if p != run:
+                cells[run] += run_cells
+                around[run] += run_edges
+                run, run_cells, run_edges = p, 0, 0
+            run_cells += 1
+            run_edges += r == 0  # the north border
+            if c + 1 < width:
+                right = here[c + 1]
+                if right != p:
+                    run_edges += 1
+                    around[right] += 1
+            else:
+                run_edges += 1  # the east border
+            if last:
+                run_edges += 1  # the south border
+                continue
+            below = under[c]
+            if below != p:
+                run_edges += 1
                 around[below] += 1
-            if right >= 0 and below >= 0:  # the four cells with a corner at (r + 1, c + 1)
-                q = paint[r + 1, c + 1]
+            if c + 1 < width:  # the four cells with a corner at (r + 1, c + 1)
+                right = here[c + 1]
+                q = under[c + 1]
                 pinch = False
                 if q == p and right != p and below != p:
                     pinched[p] = pinch = True
@@ -698,6 +718,8 @@ def _tally(paint: np.ndarray, n: int
                 if pinch:
                     k = (r + 1) * (width + 1) + c + 1
                     corners[k >> 3] |= np.uint8(1 << (k & 7))
+        cells[run] += run_cells
+        around[run] += run_edges
     return cells, around, pinched, corners
 
 
