@@ -248,6 +248,41 @@ def gather_rings(col: np.ndarray, row: np.ndarray, start: np.ndarray, end: np.nd
     return out_col, out_row, np.r_[0, np.cumsum(end - start)].astype(np.int64)
 
 
+def gather_parts(parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]], order: np.ndarray
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The rings of several corner buffers in ``order``, copied once (no joined copy first).
+
+    Each part is ``(col, row, ring_end)``, the end of each of its rings in its own
+    buffers; ``order`` lists the rings of all parts, numbered one part after
+    another. Returns the corners and the new ring offsets, as :func:`gather_rings`.
+    """
+    ends = [np.asarray(e, dtype=np.int64) for _, _, e in parts]
+    starts = [np.r_[0, e[:-1]][:len(e)].astype(np.int64) for e in ends]
+    length = np.concatenate([e - s for e, s in zip(ends, starts, strict=True)])
+    offsets = np.r_[0, np.cumsum(length[order])].astype(np.int64)
+    dest = np.empty(len(order), dtype=np.int64)
+    dest[order] = offsets[:-1]
+    out_col = np.empty(int(offsets[-1]), dtype=parts[0][0].dtype)
+    out_row = np.empty_like(out_col)
+    first = 0
+    for (col, row, _), start, end in zip(parts, starts, ends, strict=True):
+        _place(col, row, start, end, dest[first:first + len(end)], out_col, out_row)
+        first += len(end)
+    return out_col, out_row, offsets
+
+
+@njit(cache=True, nogil=True)
+def _place(col: np.ndarray, row: np.ndarray, start: np.ndarray, end: np.ndarray,
+           dest: np.ndarray, out_col: np.ndarray, out_row: np.ndarray) -> None:
+    """Copy the corners ``start[k]:end[k]`` of each ring ``k`` to ``dest[k]`` onwards."""
+    for i in range(start.size):
+        d = dest[i]
+        for j in range(start[i], end[i]):
+            out_col[d] = col[j]
+            out_row[d] = row[j]
+            d += 1
+
+
 @njit(cache=True, nogil=True)
 def _gather(col: np.ndarray, row: np.ndarray, start: np.ndarray, end: np.ndarray,
             out_col: np.ndarray, out_row: np.ndarray) -> None:

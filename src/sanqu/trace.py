@@ -489,13 +489,35 @@ def trace_regions(values: np.ndarray, dtype: type, *, trim: bool = False
     traced in bands are joined, so it is never held beside both the bands'
     corners and their joined copy.
     """
+    parts, value = trace_bands(values, dtype)
+    if len(parts) == 1 and not trim:
+        col, row, _, ring_label, ring_end = parts[0]
+        return (col, row, ring_label, ring_end), value
+    return _joined(parts), value
+
+
+def trace_bands(values: np.ndarray, dtype: type) -> tuple[list[tuple], np.ndarray]:
+    """:func:`trace_regions` with each band's rings as the tracer left them, not joined.
+
+    Returns
+    -------
+    parts : list of tuple
+        Per band of rows (:func:`bands_for`; one for a small raster), in order:
+        the corners ``col`` and ``row`` in the tracer's growable buffers (the
+        first ``n`` are its rings'), ``n``, each ring's label and the end of
+        each ring in the band's buffers. Joined band after band (:func:`_joined`,
+        :func:`sanqu.lattice.gather_parts`), the rings are those of one band.
+    value : numpy.ndarray
+        The value of each label.
+    """
     labels, value = label_regions(values)
     bands = bands_for(labels.shape)
-    if bands == 1:
-        return trace_into(labels, dtype, trim=trim), value
-    parts = _walk_bands(labels, dtype, bands)
-    del labels
-    return _joined(parts), value
+    if bands > 1:
+        parts = _walk_bands(labels, dtype, bands)
+    else:
+        parts = [_trace(labels, np.empty(1024, dtype=dtype), np.empty(1024, dtype=dtype), 0,
+                        labels.shape[0])]
+    return parts, value
 
 
 def _walk_bands(labels: np.ndarray, dtype: type, bands: int) -> list[tuple]:

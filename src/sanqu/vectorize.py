@@ -36,8 +36,8 @@ from .batches import batch_bounds
 from .config import SPACES
 from .export import RingLayer
 from .grid import Grid
-from .lattice import Rings, concat_features, feature_areas, gather_rings
-from .trace import trace_regions
+from .lattice import Rings, concat_features, feature_areas, gather_parts
+from .trace import trace_bands, trace_regions
 
 
 def polygonize(values: np.ndarray, grid: Grid, *,
@@ -163,7 +163,8 @@ def traced(values: np.ndarray, grid: Grid, *, per_patch: bool = True,
     """
     small = max(grid.shape) < 2**16  # corners as 2-byte integers when the grid allows
     corner = np.uint16 if small else np.int32
-    (col, row, ring_label, ring_end), label_class = _trace(values, corner, trim=False)
+    parts, label_class = trace_bands(values, corner)  # each band's rings, not joined
+    ring_label = np.concatenate([p[3] for p in parts])
     code = label_class[1:].astype(np.int64)  # of each patch label 1..m
     if per_patch:
         feature = np.empty(len(code), dtype=np.int64)
@@ -179,8 +180,8 @@ def traced(values: np.ndarray, grid: Grid, *, per_patch: bool = True,
     key = feature[ring_label - 1] * (len(code) + 1) + ring_label
     order = np.argsort(key, kind="stable")  # a patch's shell is its first ring
     del key
-    ring_start = np.r_[0, ring_end[:-1]]
-    col, row, offsets = gather_rings(col, row, ring_start[order], ring_end[order])
+    col, row, offsets = gather_parts([(p[0], p[1], p[4]) for p in parts], order)
+    del parts
     label = ring_label[order]
     return Rings.of(col, row, offsets, feature[label - 1],
                     np.r_[True, label[1:] != label[:-1]][:len(label)], len(codes), grid), codes
