@@ -19,6 +19,8 @@ import pyogrio
 import pytest
 import rasterio
 import shapely
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pyproj import CRS
 
 import sanqu
@@ -416,3 +418,27 @@ def test_without_smoothing_polygons_keep_the_cell_areas(
     result = sanqu.delineate(load_config(cfg), tmp_path / "out")
     for row in result.areas:
         assert float(row["vector_area_ha"]) == pytest.approx(float(row["area_ha"]), abs=1e-6)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.integers(0, 3), st.integers(1, 12), st.integers(1, 12))
+def test_layer_cells_count_as_numpy_does(seed, n_units, height, width):
+    """The area tables' counts (one pass) against a count of each layer with numpy."""
+    from types import SimpleNamespace
+
+    from sanqu.pipeline import AREA_LAYERS, layer_cells
+
+    rng = np.random.default_rng(seed)
+    mask = rng.random((height, width)) < 0.8
+    unit = rng.integers(0, n_units + 1, (height, width)).astype(np.uint16)
+    zones = (rng.integers(0, 4, (height, width)) * mask).astype(np.uint8)
+    red, farm, ugb = (rng.random((height, width)) < 0.3 for _ in range(3))
+    s = SimpleNamespace(unit_codes=tuple(f"u{k}" for k in range(n_units)), unit=unit, mask=mask)
+    lines = SimpleNamespace(red_line=red, farmland=farm, ugb=ugb)
+    total, by_unit = layer_cells(s, lines, SimpleNamespace(zones=zones))
+    layers = [mask, zones == 1, zones == 2, zones == 3, red, farm, ugb]
+    assert len(layers) == len(AREA_LAYERS)
+    assert total.tolist() == [int(np.count_nonzero(a)) for a in layers]
+    where = unit if n_units else np.zeros_like(unit)
+    for k, a in enumerate(layers):
+        assert by_unit[k].tolist() == np.bincount(where[a & mask], minlength=n_units + 1).tolist()

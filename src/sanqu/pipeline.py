@@ -41,6 +41,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
+from numba import njit
 from pyproj import CRS
 
 from . import __version__, planning_db, review
@@ -72,7 +73,6 @@ from .grid import Block, Grid
 from .heap import kept_pages, release_heap
 from .lattice import Rings
 from .lines import LINE_RULES, Lines, draw_lines
-from .patches import label_sums
 from .report import rows as finding_rows
 from .report import write_conflicts
 from .study import BlockResult, Study, Timer
@@ -177,26 +177,73 @@ def layer_stats(layers: dict[str, gpd.GeoDataFrame]) -> LayerStats:
     return {k: (float(df["area_ha"].sum()), len(df)) for k, df in layers.items()}
 
 
-def area_rows(s: Surfaces, lines: Lines, alloc: Allocation,
-              vectors: LayerStats) -> list[dict[str, object]]:
+#: The layers of the area tables, in order, and their names.
+AREA_LAYERS = {"study_area": "研究区", **SPACE_LAYERS, **LINE_LAYERS}
+
+
+def layer_cells(s: Surfaces, lines: Lines, alloc: Allocation) -> tuple[np.ndarray, np.ndarray]:
+    """Cells of each of :data:`AREA_LAYERS`: in all, and per unit in the study area.
+
+    One pass over the rasters (no boolean raster of a space, no copy of the unit
+    raster). The per-unit counts have a column per unit index (0: in no unit),
+    one when there are no units.
+
+    Returns
+    -------
+    total : numpy.ndarray of int64, shape (7,)
+    by_unit : numpy.ndarray of int64, shape (7, units + 1)
+    """
+    n = len(s.unit_codes)
+    total = np.zeros(len(AREA_LAYERS), dtype=np.int64)
+    by_unit = np.zeros((n + 1, len(AREA_LAYERS)), dtype=np.int64)  # a unit's counts together
+    flat = [np.ascontiguousarray(a).ravel() for a in (s.mask, alloc.zones, lines.red_line,
+                                                       lines.farmland, lines.ugb)]
+    unit = np.ascontiguousarray(s.unit).ravel() if n else np.zeros(0, dtype=np.uint16)
+    _count_cells(unit, *flat, np.array(list(SPACES.values()), dtype=np.uint8), total, by_unit)
+    return total, by_unit.T
+
+
+@njit(cache=True, nogil=True)
+def _count_cells(unit: np.ndarray, mask: np.ndarray, zones: np.ndarray, red: np.ndarray,
+                 farm: np.ndarray, ugb: np.ndarray, spaces: np.ndarray, total: np.ndarray,
+                 by_unit: np.ndarray) -> None:
+    """:func:`layer_cells` cell by cell (every layer its own sum: no chain of stores)."""
+    eco, agri, urban = spaces[0], spaces[1], spaces[2]
+    for i in range(mask.size):
+        m, z, r, f, g = mask[i], zones[i], red[i], farm[i], ugb[i]
+        total[0] += m
+        total[1] += z == eco
+        total[2] += z == agri
+        total[3] += z == urban
+        total[4] += r
+        total[5] += f
+        total[6] += g
+        if m:  # the study area: long runs along a row
+            u = unit[i] if unit.size else 0
+            by_unit[u, 0] += 1
+            by_unit[u, 1] += z == eco
+            by_unit[u, 2] += z == agri
+            by_unit[u, 3] += z == urban
+            by_unit[u, 4] += r
+            by_unit[u, 5] += f
+            by_unit[u, 6] += g
+
+
+def area_rows(s: Surfaces, lines: Lines, alloc: Allocation, vectors: LayerStats,
+              cells: tuple[np.ndarray, np.ndarray] | None = None) -> list[dict[str, object]]:
     """Area per space and line, from raster cells and from the polygons, in hectares.
 
     ``vectors`` gives each vector layer's area and polygon count
     (:func:`layer_stats`); layers missing from it get empty vector columns.
+    ``cells`` is :func:`layer_cells`, if already counted.
     """
-    study_cells = int(np.count_nonzero(s.mask))
-    rasters = {
-        "study_area": s.mask,
-        **{k: alloc.zones == code for k, code in zip(SPACE_LAYERS, SPACES.values(), strict=True)},
-        **lines.as_dict(),
-    }
-    names = {"study_area": "研究区", **SPACE_LAYERS, **LINE_LAYERS}
+    total, _ = cells if cells is not None else layer_cells(s, lines, alloc)
+    study_cells = int(total[0])
     rows = []
-    for key, arr in rasters.items():
-        cells = int(np.count_nonzero(arr))
+    for (key, name), cells in zip(AREA_LAYERS.items(), total.tolist(), strict=True):
         rows.append({
             "layer": key,
-            "name": names[key],
+            "name": name,
             "cells": cells,
             "area_ha": round(s.hectares(cells), 4),
             "vector_area_ha": "",
@@ -284,8 +331,9 @@ def _run(cfg: Config, tmp: Path, progress: Progress, timer: Timer) -> RunResult:
                 levels_written.result()
             # the spaces' GeoTIFFs beside the tables; done before the vector stages' peak
             rasters_written = geotiffs.submit(write_rasters, tmp, grid, alloc, lines, compress)
-            areas = area_rows(surf, lines, alloc, {})  # the polygons' columns once delivered
-            units = unit_rows(surf, lines, alloc)
+            counted = layer_cells(surf, lines, alloc)
+            areas = area_rows(surf, lines, alloc, {}, counted)  # polygons' columns once delivered
+            units = unit_rows(surf, lines, alloc, counted)
             conflicts = finding_rows(lines.findings + alloc.findings, grid.cell_area / 10_000)
             with timer("export"):
                 rasters_written.result()
@@ -602,22 +650,20 @@ def merge_reports(a: dict[str, Any], b: dict[str, Any]) -> dict[str, object]:
             "repaired_counts": counts}
 
 
-def unit_rows(s: Surfaces, lines: Lines, alloc: Allocation) -> list[dict[str, object]]:
+def unit_rows(s: Surfaces, lines: Lines, alloc: Allocation,
+              cells: tuple[np.ndarray, np.ndarray] | None = None) -> list[dict[str, object]]:
     """Area per administrative unit of each space and line, with the farmland task.
 
     One row per unit in code order, then one for cells in no unit (if any) and a
-    total; empty when the run has no units.
+    total; empty when the run has no units. ``cells`` is :func:`layer_cells`, if
+    already counted.
     """
     if not s.unit_codes:
         return []
     n = len(s.unit_codes)
     quotas = {f.unit_code: f.reference_cells for f in lines.findings
               if f.section == "quota" and f.unit_code}
-    layers = {"study_area": s.mask,
-              **{k: alloc.zones == c for k, c in zip(SPACE_LAYERS, SPACES.values(), strict=True)},
-              **lines.as_dict()}
-    # counted a band of rows at a time: no int64 copy of the unit raster
-    cells = {k: label_sums(s.unit, n, where=v & s.mask) for k, v in layers.items()}
+    cells = dict(zip(AREA_LAYERS, (cells or layer_cells(s, lines, alloc))[1], strict=True))
     out = []
     for u in [*range(1, n + 1), 0, None]:
         if u == 0 and not cells["study_area"][0]:
