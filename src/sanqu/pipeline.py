@@ -311,18 +311,15 @@ def _run(cfg: Config, tmp: Path, progress: Progress, timer: Timer) -> RunResult:
     with timer("align"):
         study = Study(cfg)
     compress = cfg.outputs.compress
-    # the GeoTIFFs are written on a thread of their own: the evaluation results beside
-    # the lines (a core is free: the lines and the allocation are one thread's work), the
-    # spaces' beside the area tables and the first tracing (before the writer process starts)
-    geotiffs = ThreadPoolExecutor(1, thread_name_prefix="sanqu-geotiff")
-    try:
-        with kept_pages():  # the raster stages reuse the pages they free
-            with study:
-                grid = study.grid
-                total = grid.block_count(cfg.grid.block_size)
-                surf = study.surfaces(timer=timer,
-                                      progress=lambda i: progress("evaluate", i, total))
-                notes = study.notes
+    with kept_pages():  # the raster stages reuse the pages they free
+        with study:
+            grid = study.grid
+            total = grid.block_count(cfg.grid.block_size)
+            surf = study.surfaces(timer=timer, progress=lambda i: progress("evaluate", i, total))
+            notes = study.notes
+        # the GeoTIFFs are written on a thread of their own, the evaluation results beside
+        # the lines (a core is free: the lines and the allocation are one thread's work)
+        with ThreadPoolExecutor(1, thread_name_prefix="sanqu-geotiff") as geotiffs:
             levels_written = geotiffs.submit(write_levels, tmp, surf, compress)
             progress("lines", 0, 1)
             with timer("lines"):
@@ -333,18 +330,19 @@ def _run(cfg: Config, tmp: Path, progress: Progress, timer: Timer) -> RunResult:
                                  cfg.lines.farmland.cultivated_classes)
             with timer("write"):
                 levels_written.result()
+            # the spaces' GeoTIFFs beside the tables; done before the vector stages' peak
             rasters_written = geotiffs.submit(write_rasters, tmp, grid, alloc, lines, compress)
             counted = layer_cells(surf, lines, alloc)
             areas = area_rows(surf, lines, alloc, {}, counted)  # polygons' columns once delivered
             units = unit_rows(surf, lines, alloc, counted)
             conflicts = finding_rows(lines.findings + alloc.findings, grid.cell_area / 10_000)
-            held = Held(*_for_vectors(surf, lines, alloc))
-            lines = replace(lines, red_line=RELEASED, farmland=RELEASED, ugb=RELEASED,
-                            ugb_zone=RELEASED, rule=RELEASED)  # its report stays, for the manifest
-            del surf, alloc  # the rasters only written are released once written
-        vec = deliver_vectors(cfg, tmp, study, held, progress, timer, rasters_written)
-    finally:
-        geotiffs.shutdown(wait=True)  # never leave a write running into a removed folder
+            with timer("export"):
+                rasters_written.result()
+        held = Held(*_for_vectors(surf, lines, alloc))
+        lines = replace(lines, red_line=RELEASED, farmland=RELEASED, ugb=RELEASED,
+                        ugb_zone=RELEASED, rule=RELEASED)  # its report stays, for the manifest
+        del surf, alloc
+    vec = deliver_vectors(cfg, tmp, study, held, progress, timer)
     with timer("export"):
         if cfg.outputs.planning_db.enabled:
             notes += [f"{k}: placeholder value {PLACEHOLDER!r} written; set the official code"
@@ -488,7 +486,7 @@ def write_plain(cfg: Config, tmp: Path, layers: dict[str, gpd.GeoDataFrame | Rin
 
 
 def deliver_vectors(cfg: Config, tmp: Path, study: Study, held: Held, progress: Progress,
-                    timer: Timer, written: Future[Any] | None = None) -> Delivered:
+                    timer: Timer) -> Delivered:
     """Vectorize, gate and write the polygon outputs, one group of layers at a time.
 
     First the spaces and lines (``sanqu.gpkg``, the line shapefiles and the
@@ -499,20 +497,17 @@ def deliver_vectors(cfg: Config, tmp: Path, study: Study, held: Held, progress: 
     traced and gated (and, when the writer is free, while the group itself is
     gated: :func:`gate_and_write`), and its polygons are dropped once written, so memory
     holds two groups at most, not every layer of the delivery; so are the
-    rasters of ``held`` no later group reads. ``written`` (the GeoTIFFs of the
-    spaces, being written) is waited for once the first group is traced, before
-    its gate and the writer process's memory add to the run's.
+    rasters of ``held`` no later group reads.
     """
     with Writer(timer, process=uses_process(held.surf.grid.size)) as writer:
-        done, planning = _deliver_vectors(cfg, tmp, study, held, progress, timer, writer,
-                                          written)
+        done, planning = _deliver_vectors(cfg, tmp, study, held, progress, timer, writer)
     if planning is not None:
         done.planning = [name for job in planning for name in job.result()]
     return done
 
 
 def _deliver_vectors(cfg: Config, tmp: Path, study: Study, held: Held, progress: Progress,
-                     timer: Timer, writer: Writer, written: Future[Any] | None = None
+                     timer: Timer, writer: Writer
                      ) -> tuple[Delivered, list[Future[list[str]]] | None]:
     """:func:`deliver_vectors`, its writes handed to ``writer``; the planning jobs."""
     planning_on = cfg.outputs.planning_db.enabled
@@ -529,9 +524,6 @@ def _deliver_vectors(cfg: Config, tmp: Path, study: Study, held: Held, progress:
     with timer("vectorize"):  # a gate that may repair comes before any write
         vec = vectorize_lines(cfg, held.surf, held.lines, held.alloc, rings=True,
                               spaces_done=None if repairs else write_spaces)
-    if written is not None:
-        with timer("export"):
-            written.result()
     progress("topology", 0, 1)
     gate_and_write(timer, writer, partial(vec.gate, cfg),
                    lambda: writer.submit(write_plain, cfg, tmp,  # after the gate
