@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-import shapely
 from _grids import class_rasters, parse, scipy_label_classes
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -246,25 +245,3 @@ def test_region_sizes_labels_large_rasters_in_bands(monkeypatch):
     assert trace.bands_for(v.shape) == 2
     banded = trace.region_sizes(v)
     assert all((a == b).all() for a, b in zip(one, banded, strict=True))
-
-
-@settings(max_examples=100, deadline=None)
-@given(st.integers(0, 2**32 - 1), st.integers(1, 9), st.integers(1, 9))
-def test_centroid_of_the_cells_is_the_centroid_of_their_polygon(seed, height, width):
-    from affine import Affine
-
-    from sanqu.patches import centroid
-
-    rng = np.random.default_rng(seed)
-    mask = rng.random((height, width)) < 0.6
-    if not mask.any():
-        with pytest.raises(ValueError, match="no cell"):
-            centroid(mask, Affine(30, 0, 500_000, 0, -30, 3_500_000))
-        return
-    t = Affine(30, 0, 500_000, 0, -30, 3_500_000)
-    rows, cols = np.nonzero(mask)
-    cells = [shapely.box(*(t @ (c, r + 1)), *(t @ (c + 1, r)))
-             for r, c in zip(rows.tolist(), cols.tolist(), strict=True)]
-    expected = shapely.centroid(shapely.union_all(cells))
-    x, y = centroid(mask, t)
-    assert abs(x - expected.x) < 1e-6 and abs(y - expected.y) < 1e-6

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import shapely
-from affine import Affine
 from numba import njit
 from scipy import ndimage
 
@@ -273,45 +272,6 @@ def label_sums(labels: np.ndarray, n: int, weights: np.ndarray | None = None,
             w = None if w is None else w[cells]
         out += np.bincount(lab, w, minlength=n + 1)[: n + 1]
     return out
-
-
-def centroid(mask: np.ndarray, transform: Affine) -> tuple[float, float]:
-    """Centroid (x, y) of the cells of ``mask``: the mean of their centres, in one pass.
-
-    The centroid of a polygon made of whole cells, without the polygon. None of
-    the cells set is an error.
-
-    Examples
-    --------
-    >>> from affine import Affine
-    >>> x, y = centroid(np.array([[1, 1], [0, 1]], bool), Affine(10, 0, 100, 0, -10, 50))
-    >>> round(x, 9), round(y, 9)  # the cells' centres (105, 45), (115, 45), (115, 35)
-    (111.666666667, 41.666666667)
-    """
-    count, cols, rows = _cell_sums(np.ascontiguousarray(mask, dtype=bool))
-    if not count:
-        raise ValueError("no cell set: a region without cells has no centroid")
-    x, y = transform @ (cols / count + 0.5, rows / count + 0.5)
-    return float(x), float(y)
-
-
-@njit(cache=True, nogil=True)
-def _cell_sums(mask: np.ndarray) -> tuple[int, float, float]:
-    """Cells set, and the sums of their columns and rows."""
-    height, width = mask.shape
-    count = 0
-    cols = 0
-    rows = 0
-    for r in range(height):
-        here = 0
-        col_sum = 0
-        for c in range(width):
-            here += mask[r, c]
-            col_sum += c * mask[r, c]
-        count += here
-        cols += col_sum
-        rows += r * here
-    return count, float(cols), float(rows)
 
 
 def four_neighbours(mask: np.ndarray) -> np.ndarray:

@@ -73,7 +73,6 @@ from .grid import Block, Grid
 from .heap import kept_pages, release_heap
 from .lattice import Rings
 from .lines import LINE_RULES, Lines, draw_lines
-from .patches import centroid
 from .report import rows as finding_rows
 from .report import write_conflicts
 from .study import BlockResult, Study, Timer
@@ -977,8 +976,10 @@ def vectorize_lines(cfg: Config, s: Surfaces, lines: Lines, alloc: Allocation, *
     grid = s.grid
     tol_spec = cfg.outputs.smoothing.tolerance
     tol = AUTO_TOLERANCE * grid.res[0] if tol_spec == "auto" else float(tol_spec)
-    out = output_crs(cfg.outputs.crs, centre_lon(*centroid(s.mask, grid.transform), grid.crs),
-                     grid.crs, form=cfg.outputs.gk_form, zone=cfg.outputs.gk_zone)
+    study_area = _one_feature(polygonize(s.mask, grid).geometry.values.to_numpy())[0]
+    c = shapely.centroid(study_area)
+    out = output_crs(cfg.outputs.crs, centre_lon(c.x, c.y, grid.crs), grid.crs,
+                     form=cfg.outputs.gk_form, zone=cfg.outputs.gk_zone)
     on_cells = rings and crs_equivalent(out, grid.crs)
 
     def traced_spaces(spaces: dict[str, gpd.GeoDataFrame | RingLayer]) -> None:
@@ -991,8 +992,6 @@ def vectorize_lines(cfg: Config, s: Surfaces, lines: Lines, alloc: Allocation, *
     layers = space_and_line_layers(alloc.zones, lines.red_line, lines.farmland, lines.ugb_zone,
                                    grid, tol, {**SPACE_LAYERS, **LINE_LAYERS}, UGB_ZONES,
                                    rings=on_cells, spaces_done=traced_spaces if on_cells else None)
-    # the outline after the layers: the spaces are written meanwhile
-    study_area = _one_feature(polygonize(s.mask, grid).geometry.values.to_numpy())[0]
     cells = None
     if crs_equivalent(out, grid.crs):
         for df in layers.values():
