@@ -97,39 +97,12 @@ def test_a_large_area_is_written_by_the_process_into_the_same_files(
                         used.append(call.job.__name__) or run(self, call))
     out = tmp_path / "out"
     sanqu.delineate(load_config(default_config_path()), out)
-    # the spaces (written while the lines are traced), the lines, the planning database
-    assert used == ["write_plain", "write_plain", "write", "write_built", "write_built",
-                    "write_built"]
+    assert used == ["write_plain", "write", "write_built", "write_built", "write_built"]
     files = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
     first = demo_run.out
     assert files == sorted(str(p.relative_to(first)) for p in first.rglob("*") if p.is_file())
     for name in files:
         assert (out / name).read_bytes() == (first / name).read_bytes(), name
-
-
-@pytest.mark.parametrize("on_failure", ["stop", "repair"])
-def test_the_spaces_are_written_before_the_lines_are_traced_unless_the_gate_may_repair(
-    tmp_path, monkeypatch, on_failure
-) -> None:
-    events = []
-    monkeypatch.setattr(sanqu.pipeline, "write_plain",
-                        lambda cfg, tmp, layers, write=sanqu.pipeline.write_plain:
-                        events.append(("write", tuple(layers))) or write(cfg, tmp, layers))
-    monkeypatch.setattr(sanqu.vectorize, "traced",
-                        lambda values, *a, traced=sanqu.vectorize.traced, **k:
-                        events.append(("trace", values.dtype.name)) or traced(values, *a, **k))
-    cfg = load_config(default_config_path())
-    topology = cfg.outputs.topology.model_copy(update={"on_failure": on_failure})
-    cfg = cfg.model_copy(update={"outputs": cfg.outputs.model_copy(update={"topology": topology})})
-    sanqu.delineate(cfg, tmp_path / "out")
-    writes = [e[1] for e in events if e[0] == "write"]
-    spaces, lines = ("eco_space", "agri_space", "urban_space"), ("red_line", "farmland", "ugb")
-    if on_failure == "stop":
-        assert writes == [spaces, lines]
-        first = events.index(("write", spaces))
-        assert [e for e in events[:first] if e[0] == "trace"] == [("trace", "uint8")]  # zones
-    else:
-        assert writes == [spaces + lines]
 
 
 def test_errors_come_back_as_raised_or_as_text_when_they_cannot_be_rebuilt():

@@ -474,11 +474,7 @@ class Held:
 
 def write_plain(cfg: Config, tmp: Path, layers: dict[str, gpd.GeoDataFrame | RingLayer]
                 ) -> None:
-    """Write spaces and lines: ``sanqu.gpkg`` (with aliases) and the line shapefiles.
-
-    All six layers at once, or in two calls, the spaces, then the lines (each
-    adds its layers to the GeoPackage, in that order).
-    """
+    """Write the spaces and lines: ``sanqu.gpkg`` (with aliases) and the line shapefiles."""
     write_vectors(tmp, layers, cfg.outputs.gpkg_name, list(LINE_LAYERS),
                   cfg.outputs.shapefile_encoding)
     write_gpkg_aliases(tmp / cfg.outputs.gpkg_name, {k: review.PLAIN_ALIASES for k in layers})
@@ -513,20 +509,12 @@ def _deliver_vectors(cfg: Config, tmp: Path, study: Study, held: Held, progress:
     grid = held.surf.grid
     release_heap()  # what the raster stages freed
     progress("vectorize", 0, 1)
-    repairs = cfg.outputs.topology.on_failure == "repair"
-    early: list[str] = []  # the spaces, written while the lines are traced
-
-    def write_spaces(spaces: dict[str, RingLayer]) -> None:
-        writer.submit(write_plain, cfg, tmp, spaces)
-        early.extend(spaces)
-
-    with timer("vectorize"):  # a gate that may repair comes before any write
-        vec = vectorize_lines(cfg, held.surf, held.lines, held.alloc, rings=True,
-                              spaces_done=None if repairs else write_spaces)
+    with timer("vectorize"):
+        vec = vectorize_lines(cfg, held.surf, held.lines, held.alloc, rings=True)
     progress("topology", 0, 1)
+    repairs = cfg.outputs.topology.on_failure == "repair"
     gate_and_write(timer, writer, partial(vec.gate, cfg),
-                   lambda: writer.submit(write_plain, cfg, tmp,  # after the gate
-                                         {k: v for k, v in vec.layers.items() if k not in early}),
+                   lambda: writer.submit(write_plain, cfg, tmp, vec.layers),  # after the gate
                    repairs=repairs)
     progress("export", 0, 1)
     overlay_units: list[Any] = []  # the disjoint unit polygons, made once if needed
@@ -959,9 +947,7 @@ def vectorize_all(cfg: Config, s: Surfaces, lines: Lines, alloc: Allocation) -> 
 
 
 def vectorize_lines(cfg: Config, s: Surfaces, lines: Lines, alloc: Allocation, *,
-                    rings: bool = False,
-                    spaces_done: Callable[[dict[str, RingLayer]], None] | None = None
-                    ) -> Vectors:
+                    rings: bool = False) -> Vectors:
     """Smoothed polygons of the spaces and lines, in the output CRS.
 
     The spaces and lines come from one coverage (:func:`space_and_line_layers`)
@@ -969,9 +955,7 @@ def vectorize_lines(cfg: Config, s: Surfaces, lines: Lines, alloc: Allocation, *
     ``outputs.crs`` (:func:`sanqu.crs.output_crs`, zone from the study area's
     centroid). No evaluation levels yet (:func:`vectorize_levels`). With
     ``rings``, layers left on the cell edges in the grid's CRS are
-    :class:`sanqu.export.RingLayer` (for delivery: no GEOS objects); those of the
-    spaces are then given to ``spaces_done`` as soon as they are traced, before
-    the lines (to be written meanwhile).
+    :class:`sanqu.export.RingLayer` (for delivery: no GEOS objects).
     """
     grid = s.grid
     tol_spec = cfg.outputs.smoothing.tolerance
@@ -980,18 +964,9 @@ def vectorize_lines(cfg: Config, s: Surfaces, lines: Lines, alloc: Allocation, *
     c = shapely.centroid(study_area)
     out = output_crs(cfg.outputs.crs, centre_lon(c.x, c.y, grid.crs), grid.crs,
                      form=cfg.outputs.gk_form, zone=cfg.outputs.gk_zone)
-    on_cells = rings and crs_equivalent(out, grid.crs)
-
-    def traced_spaces(spaces: dict[str, gpd.GeoDataFrame | RingLayer]) -> None:
-        for df in spaces.values():
-            if isinstance(df, RingLayer):
-                df.crs = out
-        if spaces_done is not None and all(isinstance(df, RingLayer) for df in spaces.values()):
-            spaces_done(spaces)  # type: ignore[arg-type]
-
     layers = space_and_line_layers(alloc.zones, lines.red_line, lines.farmland, lines.ugb_zone,
                                    grid, tol, {**SPACE_LAYERS, **LINE_LAYERS}, UGB_ZONES,
-                                   rings=on_cells, spaces_done=traced_spaces if on_cells else None)
+                                   rings=rings and crs_equivalent(out, grid.crs))
     cells = None
     if crs_equivalent(out, grid.crs):
         for df in layers.values():

@@ -531,9 +531,7 @@ def _codes(red: np.ndarray, farm: np.ndarray, ugb_zone: np.ndarray, out: np.ndar
 def space_and_line_layers(zones: np.ndarray, red: np.ndarray, farm: np.ndarray,
                           ugb_zone: np.ndarray, grid: Grid, tolerance: float,
                           names: dict[str, str], ugb_zones: dict[int, str], *,
-                          rings: bool = False,
-                          spaces_done: Callable[[dict[str, gpd.GeoDataFrame | RingLayer]], None]
-                          | None = None) -> dict[str, gpd.GeoDataFrame | RingLayer]:
+                          rings: bool = False) -> dict[str, gpd.GeoDataFrame | RingLayer]:
     """Polygons of the three spaces and the three lines from one smoothed coverage.
 
     Every study cell is one piece class ``space * 8 + line`` (line code 0 when it is
@@ -563,9 +561,6 @@ def space_and_line_layers(zones: np.ndarray, red: np.ndarray, farm: np.ndarray,
         Sub-zone number → name.
     rings : bool
         Without smoothing, give :class:`sanqu.export.RingLayer` layers.
-    spaces_done : callable, optional
-        Given the three space layers as soon as they are made: as rings, before
-        the lines are traced (so they can be written meanwhile).
 
     Returns
     -------
@@ -577,13 +572,10 @@ def space_and_line_layers(zones: np.ndarray, red: np.ndarray, farm: np.ndarray,
     line_code = line_codes(red, farm, ugb_zone)
     select: Callable[[bool, int], np.ndarray | Rings]
     if tolerance <= 0 and rings:
-        traces: dict[bool, tuple[Rings, np.ndarray]] = {}
-        edges: dict[bool, tuple[np.ndarray, np.ndarray]] = {}
+        traces = {True: traced(zones, grid), False: traced(line_code, grid)}
+        edges = {k: r.corner_bounds() for k, (r, _) in traces.items()}
 
         def select(of_space: bool, code: int) -> np.ndarray | Rings:
-            if of_space not in traces:  # the spaces first, the lines once asked for
-                traces[of_space] = traced(zones if of_space else line_code, grid)
-                edges[of_space] = traces[of_space][0].corner_bounds()
             (r, codes), (top, west) = traces[of_space], edges[of_space]
             pick = np.flatnonzero(codes == code)
             return r.take(pick[np.lexsort((west[pick], top[pick]))])
@@ -604,13 +596,12 @@ def space_and_line_layers(zones: np.ndarray, red: np.ndarray, farm: np.ndarray,
 
         def select(of_space: bool, code: int) -> np.ndarray | Rings:
             return combine(geoms[(space if of_space else line) == code])
+    del line_code
     eco, agri, urban = SPACES.values()
     out: dict[str, gpd.GeoDataFrame | RingLayer] = {}
     for key, code in zip(("eco_space", "agri_space", "urban_space"), SPACES.values(),
                          strict=True):
         out[key] = frame(select(True, code), grid.crs, code, names[key])
-    if spaces_done is not None:
-        spaces_done(dict(out))
     out["red_line"] = frame(select(False, RED), grid.crs, eco, names["red_line"])
     out["farmland"] = frame(select(False, FARM), grid.crs, agri, names["farmland"])
     out["ugb"] = ugb_frame([select(False, UGB_FIRST - 1 + z) for z in ugb_zones],
