@@ -220,3 +220,25 @@ def test_wkb_as_views_is_the_bytes_of_the_copies():
     assert all(isinstance(w, memoryview) for w in views)
     assert [bytes(w) for w in views] == list(copies)
     assert shapely.equals(shapely.from_wkb(copies), polys).all()
+
+
+def test_a_repeated_closing_vertex_on_a_pinch_of_others_is_one_pass():
+    # `one` (pinched itself at corner (1, 2)) has a ring that repeats its closing corner
+    # (2, 1), where the two cells of `b` meet on a diagonal: a pinch of b's, passed once
+    ring = [pt(2, 1), pt(2, 2), pt(1, 2), pt(1, 1), pt(2, 1), pt(2, 1)]
+    one = shapely.MultiPolygon([shapely.Polygon(ring), box(0, 2, 1, 3)])
+    b = shapely.MultiPolygon([box(1, 0, 2, 1), box(2, 1, 3, 2)])
+    assert one.is_valid and b.is_valid
+    found = cover(np.array([one, box(2, 0, 3, 1), b]), G)
+    assert found.valid is not None and found.valid.tolist() == [True, True, True]
+
+
+def test_an_empty_ring_layer_is_one_empty_chunk():
+    import pandas as pd
+
+    from sanqu.export import Encoded, RingLayer
+
+    rings = lattice.rings_of(np.array([box(0, 0, 1, 1)], dtype=object), G).take(np.zeros(0, int))
+    layer = RingLayer(pd.DataFrame({"id": np.zeros(0, np.int64)}), rings, G.crs)
+    chunks = list(Encoded.chunks(layer, ["id"]))
+    assert len(chunks) == 1 and len(chunks[0].wkb) == 0

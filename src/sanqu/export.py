@@ -210,7 +210,9 @@ class Encoded:
     Attributes
     ----------
     wkb : ndarray of bytes
-        Geometries (Polygon or MultiPolygon, 2D) as WKB.
+        Geometries (Polygon or MultiPolygon, 2D) as WKB: ``bytes``, a lone
+        ``bytearray``, or memoryviews of one buffer (:meth:`sanqu.lattice.Rings.wkb`
+        with ``views``; OGR is given copies of them).
     fields : list of str
         Field names, in order.
     values : list of ndarray
@@ -273,15 +275,15 @@ class Encoded:
             ends = np.cumsum(shapely.get_num_coordinates(df.geometry.array))
         bounds = batch_bounds(ends, WRITE_VERTICES) if len(df) else np.zeros(2, dtype=int)
         for a, b in zip(bounds[:-1], bounds[1:], strict=True):
+            vertices = ends[b - 1] - (ends[a - 1] if a else 0) if b > a else 0
             if isinstance(df, RingLayer):  # views when the chunk goes to the native writers
-                vertices = ends[b - 1] - (ends[a - 1] if a else 0)
-                views = 16 * vertices >= NATIVE_GPKG_BYTES * (b - a)
+                views = b - a > 1 and 16 * vertices >= NATIVE_GPKG_BYTES * (b - a)
                 yield cls.of(df.table.iloc[a:b], fields, df.rings.wkb(a, b, views=views), df.crs)
                 continue
             encoded = cls.of(df.iloc[a:b], fields)
             if release:
                 df.geometry.array[a:b] = None
-                if ends[b - 1] - (ends[a - 1] if a else 0) > WRITE_VERTICES:
+                if vertices > WRITE_VERTICES:
                     release_heap()
             yield encoded
 

@@ -166,7 +166,7 @@ def append(path: Path, layer: str, wkb: np.ndarray | list[bytes | bytearray | No
         The GeoPackage.
     layer : str
         Its layer (table) to append to.
-    wkb : sequence of bytes
+    wkb : sequence of bytes-like (bytes, bytearray or memoryview)
         Each feature's geometry: 2D little-endian Polygon or MultiPolygon WKB.
     fields : list of str
         Field names, as GDAL made the columns.

@@ -785,8 +785,8 @@ def _touching_itself(col: np.ndarray, row: np.ndarray, offsets: np.ndarray,
             bit = np.uint8(1 << (key & 7))
             if not corners[key >> 3] & bit:
                 continue  # no pinch here (none on the grid's border)
-            if i > offsets[k] and c == col[i - 1] and r == row[i - 1]:
-                continue  # a repeated vertex is one pass
+            if c == col[i + 1] and r == row[i + 1]:
+                continue  # a repeated vertex (the closing one too) is one pass
             if seen[key >> 3] & bit:
                 bad[k] = True
                 break

@@ -240,15 +240,15 @@ def area_rows(s: Surfaces, lines: Lines, alloc: Allocation, vectors: LayerStats,
     total, _ = cells if cells is not None else layer_cells(s, lines, alloc)
     study_cells = int(total[0])
     rows = []
-    for (key, name), cells in zip(AREA_LAYERS.items(), total.tolist(), strict=True):
+    for (key, name), count in zip(AREA_LAYERS.items(), total.tolist(), strict=True):
         rows.append({
             "layer": key,
             "name": name,
-            "cells": cells,
-            "area_ha": round(s.hectares(cells), 4),
+            "cells": count,
+            "area_ha": round(s.hectares(count), 4),
             "vector_area_ha": "",
             "polygons": "",
-            "share_pct": round(100.0 * cells / study_cells, 3),
+            "share_pct": round(100.0 * count / study_cells, 3),
         })
     return with_vectors(rows, vectors)
 

@@ -219,7 +219,7 @@ def append(path: Path, wkb: np.ndarray, fields: list[str], values: list[np.ndarr
     ----------
     path : Path
         The ``.shp`` file (its ``.shx``, ``.dbf`` and ``.cpg`` beside it).
-    wkb : numpy.ndarray of bytes or bytearray
+    wkb : numpy.ndarray of bytes-like (bytes, bytearray or memoryview)
         One Polygon or MultiPolygon WKB per feature.
     fields : list of str
         Field names, one per DBF field (any order, case as in the DBF or not).
