@@ -242,10 +242,11 @@ def gather_rings(col: np.ndarray, row: np.ndarray, start: np.ndarray, end: np.nd
 
     Returns the corners (as ``dtype``, default ``col``'s) and the new ring offsets.
     """
-    out_col = np.empty(int((end - start).sum()), dtype=dtype or col.dtype)
+    offsets = np.r_[0, np.cumsum(end - start)].astype(np.int64)
+    out_col = np.empty(int(offsets[-1]), dtype=dtype or col.dtype)
     out_row = np.empty_like(out_col)
-    _gather(col, row, start, end, out_col, out_row)
-    return out_col, out_row, np.r_[0, np.cumsum(end - start)].astype(np.int64)
+    _place(col, row, start, end, offsets[:-1], out_col, out_row)
+    return out_col, out_row, offsets
 
 
 def gather_parts(parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]], order: np.ndarray
@@ -281,17 +282,6 @@ def _place(col: np.ndarray, row: np.ndarray, start: np.ndarray, end: np.ndarray,
             out_col[d] = col[j]
             out_row[d] = row[j]
             d += 1
-
-
-@njit(cache=True, nogil=True)
-def _gather(col: np.ndarray, row: np.ndarray, start: np.ndarray, end: np.ndarray,
-            out_col: np.ndarray, out_row: np.ndarray) -> None:
-    k = 0
-    for i in range(start.size):
-        for j in range(start[i], end[i]):
-            out_col[k] = col[j]
-            out_row[k] = row[j]
-            k += 1
 
 
 def concat_features(parts: list[np.ndarray | Rings]) -> np.ndarray | Rings:
