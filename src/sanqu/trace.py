@@ -470,15 +470,7 @@ def trace_into(labels: np.ndarray, dtype: type, *, trim: bool = False
     than the last ring's end (``ring_end[-1]``), saving a copy of them (a raster
     traced in bands, :func:`bands_for`, has its corners joined and trimmed: :func:`_joined`).
     """
-    labels = np.ascontiguousarray(labels, dtype=np.int32)
-    bands = bands_for(labels.shape)
-    if bands > 1:
-        return _joined(_walk_bands(labels, dtype, bands))
-    col, row, n, ring_label, ring_end = _trace(labels, np.empty(1024, dtype=dtype),
-                                               np.empty(1024, dtype=dtype), 0, labels.shape[0])
-    if trim:
-        col, row = col[:n].copy(), row[:n].copy()
-    return col, row, ring_label, ring_end
+    return _rings(_walk_bands(np.ascontiguousarray(labels, dtype=np.int32), dtype), trim)
 
 
 def trace_regions(values: np.ndarray, dtype: type, *, trim: bool = False
@@ -490,10 +482,7 @@ def trace_regions(values: np.ndarray, dtype: type, *, trim: bool = False
     corners and their joined copy.
     """
     parts, value = trace_bands(values, dtype)
-    if len(parts) == 1 and not trim:
-        col, row, _, ring_label, ring_end = parts[0]
-        return (col, row, ring_label, ring_end), value
-    return _joined(parts), value
+    return _rings(parts, trim), value
 
 
 def trace_bands(values: np.ndarray, dtype: type) -> tuple[list[tuple], np.ndarray]:
@@ -511,26 +500,39 @@ def trace_bands(values: np.ndarray, dtype: type) -> tuple[list[tuple], np.ndarra
         The value of each label.
     """
     labels, value = label_regions(values)
-    bands = bands_for(labels.shape)
-    if bands > 1:
-        parts = _walk_bands(labels, dtype, bands)
-    else:
-        parts = [_trace(labels, np.empty(1024, dtype=dtype), np.empty(1024, dtype=dtype), 0,
-                        labels.shape[0])]
-    return parts, value
+    return _walk_bands(labels, dtype), value
 
 
-def _walk_bands(labels: np.ndarray, dtype: type, bands: int) -> list[tuple]:
+def _walk_bands(labels: np.ndarray, dtype: type, bands: int | None = None) -> list[tuple]:
     """Each band's :func:`_trace`: the rows cut into ``bands`` bands, one thread each.
 
-    Each band walks the rings first met in its rows; joined band after band
-    (:func:`_joined`), the rings and their order are those of one band.
+    ``bands`` defaults to :func:`bands_for`'s. Each band walks the rings first met
+    in its rows; joined band after band (:func:`_joined`), the rings and their
+    order are those of one band.
     """
+    bands = bands or bands_for(labels.shape)
     starts = np.linspace(0, labels.shape[0], bands + 1).astype(np.int64).tolist()
+
+    def walk(k: int) -> tuple:
+        return _trace(labels, np.empty(1024, dtype=dtype), np.empty(1024, dtype=dtype),
+                      starts[k], starts[k + 1])
+
+    if bands == 1:
+        return [walk(0)]
     with ThreadPoolExecutor(bands) as pool:
-        return list(pool.map(lambda k: _trace(labels, np.empty(1024, dtype=dtype),
-                                              np.empty(1024, dtype=dtype), starts[k],
-                                              starts[k + 1]), range(bands)))
+        return list(pool.map(walk, range(bands)))
+
+
+def _rings(parts: list[tuple], trim: bool
+           ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The rings of :func:`_walk_bands`' parts: joined (:func:`_joined`), or one band's as is.
+
+    A lone band keeps its corners in the tracer's buffers unless ``trim``.
+    """
+    if len(parts) == 1 and not trim:
+        col, row, _, ring_label, ring_end = parts[0]
+        return col, row, ring_label, ring_end
+    return _joined(parts)
 
 
 def _joined(parts: list[tuple]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
