@@ -16,9 +16,13 @@ attributes memory to the stage being run (align, read, factors, evaluate,
 write, lines, allocate, vectorize, export; ``other`` is time outside any
 stage). Per stage the report gives:
 
-* seconds (wall clock, summed over blocks for the per-block stages),
+* seconds (wall clock, summed over blocks for the per-block stages; where two
+  blocks are in flight at once, the loop's elapsed time shared among read,
+  factors and evaluate in proportion to their seconds summed over threads:
+  ``Timer.overlapping``),
 * million grid cells per second (N*N / seconds),
-* peak RSS in MB while that stage ran.
+* peak RSS in MB while that stage ran (on any thread: while blocks overlap, a
+  sample counts for every stage running).
 
 Peak RSS per stage is the larger of a background thread sampling RSS (``/proc``,
 every ~20 ms) and the kernel's exact high-water mark (``VmHWM``), which is read
@@ -277,7 +281,7 @@ class StageMemory:
 
         self._proc = psutil.Process()
         self._interval = interval
-        self._stack: list[str] = []
+        self._stacks: dict[int, list[str]] = {}  # per thread: blocks run on several at once
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._log = log.open("a", buffering=1) if log else None
@@ -288,12 +292,14 @@ class StageMemory:
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     @property
-    def current(self) -> str:
-        return self._stack[-1] if self._stack else "other"
+    def current(self) -> set[str]:
+        """The stages running now, on any thread (``other`` when none)."""
+        return {stack[-1] for stack in self._stacks.values() if stack} or {"other"}
 
-    def _credit(self, stage: str, rss: int) -> None:
-        if rss > self.peak.get(stage, 0):
-            self.peak[stage] = rss
+    def _credit(self, stages: set[str], rss: int) -> None:
+        for stage in stages:
+            if rss > self.peak.get(stage, 0):
+                self.peak[stage] = rss
 
     def _run(self) -> None:
         while not self._stop.wait(self._interval):
@@ -319,15 +325,16 @@ class StageMemory:
     def on_stage(self, stage: str | None) -> None:
         with self._lock:
             self._transition()
+            stack = self._stacks.setdefault(threading.get_ident(), [])
             if stage is None:
-                if self._stack:
-                    self._stack.pop()
+                if stack:
+                    stack.pop()
             else:
-                if self._log and (not self._stack or self._stack[-1] != stage):
+                if self._log and (not stack or stack[-1] != stage):
                     rss = _tree_rss(self._proc)
                     self._log.write(f"{time.perf_counter() - self._t0:.2f} {stage} "
                                     f"{rss / MB:.0f}\n")
-                self._stack.append(stage)
+                stack.append(stage)
 
     def __enter__(self) -> StageMemory:
         self._thread.start()

@@ -46,3 +46,31 @@ def test_a_stage_of_a_few_milliseconds_gets_no_rate():
     assert stages["write"]["mcells_per_s"] is None
     assert "| write | 0.00 | – |" in run_benchmark.size_table(
         run_benchmark.summarise(2000, raw, 2.5))
+
+
+def test_stages_running_on_two_threads_are_both_credited():
+    import threading
+
+    mem = run_benchmark.StageMemory()
+    mem.on_stage("lines")
+    entered, leave = threading.Event(), threading.Event()
+
+    def block() -> None:
+        mem.on_stage("factors")
+        entered.set()
+        leave.wait(5)
+        mem.on_stage(None)
+
+    worker = threading.Thread(target=block)
+    worker.start()
+    entered.wait(5)
+    assert mem.current == {"lines", "factors"}
+    mem.on_stage("allocate")  # a transition credits what ran until now: both stages
+    assert set(mem.peak) == {"other", "lines", "factors"}
+    assert mem.current == {"allocate", "factors"}
+    mem.on_stage(None)
+    leave.set()
+    worker.join()
+    assert mem.current == {"lines"}
+    mem.on_stage(None)
+    assert mem.current == {"other"}

@@ -184,3 +184,74 @@ def test_explain_outside_the_study_area(study_cfg: Path) -> None:
         sanqu.explain(cfg, 39_500_000 + 45, 3_500_000 - 45)  # the no-data corner
     with pytest.raises(sanqu.InputError, match=r"--xy 0 0: outside the study grid"):
         sanqu.explain(cfg, 0, 0)
+
+
+def test_blocks_in_flight_change_nothing(study_cfg: Path) -> None:
+    """Two blocks computed at once (grid.threads 2) give what one at a time gives."""
+    cfg = load_config(study_cfg)
+
+    def run(threads: int) -> tuple[sanqu.surfaces.Surfaces, dict]:
+        grid = cfg.grid.model_copy(update={"block_size": 64, "threads": threads})
+        stats: dict = {}
+        with Study(cfg.model_copy(update={"grid": grid})) as study:
+            assert study.grid.block_count(64) == 4
+            stats = {r: ev.stats() for r, ev in study.evaluations.items()}
+            seen: list[int] = []
+            surf = study.surfaces(stats=stats, progress=seen.append)
+        assert seen == [1, 2, 3, 4]  # stored in order
+        return surf, stats
+
+    (one, one_stats), (two, two_stats) = run(1), run(2)
+    for attr in ("mask", "landclass", "eco", "agri", "urban", "steep", "slope_grade",
+                 "near_grade", "protected", "special", "unit"):
+        np.testing.assert_array_equal(getattr(one, attr), getattr(two, attr), err_msg=attr)
+    for r, steps in one_stats.items():
+        for step, st in steps.items():
+            np.testing.assert_array_equal(st.counts, two_stats[r][step].counts,
+                                          err_msg=f"{r}.{step}")
+            assert st.changed == two_stats[r][step].changed, f"{r}.{step}"
+
+
+def test_a_failing_block_stops_the_blocks_in_flight(study_cfg: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    cfg = load_config(study_cfg)
+    grid = cfg.grid.model_copy(update={"block_size": 32, "threads": 2})
+    with Study(cfg.model_copy(update={"grid": grid})) as study:
+        real = study.compute
+        started: list[int] = []
+
+        def compute(block, **kw):  # noqa: ANN001, ANN003, ANN202
+            started.append(block.row * 1000 + block.col)
+            if len(started) == 2:
+                raise ValueError("block two is broken")
+            return real(block, **kw)
+
+        monkeypatch.setattr(study, "compute", compute)
+        with pytest.raises(ValueError, match="block two is broken"):
+            study.surfaces()
+    assert 2 <= len(started) < study.grid.block_count(32)  # the rest was not started
+
+
+def test_overlapping_stages_share_the_elapsed_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Worked by hand on a fake clock: 10 s elapsed; read 2 s + 2 s, factors 12 s on threads."""
+    from sanqu import study as study_mod
+
+    clock = iter([0.0,    # overlapping starts
+                  0.0, 2.0,   # read (block 1)
+                  1.0, 3.0,   # read (block 2, beside it)
+                  2.0, 8.0,   # factors (block 1)
+                  3.0, 9.0,   # factors (block 2)
+                  10.0])  # overlapping ends
+    monkeypatch.setattr(study_mod.time, "perf_counter", lambda: next(clock))
+    timer = study_mod.Timer()
+    timer.seconds["align"] = 1.0
+    with timer.overlapping():
+        for stage in ("read", "read", "factors", "factors"):
+            with timer(stage):
+                pass
+    # tallies read 4, factors 12 (sum 16) share the 10 s elapsed: 2.5 and 7.5
+    assert dict(timer.seconds) == {"align": 1.0, "read": 2.5, "factors": 7.5}
+    monkeypatch.undo()  # the real clock again
+    with pytest.raises(RuntimeError, match="not reentrant"):
+        with timer.overlapping(), timer.overlapping():
+            pass

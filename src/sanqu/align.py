@@ -16,6 +16,7 @@ Mask convention: ``True`` means *inside the study area / has data*.
 from __future__ import annotations
 
 import math
+import threading
 import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -195,6 +196,7 @@ class AlignedRaster:
     note: str = field(init=False, default="")
     _src: rasterio.DatasetReader | None = field(init=False, default=None, repr=False)
     _vrt: WarpedVRT | None = field(init=False, default=None, repr=False)
+    _lock: threading.Lock = field(init=False, default_factory=threading.Lock, repr=False)
 
     def __post_init__(self) -> None:
         src = _open(self.path, self.key)
@@ -253,6 +255,8 @@ class AlignedRaster:
     def read(self, window: Window) -> tuple[np.ndarray, np.ndarray]:
         """Read a window of the study grid; cells outside the file are no-data.
 
+        Safe from any thread: the file is read by one at a time.
+
         Parameters
         ----------
         window : rasterio.windows.Window
@@ -282,7 +286,8 @@ class AlignedRaster:
         if sr1 <= sr0 or sc1 <= sc0:
             return out, valid
         ds = self._src if self.aligned else self._vrt
-        part = ds.read(self.band, window=Window(sc0, sr0, sc1 - sc0, sr1 - sr0))
+        with self._lock:  # a GDAL dataset is read by one thread at a time
+            part = ds.read(self.band, window=Window(sc0, sr0, sc1 - sc0, sr1 - sr0))
         dest = (slice(sr0 - r0 - dr, sr1 - r0 - dr), slice(sc0 - c0 - dc, sc1 - c0 - dc))
         out[dest] = part
         ok = np.ones(part.shape, dtype=bool)

@@ -26,6 +26,7 @@ first pass. The results are three-level rasters: 1 = 极重要 / 适宜,
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -152,16 +153,21 @@ class StepStats:
 
     counts: np.ndarray
     changed: int | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def add(self, out: np.ndarray, base: np.ndarray | None) -> None:
-        """Add one block's output (and the grades it corrected).
+        """Add one block's output (and the grades it corrected); from any thread.
 
         Every step's grades are 0 outside the study area, so no mask is needed:
-        ``counts[0]`` counts the cells outside and is not reported.
+        ``counts[0]`` counts the cells outside and is not reported. The sums are
+        integers, so blocks may add in any order.
         """
-        self.counts += np.bincount(out.ravel(), minlength=self.counts.size)[: self.counts.size]
-        if base is not None:
-            self.changed = (self.changed or 0) + int(np.count_nonzero(out != base))
+        counts = np.bincount(out.ravel(), minlength=self.counts.size)[: self.counts.size]
+        changed = int(np.count_nonzero(out != base)) if base is not None else None
+        with self._lock:
+            self.counts += counts
+            if changed is not None:
+                self.changed = (self.changed or 0) + changed
 
 
 class Evaluation:

@@ -76,7 +76,7 @@ from .lines import LINE_RULES, Lines, draw_lines
 from .report import rows as finding_rows
 from .report import write_conflicts
 from .study import BlockResult, Study, Timer
-from .surfaces import Surfaces
+from .surfaces import RESULT_ATTRS, Surfaces
 from .topology import CellGrid, Rules, TopologyError, check, gate
 from .vectorize import (
     FARM,
@@ -681,10 +681,6 @@ def unit_rows(s: Surfaces, lines: Lines, alloc: Allocation,
 
 
 #: Raster attribute of :class:`Surfaces` holding each result.
-RESULT_ATTRS = {"eco_importance": "eco", "agri_suitability": "agri",
-                "urban_suitability": "urban"}
-
-
 def write_rasters(out: Path, grid: Grid, alloc: Allocation, lines: Lines, compress: str) -> None:
     """Write the spaces (``zones.tif``), the decision-code rasters and the UGB sub-zones."""
     write_raster(out / "zones.tif", alloc.zones, grid, ZONE_COLOURS, compress)

@@ -17,12 +17,14 @@ after the loop, before the lines).
 from __future__ import annotations
 
 import os
+import threading
 import time
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from itertools import islice
 
 import numpy as np
 
@@ -33,7 +35,7 @@ from .evaluate import Evaluation, StepStats, build_evaluations
 from .factors import compute_factor, halo_cells, own_threads
 from .grid import Block, Grid
 from .rules import reclass, take
-from .surfaces import Surfaces
+from .surfaces import RESULT_ATTRS, Surfaces
 from .units import Units, quota_index, read_units
 
 
@@ -41,17 +43,24 @@ from .units import Units, quota_index, read_units
 class Timer:
     """Accumulates wall-clock seconds per stage name.
 
+    Stages may be timed from several threads at once inside :meth:`overlapping`,
+    whose elapsed time they then share, so the stages' seconds still add up to
+    the run's.
+
     Attributes
     ----------
     seconds : dict
         Seconds per stage, in the order stages were first entered.
     on_stage : callable, optional
-        Told the stage name on entering a stage and ``None`` on leaving it (a
-        benchmark uses it to attribute memory to stages).
+        Told the stage name on entering a stage and ``None`` on leaving it, on the
+        thread that runs the stage (a benchmark uses it to attribute memory to
+        stages).
     """
 
     seconds: dict[str, float] = field(default_factory=lambda: defaultdict(float))
     on_stage: Callable[[str | None], None] | None = None
+    _tally: dict[str, float] | None = field(default=None, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @contextmanager
     def __call__(self, stage: str) -> Iterator[None]:
@@ -62,9 +71,44 @@ class Timer:
         try:
             yield
         finally:
-            self.seconds[stage] += time.perf_counter() - t0
+            spent = time.perf_counter() - t0
+            with self._lock:
+                into = self.seconds if self._tally is None else self._tally
+                into[stage] = into.get(stage, 0.0) + spent
             if self.on_stage is not None:
                 self.on_stage(None)
+
+    @contextmanager
+    def overlapping(self) -> Iterator[None]:
+        """Share the enclosed wall-clock time among stages timed on several threads.
+
+        Inside, the seconds of each stage are summed over the threads that run it
+        (two blocks in flight both count); on leaving, the elapsed time is added
+        to those stages in proportion to their sums.
+
+        Examples
+        --------
+        >>> t = Timer()
+        >>> with t.overlapping():
+        ...     with t("read"):
+        ...         pass
+        >>> list(t.seconds)
+        ['read']
+        """
+        with self._lock:
+            if self._tally is not None:
+                raise RuntimeError("Timer.overlapping is not reentrant")
+            self._tally = {}
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            elapsed = time.perf_counter() - t0
+            with self._lock:
+                tally, self._tally = self._tally, None
+                total = sum(tally.values())
+                for stage, spent in tally.items():
+                    self.seconds[stage] += elapsed * spent / total if total > 0 else 0.0
 
 
 @dataclass
@@ -373,6 +417,72 @@ class Study:
             self.evaluations[r].fit({step: np.concatenate(parts[(r, step)]) for step in steps})
         self._fitted = True
 
+    def _computed(self, timer: Timer, keep: bool,
+                  stats: dict[str, dict[str, StepStats]] | None
+                  ) -> Iterator[tuple[Block, BlockResult]]:
+        """Every block with its result, in order, :attr:`threads` blocks in flight.
+
+        A block's serial parts (its reads, a factor wave of one, the slowest of the
+        three evaluations, the caller storing its results) leave a core idle; a
+        second block computed beside it fills it. Each thread's timed stages go to
+        ``timer`` (time them inside :meth:`Timer.overlapping`).
+        """
+        blocks = iter(self.blocks())
+        if self.threads == 1:
+            for block in blocks:
+                yield block, self.compute(block, timer=timer, keep=keep, stats=stats)
+            return
+        with ThreadPoolExecutor(self.threads, thread_name_prefix="sanqu-block") as ahead:
+
+            def start(block: Block) -> tuple[Block, Future[BlockResult]]:
+                return block, ahead.submit(self.compute, block, timer=timer, keep=keep,
+                                           stats=stats)
+
+            flight = deque(start(b) for b in islice(blocks, self.threads))
+            try:
+                while flight:
+                    block, result = flight.popleft()
+                    done = result.result()
+                    flight.extend(start(b) for b in islice(blocks, 1))
+                    yield block, done
+            finally:
+                for _, result in flight:
+                    result.cancel()
+
+    def _gather(self, s: Surfaces, timer: Timer,
+                on_block: Callable[[Block, BlockResult], None] | None,
+                progress: Callable[[int], None] | None, keep: bool,
+                stats: dict[str, dict[str, StepStats]] | None) -> None:
+        """Compute every block (:meth:`_computed`) and store its compact results in ``s``."""
+        farm = self.cfg.lines.farmland
+        quality = farm.quality
+        units = self.units
+        for i, (block, res) in enumerate(self._computed(timer, keep, stats), start=1):
+            with timer("evaluate"):
+                sl = block.slices
+                m = res.mask
+                s.mask[sl] = m
+                s.landclass[sl] = res.landclass
+                for r, attr in RESULT_ATTRS.items():
+                    getattr(s, attr)[sl] = res.results[r]
+                slope = res.layers[farm.slope_factor]
+                s.steep[sl] = m & (slope > farm.max_slope)
+                s.slope_grade[sl] = reclass(slope, quality.slope_breaks) * m
+                if quality.near_factor is not None:
+                    s.near_grade[sl] = reclass(res.layers[quality.near_factor],
+                                               quality.near_breaks) * m
+                else:
+                    s.near_grade[sl] = m
+                s.protected[sl] = m & self._burn("lines.red_line.protected_areas",
+                                                 block)[block.core]
+                s.special[sl] = m & self._burn("lines.ugb.special_use", block)[block.core]
+                if units is not None:
+                    s.unit[sl] = np.where(m, units.burn(self.grid, block)[block.core], 0)
+            if on_block is not None:
+                on_block(block, res)
+            if progress is not None:
+                progress(i)
+
     def surfaces(self, *, timer: Timer | None = None,
                  on_block: Callable[[Block, BlockResult], None] | None = None,
                  progress: Callable[[int], None] | None = None, keep: bool = False,
@@ -411,35 +521,8 @@ class Study:
         units = self.units
         s = Surfaces.empty(self.grid, self.class_names, units.codes if units else (),
                            units.names if units else ())
-        farm = cfg.lines.farmland
-        quality = farm.quality
-        attrs = {"eco_importance": "eco", "agri_suitability": "agri", "urban_suitability": "urban"}
-        for i, block in enumerate(self.blocks(), start=1):
-            res = self.compute(block, timer=timer, keep=keep, stats=stats)
-            with timer("evaluate"):
-                sl = block.slices
-                m = res.mask
-                s.mask[sl] = m
-                s.landclass[sl] = res.landclass
-                for r, attr in attrs.items():
-                    getattr(s, attr)[sl] = res.results[r]
-                slope = res.layers[farm.slope_factor]
-                s.steep[sl] = m & (slope > farm.max_slope)
-                s.slope_grade[sl] = reclass(slope, quality.slope_breaks) * m
-                if quality.near_factor is not None:
-                    s.near_grade[sl] = reclass(res.layers[quality.near_factor],
-                                               quality.near_breaks) * m
-                else:
-                    s.near_grade[sl] = m
-                s.protected[sl] = m & self._burn("lines.red_line.protected_areas",
-                                                 block)[block.core]
-                s.special[sl] = m & self._burn("lines.ugb.special_use", block)[block.core]
-                if units is not None:
-                    s.unit[sl] = np.where(m, units.burn(self.grid, block)[block.core], 0)
-            if on_block is not None:
-                on_block(block, res)
-            if progress is not None:
-                progress(i)
+        with timer.overlapping():
+            self._gather(s, timer, on_block, progress, keep, stats)
         if not s.mask.any():
             raise InputError(
                 "study_area.valid_inputs: no cell has data in all of "
@@ -447,7 +530,7 @@ class Study:
         # Whole-area steps on the compact grade rasters, one result after the other: on
         # two threads they took longer (memory-bound passes over 10^8-cell label rasters).
         with timer("evaluate"):
-            for r, attr in attrs.items():
+            for r, attr in RESULT_ATTRS.items():
                 ev = self.evaluations[r]
                 if ev.needs_area:
                     levels, kept = ev.finish(getattr(s, attr), s.mask, self.grid.res, keep,

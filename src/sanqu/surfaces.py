@@ -22,6 +22,10 @@ import numpy as np
 from .grid import Grid
 from .rules import one_of
 
+#: The attribute of :class:`Surfaces` that holds each evaluation result's levels.
+RESULT_ATTRS = {"eco_importance": "eco", "agri_suitability": "agri",
+                "urban_suitability": "urban"}
+
 
 @dataclass
 class Surfaces:
