@@ -162,24 +162,49 @@ def test_the_run_hands_back_its_freed_heap_before_waiting_for_a_write(monkeypatc
         assert trims == [1]
 
 
-@pytest.mark.parametrize(("busy", "repairs", "order"), [
-    (False, False, ["write", "gate"]),  # the writer is free: write while checking
-    (True, False, ["gate", "write"]),  # still writing the last group: check beside it
-    (False, True, ["gate", "write"]),  # a gate that repairs: the repaired group is written
+@pytest.mark.parametrize(("repairs", "order"), [
+    (False, ["write", "gate"]),  # handed over first: written while checked
+    (True, ["gate", "write"]),  # a gate that repairs: the repaired group is written
 ])
-def test_a_group_is_gated_and_handed_over_in_the_order_that_keeps_both_busy(busy, repairs,
-                                                                            order):
+def test_a_group_is_gated_and_handed_over_in_the_order_that_keeps_both_busy(repairs, order):
     log: list[str] = []
-
-    class Busy:
-        def busy(self) -> bool:
-            return busy
-
     timer = Timer()
-    job = sanqu.pipeline.gate_and_write(timer, Busy(), lambda: log.append("gate"),
-                                        lambda: log.append("write") or "job", repairs=repairs)
-    assert job == "job" and log == order
+    with Writer(timer) as writer:
+        job = sanqu.pipeline.gate_and_write(
+            timer, writer, lambda: log.append("gate"),
+            lambda: log.append("write") or writer.submit(int, "7"), repairs=repairs)
+        assert job.result() == 7 and log == order
     assert "topology" in timer.seconds
+
+
+def test_a_group_queued_behind_a_write_starts_as_soon_as_the_writer_is_free():
+    """The previous group's write ends while the next group is gated: its write starts then,
+    before the gate is done; the call returns once the previous write is done."""
+    release, started = threading.Event(), threading.Event()
+    seen: list[bool] = []
+
+    def gate() -> None:
+        release.set()  # the previous write ends while this group is checked...
+        seen.append(started.wait(5))  # ...and this group's write starts before the check ends
+
+    with Writer(Timer()) as writer:
+        previous = writer.submit(release.wait, 5)
+        job = sanqu.pipeline.gate_and_write(Timer(), writer, gate,
+                                            lambda: writer.submit(started.set), repairs=False)
+        assert previous.done() and seen == [True]
+        job.result()
+
+
+def test_an_error_inside_queued_waits_for_nothing():
+    release = threading.Event()
+    timer = Timer()
+    with Writer(timer) as writer:
+        writer.submit(release.wait, 5)
+        with pytest.raises(RuntimeError, match="gate failed"), writer.queued():
+            writer.submit(int, "1")  # queued, not waited for
+            raise RuntimeError("gate failed")
+        assert "export" not in timer.seconds
+        release.set()
 
 
 def test_busy_while_a_job_runs():

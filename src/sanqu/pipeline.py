@@ -363,12 +363,13 @@ def gate_and_write(timer: Timer, writer: Writer, gate: Callable[[], None],
     """Pass a group through the gate and hand it to ``writer``, in the order that keeps both busy.
 
     A gate that only checks (``outputs.topology.on_failure: stop``, and the
-    checks that are never repaired) leaves the group as it is, so when the
-    writer is free the group is handed over first and checked while it is
-    written; if the check then fails, the run stops and its output is removed
-    as for any other error. While the writer is still busy with the previous
-    group, the gate runs first, beside that write. A gate that may repair the
-    group (``repairs``) always runs first: the writer gets the repaired group.
+    checks that are never repaired) leaves the group as it is, so the group is
+    handed over first (:meth:`Writer.queued`: its write starts as soon as the
+    writer is done with the previous group, even while the gate runs) and
+    checked while it waits or is written; if the check then fails, the run
+    stops and its output is removed as for any other error. A gate that may
+    repair the group (``repairs``) always runs first: the writer gets the
+    repaired group.
 
     Parameters
     ----------
@@ -388,13 +389,14 @@ def gate_and_write(timer: Timer, writer: Writer, gate: Callable[[], None],
     concurrent.futures.Future
         The write.
     """
-    if repairs or writer.busy():
+    if repairs:
         with gating(timer):
             gate()
         return write()
-    job = write()
-    with gating(timer):
-        gate()
+    with writer.queued():
+        job = write()
+        with gating(timer):
+            gate()
     return job
 
 

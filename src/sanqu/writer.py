@@ -29,8 +29,9 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -228,10 +229,15 @@ class Writer:
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="sanqu-write")
         self._job: Future[Any] | None = None
         self._process = writer_process() if process else None
+        self._queueing = False
 
     def submit(self, job: Callable[..., Any], *args: Any) -> Future[Any]:
-        """Run ``job(*args)`` once the previous job is done; its future."""
-        self.wait()
+        """Run ``job(*args)`` once the previous job is done; its future.
+
+        The caller waits for the previous job first, except inside :meth:`queued`.
+        """
+        if not self._queueing:
+            self.wait()
         if self._process is None:
             self._job = self._pool.submit(job, *args)
         else:  # the thread sends the job and waits for it, mostly in system calls
@@ -242,6 +248,24 @@ class Writer:
         """Whether a job is still running (:meth:`submit` would wait for it)."""
         return self._job is not None and not self._job.done()
 
+    @contextmanager
+    def queued(self) -> Iterator[None]:
+        """Inside, :meth:`submit` queues its job behind the running one rather than wait.
+
+        The job then starts by itself as soon as the running one is done, while
+        the caller goes on (checking the group being written, say). Leaving the
+        block waits for the job that was running on entering it, where
+        :meth:`submit` would have waited: no more groups are held than without
+        queueing. On an error inside the block nothing is waited for.
+        """
+        running = self._job
+        self._queueing = True
+        try:
+            yield
+        finally:
+            self._queueing = False
+        self._wait_for(running)
+
     def wait(self) -> None:
         """Wait for the job running, if any (raising its error).
 
@@ -251,15 +275,18 @@ class Writer:
         Interrupted (Ctrl-C), the job is still the one running, for
         :meth:`__exit__` to end.
         """
-        job = self._job
+        self._wait_for(self._job)
+
+    def _wait_for(self, job: Future[Any] | None) -> None:
+        """:meth:`wait` for ``job`` (the running one, or an earlier one queued behind)."""
         if job is not None:
-            if self.busy():
+            if not job.done():
                 release_heap()  # what the run freed goes back while the writer works
             with self._timer("export"):
                 try:
                     job.result()
                 finally:
-                    if job.done():
+                    if job.done() and job is self._job:
                         self._job = None
 
     def __enter__(self) -> Writer:
