@@ -34,6 +34,7 @@ from .errors import ConfigError, InputError
 from .evaluate import Evaluation, StepStats, build_evaluations
 from .factors import compute_factor, halo_cells, own_threads
 from .grid import Block, Grid
+from .heap import release_heap
 from .rules import reclass, take
 from .surfaces import RESULT_ATTRS, Surfaces
 from .units import Units, quota_index, read_units
@@ -523,6 +524,8 @@ class Study:
                            units.names if units else ())
         with timer.overlapping():
             self._gather(s, timer, on_block, progress, keep, stats)
+        if self.threads > 1:  # what the block threads freed, in heaps no later stage uses
+            release_heap()
         if not s.mask.any():
             raise InputError(
                 "study_area.valid_inputs: no cell has data in all of "
