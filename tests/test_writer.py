@@ -236,3 +236,16 @@ def test_a_results_units_are_chosen_after_its_gate():
     vec.level_units.pop("eco_importance")  # what Vectors.gate does when it repairs
     args = write()
     assert asked == [False] and args[5] == "units"
+
+
+def test_a_write_queued_behind_a_running_one_is_cancelled_when_the_gate_fails():
+    release = threading.Event()
+    ran: list[str] = []
+    with Writer(Timer()) as writer:
+        writer.submit(release.wait, 5)  # still running when the gate fails
+        with pytest.raises(RuntimeError, match="gate failed"), writer.queued():
+            queued = writer.submit(ran.append, "written")
+            raise RuntimeError("gate failed")
+        assert queued.cancelled()
+        release.set()
+    assert ran == []  # the failed group was never written

@@ -491,7 +491,7 @@ def deliver_vectors(cfg: Config, tmp: Path, study: Study, held: Held, progress: 
     layer). A group is written beside the run (:class:`sanqu.writer.Writer`: on a
     second thread, or from :data:`~sanqu.writer.PROCESS_CELLS` cells in the writer
     process, which starts while the first group is traced) while the next is
-    traced and gated (and, when the writer is free, while the group itself is
+    traced and gated (and, as soon as the writer is free, while the group itself is
     gated: :func:`gate_and_write`), and its polygons are dropped once written, so memory
     holds two groups at most, not every layer of the delivery; so are the
     rasters of ``held`` no later group reads.
@@ -516,7 +516,7 @@ def _deliver_vectors(cfg: Config, tmp: Path, study: Study, held: Held, progress:
     progress("topology", 0, 1)
     repairs = cfg.outputs.topology.on_failure == "repair"
     gate_and_write(timer, writer, partial(vec.gate, cfg),
-                   lambda: writer.submit(write_plain, cfg, tmp, vec.layers),  # after the gate
+                   lambda: writer.submit(write_plain, cfg, tmp, vec.layers),
                    repairs=repairs)
     progress("export", 0, 1)
     overlay_units: list[Any] = []  # the disjoint unit polygons, made once if needed
@@ -1057,9 +1057,9 @@ def deliver_levels(cfg: Config, tmp: Path, s: Surfaces, result: str, vec: Vector
     The result's levels combined with the unit raster are traced once (one
     MultiPolygon per level and unit it reaches), checked cell by cell — valid,
     and the three levels tiling the study area — and handed to ``writer``
-    (:func:`gate_and_write`: a free writer gets them before the check). The rings never
-    become GEOS objects (:func:`sanqu.vectorize.traced`): the check reads them
-    and the files get WKB made from them, a chunk at a time.
+    (:func:`gate_and_write`: queued before the check, written once the writer is
+    free). The rings never become GEOS objects (:func:`sanqu.vectorize.traced`):
+    the check reads them and the files get WKB made from them, a chunk at a time.
 
     Returns
     -------

@@ -22,7 +22,7 @@ import time
 from collections import defaultdict, deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from itertools import islice
 
@@ -39,6 +39,9 @@ from .rules import reclass, take
 from .surfaces import RESULT_ATTRS, Surfaces
 from .units import Units, quota_index, read_units
 
+#: Most blocks computed at once (:meth:`Study._computed`; fewer with fewer threads).
+IN_FLIGHT = 2
+
 
 @dataclass
 class Timer:
@@ -51,7 +54,8 @@ class Timer:
     Attributes
     ----------
     seconds : dict
-        Seconds per stage, in the order stages were first entered.
+        Seconds per stage, in the order stages were first entered (inside
+        :meth:`overlapping`, first left).
     on_stage : callable, optional
         Told the stage name on entering a stage and ``None`` on leaving it, on the
         thread that runs the stage (a benchmark uses it to attribute memory to
@@ -84,8 +88,9 @@ class Timer:
         """Share the enclosed wall-clock time among stages timed on several threads.
 
         Inside, the seconds of each stage are summed over the threads that run it
-        (two blocks in flight both count); on leaving, the elapsed time is added
-        to those stages in proportion to their sums.
+        (two blocks in flight both count, and the caller's own stages, such as
+        storing a block or writing it); on leaving, the elapsed time is added to
+        those stages in proportion to their sums.
 
         Examples
         --------
@@ -421,31 +426,35 @@ class Study:
     def _computed(self, timer: Timer, keep: bool,
                   stats: dict[str, dict[str, StepStats]] | None
                   ) -> Iterator[tuple[Block, BlockResult]]:
-        """Every block with its result, in order, :attr:`threads` blocks in flight.
+        """Every block with its result, in order, :data:`IN_FLIGHT` blocks in flight.
 
         A block's serial parts (its reads, a factor wave of one, the slowest of the
         three evaluations, the caller storing its results) leave a core idle; a
-        second block computed beside it fills it. Each thread's timed stages go to
-        ``timer`` (time them inside :meth:`Timer.overlapping`).
+        second block computed beside it fills it. Never more than two (with one
+        thread, one): memory holds a few blocks whatever the number of cores. Each
+        thread's timed stages go to ``timer`` (time them inside
+        :meth:`Timer.overlapping`).
         """
         blocks = iter(self.blocks())
-        if self.threads == 1:
+        in_flight = min(self.threads, IN_FLIGHT)
+        if in_flight == 1:
             for block in blocks:
                 yield block, self.compute(block, timer=timer, keep=keep, stats=stats)
             return
-        with ThreadPoolExecutor(self.threads, thread_name_prefix="sanqu-block") as ahead:
+        with ThreadPoolExecutor(in_flight, thread_name_prefix="sanqu-block") as ahead:
 
             def start(block: Block) -> tuple[Block, Future[BlockResult]]:
                 return block, ahead.submit(self.compute, block, timer=timer, keep=keep,
                                            stats=stats)
 
-            flight = deque(start(b) for b in islice(blocks, self.threads))
+            flight = deque(start(b) for b in islice(blocks, in_flight))
             try:
                 while flight:
                     block, result = flight.popleft()
                     done = result.result()
                     flight.extend(start(b) for b in islice(blocks, 1))
                     yield block, done
+                    del done  # not held while the next block is waited for
             finally:
                 for _, result in flight:
                     result.cancel()
@@ -455,34 +464,42 @@ class Study:
                 progress: Callable[[int], None] | None, keep: bool,
                 stats: dict[str, dict[str, StepStats]] | None) -> None:
         """Compute every block (:meth:`_computed`) and store its compact results in ``s``."""
+        with closing(self._computed(timer, keep, stats)) as computed:  # joined on an error
+            for i, (block, res) in enumerate(computed, start=1):
+                self._store(s, i, block, res, timer, on_block, progress)
+                del res  # not held while the next block is waited for
+
+    def _store(self, s: Surfaces, i: int, block: Block, res: BlockResult, timer: Timer,
+               on_block: Callable[[Block, BlockResult], None] | None,
+               progress: Callable[[int], None] | None) -> None:
+        """Store block ``i``'s compact results in ``s``; tell ``on_block`` and ``progress``."""
         farm = self.cfg.lines.farmland
         quality = farm.quality
         units = self.units
-        for i, (block, res) in enumerate(self._computed(timer, keep, stats), start=1):
-            with timer("evaluate"):
-                sl = block.slices
-                m = res.mask
-                s.mask[sl] = m
-                s.landclass[sl] = res.landclass
-                for r, attr in RESULT_ATTRS.items():
-                    getattr(s, attr)[sl] = res.results[r]
-                slope = res.layers[farm.slope_factor]
-                s.steep[sl] = m & (slope > farm.max_slope)
-                s.slope_grade[sl] = reclass(slope, quality.slope_breaks) * m
-                if quality.near_factor is not None:
-                    s.near_grade[sl] = reclass(res.layers[quality.near_factor],
-                                               quality.near_breaks) * m
-                else:
-                    s.near_grade[sl] = m
-                s.protected[sl] = m & self._burn("lines.red_line.protected_areas",
-                                                 block)[block.core]
-                s.special[sl] = m & self._burn("lines.ugb.special_use", block)[block.core]
-                if units is not None:
-                    s.unit[sl] = np.where(m, units.burn(self.grid, block)[block.core], 0)
-            if on_block is not None:
-                on_block(block, res)
-            if progress is not None:
-                progress(i)
+        with timer("evaluate"):
+            sl = block.slices
+            m = res.mask
+            s.mask[sl] = m
+            s.landclass[sl] = res.landclass
+            for r, attr in RESULT_ATTRS.items():
+                getattr(s, attr)[sl] = res.results[r]
+            slope = res.layers[farm.slope_factor]
+            s.steep[sl] = m & (slope > farm.max_slope)
+            s.slope_grade[sl] = reclass(slope, quality.slope_breaks) * m
+            if quality.near_factor is not None:
+                s.near_grade[sl] = reclass(res.layers[quality.near_factor],
+                                           quality.near_breaks) * m
+            else:
+                s.near_grade[sl] = m
+            s.protected[sl] = m & self._burn("lines.red_line.protected_areas",
+                                             block)[block.core]
+            s.special[sl] = m & self._burn("lines.ugb.special_use", block)[block.core]
+            if units is not None:
+                s.unit[sl] = np.where(m, units.burn(self.grid, block)[block.core], 0)
+        if on_block is not None:
+            on_block(block, res)
+        if progress is not None:
+            progress(i)
 
     def surfaces(self, *, timer: Timer | None = None,
                  on_block: Callable[[Block, BlockResult], None] | None = None,
@@ -524,8 +541,8 @@ class Study:
                            units.names if units else ())
         with timer.overlapping():
             self._gather(s, timer, on_block, progress, keep, stats)
-        if self.threads > 1:  # what the block threads freed, in heaps no later stage uses
-            release_heap()
+        if self.threads > 1:  # the block threads' arenas: what they freed goes back (and
+            release_heap()  # the main heap's free pages, few: the blocks ran on other threads)
         if not s.mask.any():
             raise InputError(
                 "study_area.valid_inputs: no cell has data in all of "

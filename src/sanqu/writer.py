@@ -210,8 +210,9 @@ class Writer:
     """Writes one group of layers beside the run while the next group is made.
 
     One job at a time, in order: a job starts once the previous one is done (the
-    caller waits for it, counted as ``export``), so at most two groups are held,
-    the one being written and the one being traced and gated. A job's error is
+    caller waits for it, counted as ``export``, before submitting, or after the
+    block of :meth:`queued`), so at most two groups are held, the one being
+    written and the one being traced and gated. A job's error is
     raised where the caller next waits.
 
     Parameters
@@ -245,7 +246,7 @@ class Writer:
         return self._job
 
     def busy(self) -> bool:
-        """Whether a job is still running (:meth:`submit` would wait for it)."""
+        """Whether a job is still running (outside :meth:`queued`, :meth:`submit` would wait)."""
         return self._job is not None and not self._job.done()
 
     @contextmanager
@@ -256,12 +257,17 @@ class Writer:
         the caller goes on (checking the group being written, say). Leaving the
         block waits for the job that was running on entering it, where
         :meth:`submit` would have waited: no more groups are held than without
-        queueing. On an error inside the block nothing is waited for.
+        queueing. On an error inside the block nothing is waited for, and a job
+        queued in it that has not started yet is cancelled.
         """
         running = self._job
         self._queueing = True
         try:
             yield
+        except BaseException:
+            if self._job is not running and self._job is not None:
+                self._job.cancel()  # the group is not written (if it has not started)
+            raise
         finally:
             self._queueing = False
         self._wait_for(running)
@@ -279,6 +285,10 @@ class Writer:
 
     def _wait_for(self, job: Future[Any] | None) -> None:
         """:meth:`wait` for ``job`` (the running one, or an earlier one queued behind)."""
+        if job is not None and job.cancelled():  # queued when a gate failed: never ran
+            if job is self._job:
+                self._job = None
+            return
         if job is not None:
             if not job.done():
                 release_heap()  # what the run freed goes back while the writer works
@@ -299,7 +309,8 @@ class Writer:
             elif self._process is not None and self._job is not None and not self._job.done():
                 self._process.terminate()  # the run failed: its output is not kept
         finally:
-            self._pool.shutdown(wait=True)  # never leave a write running into a removed folder
+            # never leave a write running into a removed folder; after an error, nothing queued
+            self._pool.shutdown(wait=True, cancel_futures=exc[0] is not None)
 
 
 def _serve(jobs: BinaryIO, results: BinaryIO) -> None:
