@@ -682,7 +682,6 @@ def unit_rows(s: Surfaces, lines: Lines, alloc: Allocation,
     return out
 
 
-#: Raster attribute of :class:`Surfaces` holding each result.
 def write_rasters(out: Path, grid: Grid, alloc: Allocation, lines: Lines, compress: str) -> None:
     """Write the spaces (``zones.tif``), the decision-code rasters and the UGB sub-zones."""
     write_raster(out / "zones.tif", alloc.zones, grid, ZONE_COLOURS, compress)

@@ -285,19 +285,20 @@ class Writer:
 
     def _wait_for(self, job: Future[Any] | None) -> None:
         """:meth:`wait` for ``job`` (the running one, or an earlier one queued behind)."""
-        if job is not None and job.cancelled():  # queued when a gate failed: never ran
+        if job is None:
+            return
+        if job.cancelled():  # queued when a gate failed: never ran
             if job is self._job:
                 self._job = None
             return
-        if job is not None:
-            if not job.done():
-                release_heap()  # what the run freed goes back while the writer works
-            with self._timer("export"):
-                try:
-                    job.result()
-                finally:
-                    if job.done() and job is self._job:
-                        self._job = None
+        if not job.done():
+            release_heap()  # what the run freed goes back while the writer works
+        with self._timer("export"):
+            try:
+                job.result()
+            finally:
+                if job.done() and job is self._job:
+                    self._job = None
 
     def __enter__(self) -> Writer:
         return self
