@@ -9,6 +9,7 @@ import json
 import os
 import re
 import subprocess
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 
@@ -292,6 +293,30 @@ def test_a_layer_written_with_release_drops_its_geometries(tmp_path: Path, layer
     assert df.geometry.isna().all()  # dropped as written
     again = gpd.read_file(tmp_path / "x.gpkg", layer="red")
     assert shapely.equals(again.geometry.values, expected).all()
+
+
+def test_a_chunk_is_let_go_before_the_next_is_encoded(tmp_path: Path, layers,
+                                                      monkeypatch) -> None:
+    # an evaluation level's chunk is hundreds of MB of WKB: the writers hold one, not two
+    monkeypatch.setattr(export, "WRITE_VERTICES", 50)
+    encode = Encoded.of.__func__
+    last: list[weakref.ref] = []
+    held: list[bool] = []
+
+    def watched(cls: type, *args: object, **kwargs: object) -> Encoded:
+        held.extend(ref() is not None for ref in last)  # the chunk before, still held?
+        chunk = encode(cls, *args, **kwargs)
+        last[:] = [weakref.ref(chunk)]
+        return chunk
+
+    monkeypatch.setattr(Encoded, "of", classmethod(watched))
+    export.write_vectors(tmp_path, {"eco_space": layers["eco_space"]}, "x.gpkg", ["eco_space"],
+                         "UTF-8")
+    fields = [Field("id", "int", 10), Field("code", "int", 4), Field("area_ha", "float", 18, 4)]
+    last.clear()
+    export.write_schema_layer(tmp_path / "y.gpkg", "eco", layers["eco_space"], fields,
+                              shapefile=tmp_path / "y.shp")
+    assert len(held) > 6 and not any(held)
 
 
 def test_manifest_records_inputs_and_versions(out: Path) -> None:

@@ -152,10 +152,13 @@ def write_vectors(out: Path, layers: dict[str, gpd.GeoDataFrame], gpkg_name: str
     gpkg = out / gpkg_name
     with vector_env():
         for name, df in layers.items():
-            for k, layer in enumerate(Encoded.chunks(df)):
-                layer.write_gpkg(gpkg, name, create=k == 0, dataset_options={"VERSION": "1.2"})
+            first = True  # not enumerate: its reused tuple would hold the last chunk
+            for layer in Encoded.chunks(df):
+                layer.write_gpkg(gpkg, name, create=first, dataset_options={"VERSION": "1.2"})
                 if name in shapefiles:
-                    layer.write_shapefile(out / f"{name}.shp", encoding, create=k == 0)
+                    layer.write_shapefile(out / f"{name}.shp", encoding, create=first)
+                first = False
+                del layer  # before the next chunk is encoded: one chunk's WKB held, not two
 
 
 @dataclass
@@ -286,6 +289,7 @@ class Encoded:
                 if vertices > WRITE_VERTICES:
                     release_heap()
             yield encoded
+            del encoded  # before the next chunk is encoded
 
     def write(self, path: Path, *, layer: str | None = None, geometry_type: str | None = None,
               **options: Any) -> None:
@@ -446,6 +450,7 @@ def write_schema_layer(gpkg: Path, layer: str, df: gpd.GeoDataFrame | RingLayer,
         features.write_gpkg(gpkg, layer)
         if shapefile is not None:
             features.write_shapefile(shapefile, encoding)
+        del features  # before the next chunk is encoded: one chunk's WKB held, not two
 
 
 def _check_text_widths(df: gpd.GeoDataFrame | RingLayer, layer: str, fields: list[Field],
