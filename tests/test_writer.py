@@ -207,17 +207,6 @@ def test_an_error_inside_queued_waits_for_nothing():
         release.set()
 
 
-def test_busy_while_a_job_runs():
-    release = threading.Event()
-    with Writer(Timer()) as writer:
-        assert not writer.busy()
-        writer.submit(release.wait, 5)
-        assert writer.busy()
-        release.set()
-        writer.wait()
-        assert not writer.busy()
-
-
 def test_a_results_units_are_chosen_after_its_gate():
     """A gate that repairs a result drops its units on the raster: the write then asks for the
     unit polygons (units_for(False)), not the codes the traced levels carried."""

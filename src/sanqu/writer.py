@@ -245,10 +245,6 @@ class Writer:
             self._job = self._pool.submit(self._process.run, _Call(job, args))
         return self._job
 
-    def busy(self) -> bool:
-        """Whether a job is still running (outside :meth:`queued`, :meth:`submit` would wait)."""
-        return self._job is not None and not self._job.done()
-
     @contextmanager
     def queued(self) -> Iterator[None]:
         """Inside, :meth:`submit` queues its job behind the running one rather than wait.
